@@ -1,0 +1,573 @@
+//! Custom metadata: the application's own header fields of a call.
+
+use std::fmt;
+
+use base64::Engine as _;
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::wire::{BASE64_ANY, BASE64_ENCODE};
+
+/// Custom metadata of a call: ASCII entries and binary (`-bin`) entries,
+/// several values per key.
+///
+/// Keys are lowercase and use only `0-9 a-z _ . -`; a key ending in `-bin`
+/// holds bytes, which travel base64-encoded, and every other key holds
+/// printable ASCII (0x20 to 0x7E). Keys that belong to HTTP/2 or to gRPC
+/// itself (`grpc-*`, `content-type`, `te`, `host`, connection headers) are
+/// refused with [`MetadataError::ReservedKey`], so an application cannot
+/// forge a status or break framing.
+///
+/// The map is a thin layer over [`http::HeaderMap`]: values are stored in
+/// wire form, so sending metadata costs no conversion.
+///
+/// # Examples
+///
+/// ```
+/// use grpcx_status::Metadata;
+///
+/// let mut md = Metadata::new();
+/// md.insert("x-request-id", "abc-123")?;
+/// md.append("x-tag", "a")?;
+/// md.append("x-tag", "b")?;
+/// md.insert_bin("trace-bin", [0u8, 1, 2, 255])?;
+///
+/// assert_eq!(md.get("x-request-id"), Some("abc-123"));
+/// assert_eq!(md.get_all("x-tag").collect::<Vec<_>>(), ["a", "b"]);
+/// assert_eq!(md.get_bin("trace-bin")?, Some(vec![0, 1, 2, 255]));
+/// assert!(md.insert("grpc-status", "0").is_err());
+/// # Ok::<(), grpcx_status::MetadataError>(())
+/// ```
+#[derive(Clone, Default, PartialEq)]
+pub struct Metadata {
+    headers: HeaderMap,
+}
+
+/// Why a metadata key or value was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MetadataError {
+    /// The key is empty or has a character outside `0-9 a-z _ . -`.
+    #[error("invalid metadata key {key:?}: keys are non-empty and use only 0-9 a-z _ . -")]
+    InvalidKey {
+        /// The refused key.
+        key: String,
+    },
+    /// The key belongs to HTTP/2 or gRPC and cannot be set by an application.
+    #[error("metadata key {key:?} is reserved for HTTP/2 or gRPC")]
+    ReservedKey {
+        /// The refused key.
+        key: String,
+    },
+    /// An ASCII value has a byte outside printable ASCII (0x20 to 0x7E).
+    #[error("invalid value for metadata key {key:?}: ASCII values use only bytes 0x20 to 0x7E")]
+    InvalidValue {
+        /// The key the value was meant for.
+        key: String,
+    },
+    /// A binary value was given for an ASCII key, or the other way round.
+    #[error("metadata key {key:?} {}", if *.binary { "ends in -bin and takes binary values" } else { "does not end in -bin and takes ASCII values" })]
+    WrongKind {
+        /// The key.
+        key: String,
+        /// Whether the key is a binary (`-bin`) key.
+        binary: bool,
+    },
+    /// A received binary value is not valid base64.
+    #[error("value of binary metadata key {key:?} is not valid base64")]
+    InvalidBase64 {
+        /// The key whose value could not be decoded.
+        key: String,
+    },
+}
+
+/// One value of a [`Metadata`] entry, as it travels on the wire.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct MetadataValue<'a> {
+    key: &'a str,
+    binary: bool,
+    value: &'a HeaderValue,
+}
+
+impl<'a> MetadataValue<'a> {
+    /// Whether the value belongs to a binary (`-bin`) key.
+    pub fn is_binary(&self) -> bool {
+        self.binary
+    }
+
+    /// The value as text, for an ASCII key whose value is printable ASCII.
+    pub fn as_str(&self) -> Option<&'a str> {
+        if self.binary {
+            return None;
+        }
+        self.value.to_str().ok()
+    }
+
+    /// The bytes on the wire (base64 text for a binary key).
+    pub fn as_wire_bytes(&self) -> &'a [u8] {
+        self.value.as_bytes()
+    }
+
+    /// The value's bytes: base64-decoded for a binary key, as is otherwise.
+    ///
+    /// # Errors
+    ///
+    /// [`MetadataError::InvalidBase64`] when a binary value is not base64.
+    pub fn to_bytes(&self) -> Result<Vec<u8>, MetadataError> {
+        if self.binary {
+            decode_bin(self.value.as_bytes()).ok_or_else(|| MetadataError::InvalidBase64 {
+                key: self.key.to_owned(),
+            })
+        } else {
+            Ok(self.value.as_bytes().to_vec())
+        }
+    }
+}
+
+impl fmt::Debug for MetadataValue<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&String::from_utf8_lossy(self.value.as_bytes()), f)
+    }
+}
+
+impl Metadata {
+    /// An empty map; allocates nothing until the first insert.
+    pub fn new() -> Self {
+        Metadata {
+            headers: HeaderMap::new(),
+        }
+    }
+
+    /// The number of values (not keys) in the map.
+    pub fn len(&self) -> usize {
+        self.headers.len()
+    }
+
+    /// Whether the map holds no value.
+    pub fn is_empty(&self) -> bool {
+        self.headers.is_empty()
+    }
+
+    /// Sets the ASCII value of `key`, replacing every value it had.
+    ///
+    /// # Errors
+    ///
+    /// The key is invalid or reserved, ends in `-bin`, or the value is not
+    /// printable ASCII.
+    pub fn insert(&mut self, key: &str, value: &str) -> Result<(), MetadataError> {
+        let (name, value) = ascii_entry(key, value)?;
+        self.headers.insert(name, value);
+        Ok(())
+    }
+
+    /// Adds an ASCII value to `key`, keeping the values it had.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Metadata::insert`].
+    pub fn append(&mut self, key: &str, value: &str) -> Result<(), MetadataError> {
+        let (name, value) = ascii_entry(key, value)?;
+        self.headers.append(name, value);
+        Ok(())
+    }
+
+    /// Sets the binary value of `key` (which must end in `-bin`), replacing
+    /// every value it had.
+    ///
+    /// # Errors
+    ///
+    /// The key is invalid or reserved, or does not end in `-bin`.
+    pub fn insert_bin(&mut self, key: &str, value: impl AsRef<[u8]>) -> Result<(), MetadataError> {
+        let (name, value) = binary_entry(key, value.as_ref())?;
+        self.headers.insert(name, value);
+        Ok(())
+    }
+
+    /// Adds a binary value to `key` (which must end in `-bin`).
+    ///
+    /// # Errors
+    ///
+    /// As for [`Metadata::insert_bin`].
+    pub fn append_bin(&mut self, key: &str, value: impl AsRef<[u8]>) -> Result<(), MetadataError> {
+        let (name, value) = binary_entry(key, value.as_ref())?;
+        self.headers.append(name, value);
+        Ok(())
+    }
+
+    /// The first ASCII value of `key`.
+    ///
+    /// `None` when the key is absent, is a binary key, or its value holds
+    /// bytes outside printable ASCII (read those with [`Metadata::iter`]).
+    pub fn get(&self, key: &str) -> Option<&str> {
+        if is_binary_key(key) {
+            return None;
+        }
+        self.headers.get(key)?.to_str().ok()
+    }
+
+    /// Every ASCII value of `key`, in the order they were added or received.
+    pub fn get_all<'a>(&'a self, key: &str) -> impl Iterator<Item = &'a str> + 'a {
+        let values = if is_binary_key(key) {
+            None
+        } else {
+            Some(self.headers.get_all(key).iter())
+        };
+        values.into_iter().flatten().filter_map(|v| v.to_str().ok())
+    }
+
+    /// The first binary value of `key` (a `-bin` key), decoded.
+    ///
+    /// # Errors
+    ///
+    /// [`MetadataError::InvalidBase64`] when the peer sent a value that is not
+    /// base64 (padded or not).
+    pub fn get_bin(&self, key: &str) -> Result<Option<Vec<u8>>, MetadataError> {
+        self.get_all_bin(key).next().transpose()
+    }
+
+    /// Every binary value of `key`, decoded; values a peer joined with `,`
+    /// in one header field come out one by one.
+    pub fn get_all_bin<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> impl Iterator<Item = Result<Vec<u8>, MetadataError>> + 'a {
+        let values = if is_binary_key(key) {
+            Some(self.headers.get_all(key).iter())
+        } else {
+            None
+        };
+        values
+            .into_iter()
+            .flatten()
+            .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+            .map(move |part| {
+                decode_bin(part).ok_or_else(|| MetadataError::InvalidBase64 {
+                    key: key.to_owned(),
+                })
+            })
+    }
+
+    /// Whether `key` has at least one value.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.headers.contains_key(key)
+    }
+
+    /// Removes every value of `key`; returns whether there was any.
+    pub fn remove(&mut self, key: &str) -> bool {
+        let mut removed = false;
+        while self.headers.remove(key).is_some() {
+            removed = true;
+        }
+        removed
+    }
+
+    /// Every entry: each value with its key, keys in insertion order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, MetadataValue<'_>)> {
+        self.headers.iter().map(|(name, value)| {
+            let key = name.as_str();
+            (
+                key,
+                MetadataValue {
+                    key,
+                    binary: is_binary_key(key),
+                    value,
+                },
+            )
+        })
+    }
+
+    /// Moves every entry of `other` into this map, keeping values of both.
+    pub fn extend(&mut self, other: Metadata) {
+        let mut last = None;
+        for (name, value) in other.headers {
+            if let Some(name) = name {
+                last = Some(name);
+            }
+            if let Some(name) = &last {
+                self.headers.append(name.clone(), value);
+            }
+        }
+    }
+
+    /// Takes the custom metadata out of received header fields: reserved
+    /// fields (`grpc-*`, `content-type`, `te`, pseudo-headers, connection
+    /// headers) are left out, everything else is kept as received.
+    pub fn from_headers(headers: HeaderMap) -> Metadata {
+        let mut headers = headers;
+        if headers.keys().any(|name| is_reserved(name.as_str())) {
+            let mut kept = HeaderMap::with_capacity(headers.len());
+            let mut last = None;
+            for (name, value) in headers {
+                if let Some(name) = name {
+                    last = Some(name);
+                }
+                if let Some(name) = &last {
+                    if !is_reserved(name.as_str()) {
+                        kept.append(name.clone(), value);
+                    }
+                }
+            }
+            headers = kept;
+        }
+        Metadata { headers }
+    }
+
+    /// The same as [`Metadata::from_headers`], copying from a borrowed map.
+    pub fn from_header_map(headers: &HeaderMap) -> Metadata {
+        let mut kept = HeaderMap::new();
+        for (name, value) in headers {
+            if !is_reserved(name.as_str()) {
+                kept.append(name.clone(), value.clone());
+            }
+        }
+        Metadata { headers: kept }
+    }
+
+    /// The entries as HTTP header fields, ready to send.
+    pub fn as_headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+
+    /// The entries as HTTP header fields, ready to send.
+    pub fn into_headers(self) -> HeaderMap {
+        self.headers
+    }
+
+    /// Appends every entry to `headers` (for example a response's trailers).
+    pub fn append_to(&self, headers: &mut HeaderMap) {
+        for (name, value) in &self.headers {
+            headers.append(name.clone(), value.clone());
+        }
+    }
+}
+
+impl fmt::Debug for Metadata {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+/// Whether `key` names a binary entry (ends in `-bin`).
+pub(crate) fn is_binary_key(key: &str) -> bool {
+    key.len() > 4 && key.as_bytes()[key.len() - 4..].eq_ignore_ascii_case(b"-bin")
+}
+
+/// Header fields an application may not set: HTTP/2 connection-specific
+/// fields, the fields gRPC's framing depends on, and every `grpc-*` field.
+fn is_reserved(key: &str) -> bool {
+    key.starts_with(':')
+        || key.starts_with("grpc-")
+        || matches!(
+            key,
+            "content-type"
+                | "content-length"
+                | "te"
+                | "host"
+                | "connection"
+                | "keep-alive"
+                | "proxy-connection"
+                | "transfer-encoding"
+                | "upgrade"
+        )
+}
+
+fn validate_key(key: &str) -> Result<HeaderName, MetadataError> {
+    let valid = !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'z' | b'_' | b'.' | b'-'));
+    if !valid {
+        return Err(MetadataError::InvalidKey {
+            key: key.to_owned(),
+        });
+    }
+    if is_reserved(key) {
+        return Err(MetadataError::ReservedKey {
+            key: key.to_owned(),
+        });
+    }
+    HeaderName::from_bytes(key.as_bytes()).map_err(|_| MetadataError::InvalidKey {
+        key: key.to_owned(),
+    })
+}
+
+fn ascii_entry(key: &str, value: &str) -> Result<(HeaderName, HeaderValue), MetadataError> {
+    let name = validate_key(key)?;
+    if is_binary_key(key) {
+        return Err(MetadataError::WrongKind {
+            key: key.to_owned(),
+            binary: true,
+        });
+    }
+    let invalid = || MetadataError::InvalidValue {
+        key: key.to_owned(),
+    };
+    if !value.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+        return Err(invalid());
+    }
+    let value = HeaderValue::from_str(value).map_err(|_| invalid())?;
+    Ok((name, value))
+}
+
+fn binary_entry(key: &str, value: &[u8]) -> Result<(HeaderName, HeaderValue), MetadataError> {
+    let name = validate_key(key)?;
+    if !is_binary_key(key) {
+        return Err(MetadataError::WrongKind {
+            key: key.to_owned(),
+            binary: false,
+        });
+    }
+    let encoded = BASE64_ENCODE.encode(value);
+    // Base64 output is always a valid header value.
+    let value = HeaderValue::from_str(&encoded).map_err(|_| MetadataError::InvalidValue {
+        key: key.to_owned(),
+    })?;
+    Ok((name, value))
+}
+
+/// Decodes one base64 value, padded or not, ignoring surrounding spaces.
+pub(crate) fn decode_bin(value: &[u8]) -> Option<Vec<u8>> {
+    BASE64_ANY.decode(value.trim_ascii()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ascii_and_binary_entries_round_trip() {
+        let mut md = Metadata::new();
+        md.insert("x-user", "alice").unwrap();
+        md.append("x-user", "bob").unwrap();
+        md.insert_bin("blob-bin", b"\x00\xffhello").unwrap();
+        assert_eq!(md.len(), 3);
+        assert_eq!(md.get("x-user"), Some("alice"));
+        assert_eq!(md.get_all("x-user").collect::<Vec<_>>(), ["alice", "bob"]);
+        assert_eq!(md.get_bin("blob-bin").unwrap().unwrap(), b"\x00\xffhello");
+        // Binary values travel unpadded.
+        assert_eq!(
+            md.as_headers().get("blob-bin").unwrap().as_bytes(),
+            b"AP9oZWxsbw"
+        );
+        // Each accessor only answers for its own kind.
+        assert_eq!(md.get("blob-bin"), None);
+        assert_eq!(md.get_bin("x-user").unwrap(), None);
+        md.insert("x-user", "carol").unwrap();
+        assert_eq!(md.get_all("x-user").collect::<Vec<_>>(), ["carol"]);
+        assert!(md.remove("x-user"));
+        assert!(!md.remove("x-user"));
+        assert_eq!(md.len(), 1);
+    }
+
+    #[test]
+    fn keys_are_validated() {
+        let mut md = Metadata::new();
+        for key in ["", "Upper", "sp ace", "colon:", "ü", "a/b"] {
+            assert_eq!(
+                md.insert(key, "v"),
+                Err(MetadataError::InvalidKey { key: key.into() }),
+                "{key:?}"
+            );
+        }
+        for key in [
+            "grpc-status",
+            "grpc-message",
+            "grpc-timeout",
+            "content-type",
+            "te",
+            "connection",
+            "host",
+        ] {
+            assert_eq!(
+                md.insert(key, "v"),
+                Err(MetadataError::ReservedKey { key: key.into() })
+            );
+        }
+        assert_eq!(
+            md.insert_bin("grpc-status-details-bin", b"x"),
+            Err(MetadataError::ReservedKey {
+                key: "grpc-status-details-bin".into()
+            })
+        );
+        assert!(matches!(
+            md.insert("x-bin", "v"),
+            Err(MetadataError::WrongKind { binary: true, .. })
+        ));
+        assert!(matches!(
+            md.insert_bin("x-data", b"v"),
+            Err(MetadataError::WrongKind { binary: false, .. })
+        ));
+        assert!(md.insert("a.b_c-1", "v").is_ok());
+        let err = md.insert("Upper", "v").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid metadata key \"Upper\": keys are non-empty and use only 0-9 a-z _ . -"
+        );
+    }
+
+    #[test]
+    fn ascii_values_are_printable_ascii() {
+        let mut md = Metadata::new();
+        for value in ["tab\there", "new\nline", "caf\u{e9}", "\u{7f}"] {
+            assert!(
+                matches!(
+                    md.insert("k", value),
+                    Err(MetadataError::InvalidValue { .. })
+                ),
+                "{value:?}"
+            );
+        }
+        assert!(md.insert("k", " ~ all printable !").is_ok());
+        assert!(md.insert("k", "").is_ok());
+    }
+
+    #[test]
+    fn received_binary_values_accept_padding_and_commas() {
+        let mut headers = HeaderMap::new();
+        headers.append("a-bin", HeaderValue::from_static("AAE=,AgM"));
+        headers.append("a-bin", HeaderValue::from_static("BAU="));
+        headers.append("bad-bin", HeaderValue::from_static("!!!"));
+        let md = Metadata::from_headers(headers);
+        let values: Vec<_> = md.get_all_bin("a-bin").map(Result::unwrap).collect();
+        assert_eq!(values, [vec![0, 1], vec![2, 3], vec![4, 5]]);
+        assert_eq!(
+            md.get_bin("bad-bin"),
+            Err(MetadataError::InvalidBase64 {
+                key: "bad-bin".into()
+            })
+        );
+    }
+
+    #[test]
+    fn from_headers_drops_reserved_fields() {
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", HeaderValue::from_static("application/grpc"));
+        headers.insert("grpc-status", HeaderValue::from_static("0"));
+        headers.insert("grpc-message", HeaderValue::from_static("x"));
+        headers.insert("te", HeaderValue::from_static("trailers"));
+        headers.append("x-keep", HeaderValue::from_static("1"));
+        headers.append("x-keep", HeaderValue::from_static("2"));
+        // A value outside printable ASCII from a peer is kept, not an error.
+        headers.insert("x-wide", HeaderValue::from_bytes(b"caf\xc3\xa9").unwrap());
+        let borrowed = Metadata::from_header_map(&headers);
+        let md = Metadata::from_headers(headers);
+        assert_eq!(md, borrowed);
+        assert_eq!(md.len(), 3);
+        assert_eq!(md.get_all("x-keep").collect::<Vec<_>>(), ["1", "2"]);
+        assert_eq!(md.get("x-wide"), None);
+        let (_, wide) = md.iter().find(|(k, _)| *k == "x-wide").unwrap();
+        assert_eq!(wide.as_wire_bytes(), "café".as_bytes());
+    }
+
+    #[test]
+    fn extend_keeps_all_values() {
+        let mut a = Metadata::new();
+        a.insert("k", "1").unwrap();
+        let mut b = Metadata::new();
+        b.append("k", "2").unwrap();
+        b.append("k", "3").unwrap();
+        b.insert_bin("k-bin", [7]).unwrap();
+        a.extend(b);
+        assert_eq!(a.get_all("k").collect::<Vec<_>>(), ["1", "2", "3"]);
+        assert_eq!(a.get_bin("k-bin").unwrap(), Some(vec![7]));
+    }
+}

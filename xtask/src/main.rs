@@ -1,0 +1,123 @@
+//! grpcx's developer tasks, run as `cargo xtask <task>` (see `help`).
+//!
+//! Only cargo is needed: no protoc, no shell scripts. Each task prints the
+//! commands it runs, and `ci` stops at the first one that fails.
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+mod codegen;
+
+const HELP: &str = "\
+cargo xtask <task>
+
+tasks:
+  ci               everything CI checks: fmt, lint, test, doc, codegen --check
+  fmt              cargo fmt --check over the workspace
+  lint             cargo clippy --workspace --all-targets --all-features -D warnings
+  test             every test of the workspace (unit, integration, doc)
+  doc              cargo doc --no-deps with warnings denied
+  codegen          regenerate the committed code of our own .proto files
+  codegen --check  fail when the committed generated code is stale
+";
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match args.as_slice() {
+        ["ci"] => ci(),
+        ["fmt"] => fmt(),
+        ["lint"] => lint(),
+        ["test"] => test(),
+        ["doc"] => doc(),
+        ["codegen"] => codegen::run(&root(), false),
+        ["codegen", "--check"] => codegen::run(&root(), true),
+        [] | ["help"] | ["--help"] | ["-h"] => {
+            print!("{HELP}");
+            Ok(())
+        }
+        _ => Err(format!("unknown task {args:?}\n\n{HELP}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn ci() -> Result {
+    fmt()?;
+    lint()?;
+    codegen::run(&root(), true)?;
+    doc()?;
+    test()
+}
+
+fn fmt() -> Result {
+    cargo(&["fmt", "--all", "--", "--check"], &[])
+}
+
+fn lint() -> Result {
+    cargo(
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    )
+}
+
+fn doc() -> Result {
+    cargo(
+        &["doc", "--workspace", "--no-deps", "--all-features"],
+        &[("RUSTDOCFLAGS", "-D warnings")],
+    )
+}
+
+fn test() -> Result {
+    cargo(
+        &["test", "--workspace", "--all-features", "--no-fail-fast"],
+        &[],
+    )
+}
+
+/// Runs cargo from the workspace root, echoing the command.
+fn cargo(args: &[&str], envs: &[(&str, &str)]) -> Result {
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    run(Command::new(cargo).args(args).envs(envs.iter().copied()))
+}
+
+fn run(cmd: &mut Command) -> Result {
+    cmd.current_dir(root());
+    eprintln!("$ {}", describe(cmd));
+    let status = cmd
+        .status()
+        .map_err(|err| format!("could not run `{}`: {err}", describe(cmd)))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("`{}` failed: {status}", describe(cmd)))
+    }
+}
+
+fn describe(cmd: &Command) -> String {
+    let mut words = vec![cmd.get_program().to_string_lossy().into_owned()];
+    words.extend(cmd.get_args().map(|a| a.to_string_lossy().into_owned()));
+    words.join(" ")
+}
+
+/// The workspace root: the parent of this crate's directory.
+fn root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
+}
