@@ -26,7 +26,9 @@ use crate::wire::DetailsError;
 ///   Read them back typed with [`Status::details`] or [`Status::get_detail`];
 ///   a detail that cannot be decoded is kept as [`Detail::Unknown`] with its
 ///   type URL and bytes.
-/// - The **metadata** travels as trailers, next to the status.
+/// - The **metadata** travels as trailers, next to the status; on a status
+///   a client received, [`Status::initial_metadata`] holds the response
+///   headers that came before it.
 /// - The **source** is an error kept for logs; it is shown by the alternate
 ///   form of `Display` (`{:#}`) and is never sent to the peer.
 /// - The **origin** says where the status was made: by application code,
@@ -57,6 +59,7 @@ struct Inner {
     details: Vec<Any>,
     details_error: Option<DetailsError>,
     metadata: Metadata,
+    initial_metadata: Metadata,
     origin: Origin,
     source: Option<Arc<dyn StdError + Send + Sync + 'static>>,
 }
@@ -133,6 +136,7 @@ impl Status {
             details: Vec::new(),
             details_error: None,
             metadata: Metadata::new(),
+            initial_metadata: Metadata::new(),
             origin: Origin::Application,
             source: None,
         }))
@@ -206,6 +210,19 @@ impl Status {
     /// The custom metadata, to change it.
     pub fn metadata_mut(&mut self) -> &mut Metadata {
         &mut self.0.metadata
+    }
+
+    /// The initial metadata (response headers) the server sent before
+    /// failing, on a status a client received; empty otherwise, and for a
+    /// Trailers-Only response.
+    pub fn initial_metadata(&self) -> &Metadata {
+        &self.0.initial_metadata
+    }
+
+    /// Sets the initial metadata (grpcx's client does this).
+    pub fn with_initial_metadata(mut self, metadata: Metadata) -> Status {
+        self.0.initial_metadata = metadata;
+        self
     }
 
     /// The details, decoded: one [`Detail`] per packed message, in order.
@@ -356,6 +373,9 @@ impl fmt::Debug for Status {
         }
         if !self.0.metadata.is_empty() {
             d.field("metadata", &self.0.metadata);
+        }
+        if !self.0.initial_metadata.is_empty() {
+            d.field("initial_metadata", &self.0.initial_metadata);
         }
         if let Some(source) = &self.0.source {
             d.field("source", source);

@@ -1,4 +1,39 @@
-//! The HTTP/2 transport of grpcx (not yet built).
+//! The HTTP/2 transport of grpcx: a hyper-based client [`Channel`] and
+//! [`Server`], and the runtime types generated code calls.
 //!
-//! This crate will hold the hyper-based HTTP/2 client (`Channel`) and server,
-//! and is the only grpcx crate that names hyper or h2.
+//! This is the only grpcx crate that names hyper or h2. It turns HTTP/2
+//! requests into calls and calls into HTTP/2 requests, exactly as gRPC's
+//! `PROTOCOL-HTTP2.md` says: `grpc-timeout` deadlines, Trailers-Only
+//! errors, percent-encoded `grpc-message`, rich details in
+//! `grpc-status-details-bin`, HTTP-status and RST_STREAM mappings.
+//!
+//! - [`client`]: [`Endpoint`], [`Channel`] and the four call kinds
+//!   ([`Channel::unary`], [`Channel::server_streaming`],
+//!   [`Channel::client_streaming`], [`Channel::streaming`]).
+//! - [`server`]: [`Server`], the [`GrpcService`](server::GrpcService)
+//!   trait services implement, and the method adapters in
+//!   [`server::handler`].
+//! - [`Request`], [`Response`], [`Streaming`]: messages with metadata, and
+//!   incoming message streams, on both sides.
+//! - [`Context`]: a server handler's view of its call (deadline,
+//!   cancellation, abort, status and trailers).
+//!
+//! Every call's failure is a [`Status`](grpcx_status::Status); failures
+//! outside any call (binding, connecting, a bad URI) are an [`Error`].
+
+pub mod client;
+mod context;
+mod error;
+mod glue;
+mod panic;
+mod request;
+pub mod server;
+mod streaming;
+pub mod timeout;
+
+pub use client::{Channel, Endpoint};
+pub use context::{CallOutcome, Context};
+pub use error::Error;
+pub use request::{IntoRequest, Request, Response};
+pub use server::Server;
+pub use streaming::Streaming;

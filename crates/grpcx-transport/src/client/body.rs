@@ -1,0 +1,97 @@
+//! [`RequestBody`]: the body of a client's request.
+
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use futures_core::Stream;
+use grpcx_status::Status;
+use http_body::{Frame, SizeHint};
+
+/// A stream of encoded (framed) request messages.
+pub(crate) type EncodedStream = Pin<Box<dyn Stream<Item = Result<Bytes, Status>> + Send>>;
+
+/// Where a streaming request body leaves the status of a message it could
+/// not encode, for the call to report instead of the reset it causes.
+pub(crate) type EncodeError = Arc<Mutex<Option<Status>>>;
+
+/// The body of a gRPC request: one framed message, or a stream of them.
+pub struct RequestBody {
+    kind: Kind,
+}
+
+enum Kind {
+    Done,
+    Unary(Bytes),
+    Streaming {
+        messages: EncodedStream,
+        error: EncodeError,
+    },
+}
+
+impl RequestBody {
+    pub(crate) fn unary(data: Bytes) -> RequestBody {
+        RequestBody {
+            kind: Kind::Unary(data),
+        }
+    }
+
+    pub(crate) fn streaming(messages: EncodedStream, error: EncodeError) -> RequestBody {
+        RequestBody {
+            kind: Kind::Streaming { messages, error },
+        }
+    }
+}
+
+/// The error a request body fails with; the call reports the status kept
+/// in its [`EncodeError`] slot.
+#[derive(Debug, thiserror::Error)]
+#[error("the request stream failed: {0}")]
+pub struct RequestBodyError(Status);
+
+impl http_body::Body for RequestBody {
+    type Data = Bytes;
+    type Error = RequestBodyError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match &mut self.kind {
+            Kind::Done => Poll::Ready(None),
+            Kind::Unary(data) => {
+                let data = std::mem::take(data);
+                self.kind = Kind::Done;
+                Poll::Ready(Some(Ok(Frame::data(data))))
+            }
+            Kind::Streaming { messages, error } => match messages.as_mut().poll_next(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Some(Ok(data))) => Poll::Ready(Some(Ok(Frame::data(data)))),
+                Poll::Ready(Some(Err(status))) => {
+                    if let Ok(mut slot) = error.lock() {
+                        *slot = Some(status.clone());
+                    }
+                    self.kind = Kind::Done;
+                    Poll::Ready(Some(Err(RequestBodyError(status))))
+                }
+                Poll::Ready(None) => {
+                    self.kind = Kind::Done;
+                    Poll::Ready(None)
+                }
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        matches!(self.kind, Kind::Done)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            Kind::Done => SizeHint::with_exact(0),
+            Kind::Unary(data) => SizeHint::with_exact(data.len() as u64),
+            Kind::Streaming { .. } => SizeHint::default(),
+        }
+    }
+}

@@ -1,0 +1,346 @@
+//! The four kinds of call, as methods of [`Channel`].
+
+use std::time::Duration;
+
+use futures_core::Stream;
+use grpcx_codec::{Codec, CompressionEncoding, GRPC_ACCEPT_ENCODING, GRPC_ENCODING};
+use grpcx_status::{Code, Metadata, Origin, Status};
+use http::header::{CONTENT_TYPE, HeaderValue, TE, USER_AGENT};
+use http::uri::PathAndQuery;
+use hyper::body::Incoming;
+use tokio::time::Instant;
+
+use super::body::{EncodeError, RequestBody};
+use super::channel::Channel;
+use super::errors::{deadline_status, status_from_hyper};
+use crate::glue;
+use crate::request::{Request, Response};
+use crate::streaming::Streaming;
+use crate::timeout::{GRPC_TIMEOUT, format_timeout};
+
+/// What a call knows once the response head has arrived.
+struct Head {
+    metadata: Metadata,
+    body: Incoming,
+    encoding: CompressionEncoding,
+    deadline: Option<Instant>,
+    timeout: Option<Duration>,
+}
+
+enum Started {
+    /// Response headers arrived; messages and trailers follow.
+    Streaming(Head),
+    /// A Trailers-Only response with status `OK`: no message at all.
+    Empty(Metadata),
+}
+
+impl Channel {
+    /// Makes a unary call: one request, one response.
+    ///
+    /// # Errors
+    ///
+    /// The status the server sent, or one made locally: `DEADLINE_EXCEEDED`
+    /// when the timeout passed, `UNAVAILABLE` when no connection could be
+    /// made or it was lost, `RESOURCE_EXHAUSTED` for a message over a size
+    /// limit, `INTERNAL` for a protocol violation, `UNIMPLEMENTED` when the
+    /// server sent no message or more than one.
+    pub async fn unary<C>(
+        &self,
+        path: PathAndQuery,
+        request: Request<C::Encode>,
+        mut codec: C,
+    ) -> Result<Response<C::Decode>, Status>
+    where
+        C: Codec,
+        C::Encode: Send + 'static,
+        C::Decode: Send + 'static,
+    {
+        let (metadata, timeout, message) = split(request);
+        let mut frames = self.frame_encoder();
+        let data = glue::encode(&mut frames, &mut codec.encoder(), message)?;
+        let started = self
+            .start(path, metadata, timeout, RequestBody::unary(data), None)
+            .await?;
+        let stream = self.response_stream(started, codec)?;
+        single_response(stream).await
+    }
+
+    /// Makes a server-streaming call: one request, a stream of responses.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Channel::unary`], for the response head; the stream reports
+    /// what happens later.
+    pub async fn server_streaming<C>(
+        &self,
+        path: PathAndQuery,
+        request: Request<C::Encode>,
+        mut codec: C,
+    ) -> Result<Response<Streaming<C::Decode>>, Status>
+    where
+        C: Codec,
+        C::Encode: Send + 'static,
+        C::Decode: Send + 'static,
+    {
+        let (metadata, timeout, message) = split(request);
+        let mut frames = self.frame_encoder();
+        let data = glue::encode(&mut frames, &mut codec.encoder(), message)?;
+        let started = self
+            .start(path, metadata, timeout, RequestBody::unary(data), None)
+            .await?;
+        let metadata = started_metadata(&started);
+        let stream = self.response_stream(started, codec)?;
+        Ok(Response::from_parts(stream, metadata, Metadata::new()))
+    }
+
+    /// Makes a client-streaming call: a stream of requests, one response.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Channel::unary`].
+    pub async fn client_streaming<C, S>(
+        &self,
+        path: PathAndQuery,
+        request: Request<S>,
+        codec: C,
+    ) -> Result<Response<C::Decode>, Status>
+    where
+        C: Codec,
+        C::Encode: Send + 'static,
+        C::Decode: Send + 'static,
+        S: Stream<Item = C::Encode> + Send + 'static,
+    {
+        let stream = self.streaming_inner(path, request, codec).await?;
+        single_response(stream).await
+    }
+
+    /// Makes a bidirectional-streaming call: requests and responses flow
+    /// independently.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Channel::unary`], for the response head; the stream reports
+    /// what happens later.
+    pub async fn streaming<C, S>(
+        &self,
+        path: PathAndQuery,
+        request: Request<S>,
+        codec: C,
+    ) -> Result<Response<Streaming<C::Decode>>, Status>
+    where
+        C: Codec,
+        C::Encode: Send + 'static,
+        C::Decode: Send + 'static,
+        S: Stream<Item = C::Encode> + Send + 'static,
+    {
+        let (metadata, stream) = self.streaming_head(path, request, codec).await?;
+        Ok(Response::from_parts(stream, metadata, Metadata::new()))
+    }
+
+    async fn streaming_inner<C, S>(
+        &self,
+        path: PathAndQuery,
+        request: Request<S>,
+        codec: C,
+    ) -> Result<Streaming<C::Decode>, Status>
+    where
+        C: Codec,
+        C::Encode: Send + 'static,
+        C::Decode: Send + 'static,
+        S: Stream<Item = C::Encode> + Send + 'static,
+    {
+        Ok(self.streaming_head(path, request, codec).await?.1)
+    }
+
+    async fn streaming_head<C, S>(
+        &self,
+        path: PathAndQuery,
+        request: Request<S>,
+        mut codec: C,
+    ) -> Result<(Metadata, Streaming<C::Decode>), Status>
+    where
+        C: Codec,
+        C::Encode: Send + 'static,
+        C::Decode: Send + 'static,
+        S: Stream<Item = C::Encode> + Send + 'static,
+    {
+        let (metadata, timeout, messages) = split(request);
+        let encoded = glue::encode_stream(messages, codec.encoder(), self.frame_encoder());
+        let error = EncodeError::default();
+        let body = RequestBody::streaming(encoded, error.clone());
+        let started = self
+            .start(path, metadata, timeout, body, Some(error))
+            .await?;
+        let metadata = started_metadata(&started);
+        Ok((metadata, self.response_stream(started, codec)?))
+    }
+
+    fn frame_encoder(&self) -> grpcx_codec::FrameEncoder {
+        let endpoint = self.endpoint();
+        glue::frame_encoder(
+            &endpoint.compression,
+            endpoint.compression.send,
+            endpoint.max_encode_message_size,
+        )
+    }
+
+    fn response_stream<C>(
+        &self,
+        started: Started,
+        mut codec: C,
+    ) -> Result<Streaming<C::Decode>, Status>
+    where
+        C: Codec,
+        C::Decode: Send + 'static,
+    {
+        Ok(match started {
+            Started::Empty(trailers) => Streaming::finished(trailers),
+            Started::Streaming(head) => Streaming::client(
+                head.body,
+                head.encoding,
+                self.endpoint().max_decode_message_size,
+                codec.decoder(),
+                head.deadline,
+                head.timeout,
+                head.metadata,
+            ),
+        })
+    }
+
+    /// Sends the request and waits for the response head.
+    async fn start(
+        &self,
+        path: PathAndQuery,
+        metadata: Metadata,
+        timeout: Option<Duration>,
+        body: RequestBody,
+        encode_error: Option<EncodeError>,
+    ) -> Result<Started, Status> {
+        let endpoint = self.endpoint();
+        let timeout = timeout.or(endpoint.timeout);
+        let deadline = timeout.map(|t| Instant::now() + t);
+
+        let mut headers = metadata.into_headers();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+        headers.insert(TE, HeaderValue::from_static("trailers"));
+        headers.insert(USER_AGENT, endpoint.user_agent.clone());
+        if let Some(timeout) = timeout {
+            headers.insert(GRPC_TIMEOUT, format_timeout(timeout));
+        }
+        let compression = &endpoint.compression;
+        if compression.send.is_compressed() {
+            headers.insert(GRPC_ENCODING, compression.send.to_header_value());
+        }
+        headers.insert(GRPC_ACCEPT_ENCODING, compression.accept_encoding());
+        let uri = http::Uri::builder()
+            .scheme(endpoint.scheme.clone())
+            .authority(endpoint.authority.clone())
+            .path_and_query(path)
+            .build()
+            .map_err(|err| Status::internal(format!("invalid request URI: {err}")))?;
+        let mut request = http::Request::new(body);
+        *request.method_mut() = http::Method::POST;
+        *request.uri_mut() = uri;
+        *request.headers_mut() = headers;
+
+        let exchange = async {
+            let mut sender = self.sender().await?;
+            sender.send_request(request).await.map_err(|err| {
+                let encode_failure = encode_error
+                    .as_ref()
+                    .and_then(|slot| slot.lock().ok().and_then(|mut s| s.take()));
+                encode_failure.unwrap_or_else(|| status_from_hyper(&err))
+            })
+        };
+        let response = match deadline {
+            Some(deadline) => match tokio::time::timeout_at(deadline, exchange).await {
+                Ok(result) => result,
+                Err(_) => Err(deadline_status(timeout)),
+            },
+            None => exchange.await,
+        };
+        let response = response.map_err(|status| {
+            // A reset seen after the deadline is the deadline's doing.
+            match deadline {
+                Some(d) if Instant::now() >= d && status.code() == Code::Cancelled => {
+                    deadline_status(timeout)
+                }
+                _ => status,
+            }
+        })?;
+        let (parts, body) = response.into_parts();
+        // A status in the headers: Trailers-Only (or an error page that
+        // still speaks gRPC).
+        if let Some(status) = Status::from_header_map(&parts.headers) {
+            if status.code() == Code::Ok && parts.status == http::StatusCode::OK {
+                return Ok(Started::Empty(status.metadata().clone()));
+            }
+            return Err(status);
+        }
+        if parts.status != http::StatusCode::OK {
+            let code = Code::from_http(parts.status.as_u16()).unwrap_or(Code::Unknown);
+            return Err(Status::new(
+                code,
+                format!(
+                    "the server answered HTTP {} without a gRPC status",
+                    parts.status
+                ),
+            )
+            .with_origin(Origin::Peer));
+        }
+        let content_type = parts.headers.get(CONTENT_TYPE).map(HeaderValue::as_bytes);
+        if !content_type.is_some_and(crate::server::is_grpc_content_type) {
+            let shown = content_type.map_or_else(
+                || "none".to_owned(),
+                |v| String::from_utf8_lossy(v).into_owned(),
+            );
+            return Err(Status::unknown(format!(
+                "the server answered with content-type {shown:?}, not application/grpc"
+            ))
+            .with_origin(Origin::Protocol));
+        }
+        let encoding = endpoint
+            .compression
+            .response_encoding(&parts.headers)
+            .map_err(|status| status.with_origin(Origin::Protocol))?;
+        Ok(Started::Streaming(Head {
+            metadata: Metadata::from_headers(parts.headers),
+            body,
+            encoding,
+            deadline,
+            timeout,
+        }))
+    }
+}
+
+fn split<T>(request: Request<T>) -> (Metadata, Option<Duration>, T) {
+    let timeout = request.timeout();
+    let (metadata, message) = request.into_parts();
+    (metadata, timeout, message)
+}
+
+fn started_metadata(started: &Started) -> Metadata {
+    match started {
+        Started::Streaming(head) => head.metadata.clone(),
+        Started::Empty(_) => Metadata::new(),
+    }
+}
+
+/// Reads exactly one message and the `OK` status after it.
+async fn single_response<T>(mut stream: Streaming<T>) -> Result<Response<T>, Status> {
+    let metadata = stream.initial_metadata().clone();
+    let Some(message) = stream.message().await? else {
+        return Err(Status::unimplemented("the server sent no response message")
+            .with_origin(Origin::Protocol)
+            .with_initial_metadata(metadata));
+    };
+    if stream.message().await?.is_some() {
+        return Err(
+            Status::unimplemented("the server sent more than one response message")
+                .with_origin(Origin::Protocol)
+                .with_initial_metadata(metadata),
+        );
+    }
+    let trailers = stream.trailers().cloned().unwrap_or_default();
+    Ok(Response::from_parts(message, metadata, trailers))
+}

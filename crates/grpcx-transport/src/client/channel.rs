@@ -1,0 +1,462 @@
+//! [`Endpoint`] and [`Channel`]: a lazily connected, self-healing HTTP/2
+//! connection to one server.
+
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use grpcx_codec::{CompressionConfig, CompressionEncoding, EncodingSet};
+use grpcx_status::{Origin, Status};
+use http::Uri;
+use http::uri::{Authority, Scheme};
+use hyper::client::conn::http2::SendRequest;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use super::body::RequestBody;
+use crate::error::{Error, Kind};
+
+/// Where and how to connect: the server's URI and the channel's settings.
+///
+/// ```
+/// use std::time::Duration;
+/// use grpcx_transport::client::Endpoint;
+///
+/// let channel = Endpoint::new("http://127.0.0.1:50051")?
+///     .connect_timeout(Duration::from_secs(5))
+///     .timeout(Duration::from_secs(30))
+///     .connect_lazy();
+/// # Ok::<(), grpcx_transport::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    pub(crate) scheme: Scheme,
+    pub(crate) authority: Authority,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) backoff: Backoff,
+    pub(crate) keepalive_interval: Option<Duration>,
+    pub(crate) keepalive_timeout: Duration,
+    pub(crate) keepalive_while_idle: bool,
+    pub(crate) tcp_nodelay: bool,
+    pub(crate) max_decode_message_size: usize,
+    pub(crate) max_encode_message_size: usize,
+    pub(crate) compression: CompressionConfig,
+    pub(crate) user_agent: http::HeaderValue,
+    pub(crate) initial_stream_window_size: u32,
+    pub(crate) initial_connection_window_size: u32,
+}
+
+/// Reconnection backoff, as gRPC's `connection-backoff.md` describes:
+/// after the n-th failure in a row, calls fail fast with `UNAVAILABLE` for
+/// `min(initial * multiplier^n, max)`, give or take `jitter`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Backoff {
+    pub(crate) initial: Duration,
+    pub(crate) multiplier: f64,
+    pub(crate) jitter: f64,
+    pub(crate) max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            initial: Duration::from_secs(1),
+            multiplier: 1.6,
+            jitter: 0.2,
+            max: Duration::from_secs(120),
+        }
+    }
+}
+
+impl Backoff {
+    fn delay(&self, failures: u32) -> Duration {
+        let exp = self
+            .multiplier
+            .powi(failures.saturating_sub(1).min(64) as i32);
+        let base = (self.initial.as_secs_f64() * exp).min(self.max.as_secs_f64());
+        let jitter = 1.0 + self.jitter * (2.0 * fastrand_unit() - 1.0);
+        Duration::from_secs_f64((base * jitter).max(0.0))
+    }
+}
+
+/// A uniform number in [0, 1) from a cheap per-thread generator; good
+/// enough for jitter, not for anything secret.
+fn fastrand_unit() -> f64 {
+    use std::cell::Cell;
+    use std::hash::{BuildHasher, RandomState};
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new(RandomState::new().hash_one(0u64) | 1);
+    }
+    STATE.with(|state| {
+        // xorshift64*
+        let mut x = state.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        state.set(x);
+        (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
+    })
+}
+
+impl Endpoint {
+    /// An endpoint for `uri`, `http://host:port` (h2c; `https` needs the
+    /// TLS feature).
+    ///
+    /// # Errors
+    ///
+    /// The URI does not parse or has no host, or its scheme is not `http`.
+    pub fn new(
+        uri: impl TryInto<Uri, Error = impl Into<Box<dyn std::error::Error + Send + Sync>>>,
+    ) -> Result<Endpoint, Error> {
+        let uri: Uri = uri
+            .try_into()
+            .map_err(|err| Error::new(Kind::InvalidUri, err))?;
+        let scheme = uri.scheme().cloned().unwrap_or(Scheme::HTTP);
+        if scheme != Scheme::HTTP {
+            return Err(Error::new(
+                Kind::InvalidUri,
+                format!("unsupported scheme {scheme}: only http (h2c) is built in"),
+            ));
+        }
+        let authority = uri
+            .authority()
+            .cloned()
+            .ok_or_else(|| Error::new(Kind::InvalidUri, format!("{uri} has no host")))?;
+        Ok(Endpoint {
+            scheme,
+            authority,
+            connect_timeout: Duration::from_secs(20),
+            timeout: None,
+            backoff: Backoff::default(),
+            keepalive_interval: None,
+            keepalive_timeout: Duration::from_secs(20),
+            keepalive_while_idle: false,
+            tcp_nodelay: true,
+            max_decode_message_size: crate::server::DEFAULT_MAX_DECODE_MESSAGE_SIZE,
+            max_encode_message_size: usize::MAX,
+            compression: CompressionConfig::default(),
+            user_agent: http::HeaderValue::from_static(concat!(
+                "grpcx-rust/",
+                env!("CARGO_PKG_VERSION")
+            )),
+            initial_stream_window_size: 1024 * 1024,
+            initial_connection_window_size: 2 * 1024 * 1024,
+        })
+    }
+
+    /// How long connecting may take (20 s by default).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Endpoint {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// A default timeout for calls that set none themselves.
+    pub fn timeout(mut self, timeout: Duration) -> Endpoint {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The first reconnection backoff (1 s by default) and the largest
+    /// (120 s by default).
+    pub fn backoff(mut self, initial: Duration, max: Duration) -> Endpoint {
+        self.backoff.initial = initial;
+        self.backoff.max = max.max(initial);
+        self
+    }
+
+    /// HTTP/2 keepalive pings every `interval`, closing the connection
+    /// when one is not answered within `timeout` (off by default).
+    pub fn keepalive(mut self, interval: Option<Duration>, timeout: Duration) -> Endpoint {
+        self.keepalive_interval = interval;
+        self.keepalive_timeout = timeout;
+        self
+    }
+
+    /// Whether keepalive pings are sent while no call is open.
+    pub fn keepalive_while_idle(mut self, enabled: bool) -> Endpoint {
+        self.keepalive_while_idle = enabled;
+        self
+    }
+
+    /// The largest response message accepted (4 MiB by default).
+    pub fn max_decode_message_size(mut self, limit: usize) -> Endpoint {
+        self.max_decode_message_size = limit;
+        self
+    }
+
+    /// The largest request message sent (unlimited by default).
+    pub fn max_encode_message_size(mut self, limit: usize) -> Endpoint {
+        self.max_encode_message_size = limit;
+        self
+    }
+
+    /// Compresses request messages with `encoding` (uncompressed by
+    /// default). A server that does not accept it answers `UNIMPLEMENTED`.
+    pub fn send_compression(mut self, encoding: CompressionEncoding) -> Endpoint {
+        self.compression.send = encoding;
+        self
+    }
+
+    /// The encodings the client accepts for responses (every supported one
+    /// by default), sent as `grpc-accept-encoding`.
+    pub fn accept_compression(mut self, encodings: EncodingSet) -> Endpoint {
+        self.compression.accept = encodings;
+        self
+    }
+
+    /// A channel that connects on its first call.
+    pub fn connect_lazy(self) -> Channel {
+        Channel {
+            shared: Arc::new(Shared {
+                endpoint: self,
+                state: Mutex::new(State::Idle),
+                connecting: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    /// A channel, connected now.
+    ///
+    /// # Errors
+    ///
+    /// The connection could not be made within the connect timeout.
+    pub async fn connect(self) -> Result<Channel, Error> {
+        let channel = self.connect_lazy();
+        channel.connect_now().await?;
+        Ok(channel)
+    }
+}
+
+/// A connection to one server, shared by every call made through it (and
+/// every clone of it): calls are multiplexed as HTTP/2 streams.
+///
+/// The channel connects on first use. When the connection fails or is lost,
+/// the next call reconnects; while reconnection is backing off after a
+/// failure, calls fail fast with `UNAVAILABLE` (origin
+/// [`Origin::Transport`]) carrying the last connection error.
+#[derive(Clone)]
+pub struct Channel {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    endpoint: Endpoint,
+    state: Mutex<State>,
+    /// Held while connecting, so concurrent calls share one attempt.
+    connecting: tokio::sync::Mutex<()>,
+}
+
+enum State {
+    Idle,
+    Ready {
+        sender: SendRequest<RequestBody>,
+        generation: u64,
+    },
+    Failing {
+        until: Instant,
+        error: Status,
+        failures: u32,
+    },
+}
+
+static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+impl Channel {
+    pub(crate) fn endpoint(&self) -> &Endpoint {
+        &self.shared.endpoint
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A sender on a live connection, connecting if needed.
+    pub(crate) async fn sender(&self) -> Result<SendRequest<RequestBody>, Status> {
+        if let Some(ready) = self.ready_sender()? {
+            return Ok(ready);
+        }
+        let _connecting = self.shared.connecting.lock().await;
+        // Another call may have connected while this one waited.
+        if let Some(ready) = self.ready_sender()? {
+            return Ok(ready);
+        }
+        self.connect_now().await.map_err(Status::from)
+    }
+
+    fn ready_sender(&self) -> Result<Option<SendRequest<RequestBody>>, Status> {
+        let state = self.state();
+        match &*state {
+            State::Ready { sender, .. } if !sender.is_closed() => Ok(Some(sender.clone())),
+            State::Failing { until, error, .. } if Instant::now() < *until => Err(error.clone()),
+            _ => Ok(None),
+        }
+    }
+
+    async fn connect_now(&self) -> Result<SendRequest<RequestBody>, Error> {
+        let endpoint = &self.shared.endpoint;
+        let attempt = tokio::time::timeout(endpoint.connect_timeout, self.handshake()).await;
+        let result = match attempt {
+            Ok(result) => result,
+            Err(_) => Err(Error::new(
+                Kind::Timeout,
+                format!("no connection within {:?}", endpoint.connect_timeout),
+            )),
+        };
+        let mut state = self.state();
+        match result {
+            Ok((sender, generation)) => {
+                *state = State::Ready {
+                    sender: sender.clone(),
+                    generation,
+                };
+                Ok(sender)
+            }
+            Err(err) => {
+                let failures = match &*state {
+                    State::Failing { failures, .. } => failures + 1,
+                    _ => 1,
+                };
+                let status = Status::unavailable(format!(
+                    "could not connect to {}: {}",
+                    endpoint.authority,
+                    error_chain(&err)
+                ))
+                .with_origin(Origin::Transport);
+                *state = State::Failing {
+                    until: Instant::now() + endpoint.backoff.delay(failures),
+                    error: status,
+                    failures,
+                };
+                Err(err)
+            }
+        }
+    }
+
+    async fn handshake(&self) -> Result<(SendRequest<RequestBody>, u64), Error> {
+        let endpoint = &self.shared.endpoint;
+        let addr = endpoint.authority.as_str();
+        let addr = if endpoint.authority.port().is_some() {
+            addr.to_owned()
+        } else {
+            format!("{addr}:80")
+        };
+        let stream = TcpStream::connect(addr)
+            .await
+            .map_err(|err| Error::new(Kind::Connect, err))?;
+        if endpoint.tcp_nodelay {
+            let _ = stream.set_nodelay(true);
+        }
+        let mut builder = hyper::client::conn::http2::Builder::new(TokioExecutor::new());
+        builder
+            .timer(TokioTimer::new())
+            .initial_stream_window_size(endpoint.initial_stream_window_size)
+            .initial_connection_window_size(endpoint.initial_connection_window_size)
+            .keep_alive_interval(endpoint.keepalive_interval)
+            .keep_alive_timeout(endpoint.keepalive_timeout)
+            .keep_alive_while_idle(endpoint.keepalive_while_idle);
+        let (sender, connection) = builder
+            .handshake(TokioIo::new(stream))
+            .await
+            .map_err(|err| Error::new(Kind::Connect, err))?;
+        let generation = GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let shared = Arc::downgrade(&self.shared);
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(error = %err, "connection closed with an error");
+            }
+            // Forget the dead connection so the next call reconnects.
+            if let Some(shared) = shared.upgrade() {
+                let mut state = shared
+                    .state
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                if matches!(&*state, State::Ready { generation: g, .. } if *g == generation) {
+                    *state = State::Idle;
+                }
+            }
+        });
+        Ok((sender, generation))
+    }
+}
+
+/// `error: cause: cause`, for a status message.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+impl fmt::Debug for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Channel")
+            .field("authority", &self.shared.endpoint.authority)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_with_jitter_and_caps() {
+        let backoff = Backoff::default();
+        for _ in 0..100 {
+            let first = backoff.delay(1).as_secs_f64();
+            assert!((0.8..=1.2).contains(&first), "{first}");
+            let third = backoff.delay(3).as_secs_f64();
+            assert!((2.56 * 0.8..=2.56 * 1.2).contains(&third), "{third}");
+            let late = backoff.delay(50).as_secs_f64();
+            assert!((120.0 * 0.8..=120.0 * 1.2).contains(&late), "{late}");
+        }
+    }
+
+    #[test]
+    fn endpoint_uris() {
+        assert!(Endpoint::new("http://127.0.0.1:50051").is_ok());
+        assert!(Endpoint::new("127.0.0.1:50051").is_ok());
+        assert!(
+            Endpoint::new("https://example.com")
+                .unwrap_err()
+                .is_invalid_uri()
+        );
+        assert!(Endpoint::new("/just/a/path").unwrap_err().is_invalid_uri());
+        assert!(Endpoint::new("not a uri").unwrap_err().is_invalid_uri());
+    }
+
+    #[tokio::test]
+    async fn a_refused_connection_fails_fast_with_unavailable() {
+        // Bind then drop a listener to get a port nobody listens on.
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let channel = Endpoint::new(format!("http://127.0.0.1:{port}"))
+            .unwrap()
+            .connect_lazy();
+        let started = std::time::Instant::now();
+        let status = channel.sender().await.unwrap_err();
+        assert_eq!(status.code(), grpcx_status::Code::Unavailable);
+        assert_eq!(status.origin(), Origin::Transport);
+        assert!(
+            status
+                .message()
+                .starts_with("could not connect to 127.0.0.1:"),
+            "{status}"
+        );
+        // During the backoff the next call fails at once, with the same error.
+        let again = channel.sender().await.unwrap_err();
+        assert_eq!(again.message(), status.message());
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+}

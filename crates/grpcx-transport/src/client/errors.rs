@@ -1,0 +1,142 @@
+//! How transport failures become statuses on the client.
+
+use std::time::Duration;
+
+use grpcx_status::{Code, Origin, Status};
+
+/// The status of a call whose deadline passed, made locally.
+pub(crate) fn deadline_status(timeout: Option<Duration>) -> Status {
+    let message = match timeout {
+        Some(timeout) => format!("deadline exceeded after {timeout:?}"),
+        None => "deadline exceeded".to_owned(),
+    };
+    Status::deadline_exceeded(message).with_origin(Origin::Deadline)
+}
+
+/// The code gRPC's `PROTOCOL-HTTP2.md` gives a stream reset with `reason`.
+pub(crate) fn code_for_reset(reason: h2::Reason) -> Code {
+    match reason {
+        h2::Reason::REFUSED_STREAM => Code::Unavailable,
+        h2::Reason::CANCEL => Code::Cancelled,
+        h2::Reason::ENHANCE_YOUR_CALM => Code::ResourceExhausted,
+        h2::Reason::INADEQUATE_SECURITY => Code::PermissionDenied,
+        // NO_ERROR, PROTOCOL_ERROR, INTERNAL_ERROR, FLOW_CONTROL_ERROR,
+        // SETTINGS_TIMEOUT, STREAM_CLOSED, FRAME_SIZE_ERROR,
+        // COMPRESSION_ERROR, CONNECT_ERROR and unknown codes.
+        _ => Code::Internal,
+    }
+}
+
+/// The status of a call that failed inside hyper: a reset stream, a lost
+/// connection, a GOAWAY, a protocol violation.
+pub(crate) fn status_from_hyper(err: &hyper::Error) -> Status {
+    let h2 = find_h2(err);
+    let (code, origin, what) = match h2 {
+        Some(h2) if h2.is_go_away() => (
+            Code::Unavailable,
+            Origin::Transport,
+            format!(
+                "the server closed the connection (GOAWAY {})",
+                reason_text(h2.reason())
+            ),
+        ),
+        Some(h2) if h2.is_io() => (
+            Code::Unavailable,
+            Origin::Transport,
+            "the connection was lost".to_owned(),
+        ),
+        Some(h2) if h2.is_reset() && h2.is_remote() => {
+            let reason = h2.reason().unwrap_or(h2::Reason::INTERNAL_ERROR);
+            (
+                code_for_reset(reason),
+                Origin::Peer,
+                format!(
+                    "the server reset the stream ({})",
+                    reason_text(Some(reason))
+                ),
+            )
+        }
+        Some(h2) => (
+            Code::Internal,
+            Origin::Protocol,
+            format!("HTTP/2 error: {h2}"),
+        ),
+        None if err.is_canceled() || err.is_closed() => (
+            Code::Unavailable,
+            Origin::Transport,
+            "the connection was closed".to_owned(),
+        ),
+        None if err.is_incomplete_message() => (
+            Code::Unavailable,
+            Origin::Transport,
+            "the connection was closed before the response was complete".to_owned(),
+        ),
+        None if err.is_timeout() => (
+            Code::Unavailable,
+            Origin::Transport,
+            "the connection timed out".to_owned(),
+        ),
+        None => (
+            Code::Unavailable,
+            Origin::Transport,
+            format!("transport error: {err}"),
+        ),
+    };
+    Status::new(code, what)
+        .with_origin(origin)
+        .with_source(err.to_string())
+}
+
+fn find_h2(err: &hyper::Error) -> Option<&h2::Error> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
+    while let Some(cause) = source {
+        if let Some(h2) = cause.downcast_ref::<h2::Error>() {
+            return Some(h2);
+        }
+        source = cause.source();
+    }
+    None
+}
+
+fn reason_text(reason: Option<h2::Reason>) -> String {
+    match reason {
+        Some(reason) => format!("{reason:?}"),
+        None => "no reason".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reset_codes_follow_the_spec() {
+        let cases = [
+            (h2::Reason::NO_ERROR, Code::Internal),
+            (h2::Reason::PROTOCOL_ERROR, Code::Internal),
+            (h2::Reason::INTERNAL_ERROR, Code::Internal),
+            (h2::Reason::FLOW_CONTROL_ERROR, Code::Internal),
+            (h2::Reason::SETTINGS_TIMEOUT, Code::Internal),
+            (h2::Reason::STREAM_CLOSED, Code::Internal),
+            (h2::Reason::FRAME_SIZE_ERROR, Code::Internal),
+            (h2::Reason::REFUSED_STREAM, Code::Unavailable),
+            (h2::Reason::CANCEL, Code::Cancelled),
+            (h2::Reason::COMPRESSION_ERROR, Code::Internal),
+            (h2::Reason::CONNECT_ERROR, Code::Internal),
+            (h2::Reason::ENHANCE_YOUR_CALM, Code::ResourceExhausted),
+            (h2::Reason::INADEQUATE_SECURITY, Code::PermissionDenied),
+            (h2::Reason::HTTP_1_1_REQUIRED, Code::Internal),
+        ];
+        for (reason, code) in cases {
+            assert_eq!(code_for_reset(reason), code, "{reason:?}");
+        }
+    }
+
+    #[test]
+    fn deadline_status_is_local() {
+        let status = deadline_status(Some(Duration::from_millis(250)));
+        assert_eq!(status.code(), Code::DeadlineExceeded);
+        assert_eq!(status.origin(), Origin::Deadline);
+        assert_eq!(status.message(), "deadline exceeded after 250ms");
+    }
+}

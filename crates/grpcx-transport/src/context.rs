@@ -1,0 +1,405 @@
+//! [`Context`]: what a server handler knows about, and can do to, its call.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::Duration;
+
+use grpcx_status::{Code, Metadata, Status};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// How a call ended, as its [`Context`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CallOutcome {
+    /// The server sent its status (any code) and the call ended normally.
+    Completed(Code),
+    /// The client cancelled the call, or its connection was lost, before
+    /// the server sent a status.
+    Cancelled,
+    /// The call's deadline passed before the server sent a status.
+    DeadlineExceeded,
+}
+
+/// The server side of a call, handed to every handler (see
+/// `Request::context`). Cheap to clone: clones share the call.
+///
+/// Modelled on grpcio's `ServicerContext`:
+///
+/// - [`set_code`](Context::set_code) and [`set_details`](Context::set_details)
+///   choose the status sent at the end; with a non-OK code a unary
+///   response's message is not sent.
+/// - [`abort`](Context::abort) and [`abort_with_status`](Context::abort_with_status)
+///   end the call at once with a status (also from another task holding a
+///   clone); the handler returns the status they give back.
+/// - [`set_trailing_metadata`](Context::set_trailing_metadata) adds trailers.
+/// - [`is_active`](Context::is_active), [`time_remaining`](Context::time_remaining)
+///   and [`deadline`](Context::deadline) tell whether the work is still
+///   wanted, and for how long.
+/// - [`on_done`](Context::on_done) and [`done`](Context::done) report how the
+///   call ended: completed, cancelled by the client, or past its deadline.
+#[derive(Clone)]
+pub struct Context {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    method: Box<str>,
+    peer: Option<SocketAddr>,
+    deadline: Option<Instant>,
+    state: Mutex<State>,
+    /// Woken when the call is aborted or ends.
+    changed: Notify,
+}
+
+type Callback = Box<dyn FnOnce(CallOutcome) + Send>;
+
+#[derive(Default)]
+struct State {
+    code: Option<Code>,
+    details: Option<String>,
+    trailers: Metadata,
+    aborted: Option<Status>,
+    outcome: Option<CallOutcome>,
+    callbacks: Vec<Callback>,
+}
+
+impl Context {
+    pub(crate) fn new(
+        method: &str,
+        peer: Option<SocketAddr>,
+        deadline: Option<Instant>,
+    ) -> Context {
+        Context {
+            inner: Arc::new(Inner {
+                method: method.into(),
+                peer,
+                deadline,
+                state: Mutex::new(State::default()),
+                changed: Notify::new(),
+            }),
+        }
+    }
+
+    /// A context attached to no call, for requests built by hand (in tests,
+    /// or on the client side). It has no deadline and never ends.
+    pub fn detached() -> &'static Context {
+        static DETACHED: OnceLock<Context> = OnceLock::new();
+        DETACHED.get_or_init(|| Context::new("", None, None))
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while the lock is held cannot leave the state inconsistent
+        // (every update is a single assignment), so a poisoned lock is used as is.
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The full method name, `/package.Service/Method`.
+    pub fn method(&self) -> &str {
+        &self.inner.method
+    }
+
+    /// The client's address, when the transport knows it.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.inner.peer
+    }
+
+    /// The call's deadline, from the client's `grpc-timeout`.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.inner.deadline
+    }
+
+    /// The time left before the deadline (zero once it has passed); `None`
+    /// when the client set no deadline.
+    pub fn time_remaining(&self) -> Option<Duration> {
+        self.inner
+            .deadline
+            .map(|deadline| deadline.saturating_duration_since(Instant::now()))
+    }
+
+    /// Whether the call is still wanted: not ended, not cancelled, not
+    /// aborted, and not past its deadline.
+    pub fn is_active(&self) -> bool {
+        let state = self.state();
+        state.outcome.is_none()
+            && state.aborted.is_none()
+            && self.inner.deadline.is_none_or(|d| Instant::now() < d)
+    }
+
+    /// Sets the code of the status sent at the end of the call, when the
+    /// handler itself returns successfully.
+    pub fn set_code(&self, code: Code) {
+        self.state().code = Some(code);
+    }
+
+    /// Sets the message of the status sent at the end of the call.
+    pub fn set_details(&self, details: impl Into<String>) {
+        self.state().details = Some(details.into());
+    }
+
+    /// The code set by [`Context::set_code`], if any.
+    pub fn code(&self) -> Option<Code> {
+        self.state().code
+    }
+
+    /// The message set by [`Context::set_details`], if any.
+    pub fn details(&self) -> Option<String> {
+        self.state().details.clone()
+    }
+
+    /// Adds trailing metadata, sent with the final status whatever it is.
+    pub fn set_trailing_metadata(&self, metadata: Metadata) {
+        self.state().trailers.extend(metadata);
+    }
+
+    /// Ends the call now with `code` and `message`, and returns that status
+    /// for the handler to return.
+    ///
+    /// Whatever the handler does afterwards, the client receives this
+    /// status; a streaming response stops. Called from another task holding
+    /// a clone of the context, it ends the call just the same.
+    ///
+    /// ```
+    /// # use grpcx_transport::{Context, Request};
+    /// # use grpcx_status::{Code, Status};
+    /// async fn handler(req: Request<String>) -> Result<String, Status> {
+    ///     if req.get_ref().is_empty() {
+    ///         return Err(req.context().abort(Code::InvalidArgument, "name is empty"));
+    ///     }
+    ///     Ok(format!("hello {}", req.get_ref()))
+    /// }
+    /// ```
+    pub fn abort(&self, code: Code, message: impl Into<String>) -> Status {
+        self.abort_with_status(Status::new(code, message))
+    }
+
+    /// Ends the call now with a status that may carry details and metadata
+    /// (see [`Context::abort`]).
+    pub fn abort_with_status(&self, status: Status) -> Status {
+        {
+            let mut state = self.state();
+            if state.outcome.is_none() && state.aborted.is_none() {
+                state.aborted = Some(status.clone());
+            }
+        }
+        self.inner.changed.notify_waiters();
+        status
+    }
+
+    /// Registers a callback run once when the call ends, with how it ended.
+    /// A callback registered after the end runs at once.
+    pub fn on_done(&self, callback: impl FnOnce(CallOutcome) + Send + 'static) {
+        let mut state = self.state();
+        match state.outcome {
+            Some(outcome) => {
+                drop(state);
+                callback(outcome);
+            }
+            None => state.callbacks.push(Box::new(callback)),
+        }
+    }
+
+    /// How the call ended, once it has; `None` while it runs.
+    pub fn outcome(&self) -> Option<CallOutcome> {
+        self.state().outcome
+    }
+
+    /// Waits until the call ends and tells how. Never resolves for a
+    /// [detached](Context::detached) context.
+    pub async fn done(&self) -> CallOutcome {
+        loop {
+            let notified = self.inner.changed.notified();
+            if let Some(outcome) = self.outcome() {
+                return outcome;
+            }
+            notified.await;
+        }
+    }
+
+    /// Waits until the call is aborted through the context; gives the status.
+    pub(crate) async fn aborted(&self) -> Status {
+        loop {
+            let notified = self.inner.changed.notified();
+            if let Some(status) = self.state().aborted.clone() {
+                return status;
+            }
+            notified.await;
+        }
+    }
+
+    /// The status set by an abort, if any.
+    pub(crate) fn abort_status(&self) -> Option<Status> {
+        self.state().aborted.clone()
+    }
+
+    /// The status to send when the handler succeeded: OK, or what
+    /// `set_code`/`set_details` chose.
+    pub(crate) fn final_status(&self) -> Status {
+        let state = self.state();
+        if let Some(aborted) = &state.aborted {
+            return aborted.clone();
+        }
+        let code = state.code.unwrap_or(Code::Ok);
+        let message = if code.is_ok() {
+            String::new()
+        } else {
+            state.details.clone().unwrap_or_default()
+        };
+        Status::new(code, message)
+    }
+
+    /// The status for an error the handler returned, unless an abort
+    /// already decided it.
+    pub(crate) fn error_status(&self, status: Status) -> Status {
+        self.abort_status().unwrap_or(status)
+    }
+
+    /// Takes the trailing metadata set so far.
+    pub(crate) fn take_trailers(&self) -> Metadata {
+        std::mem::take(&mut self.state().trailers)
+    }
+
+    /// Records how the call ended and runs the callbacks; only the first
+    /// call counts.
+    pub(crate) fn finish(&self, outcome: CallOutcome) {
+        let callbacks = {
+            let mut state = self.state();
+            if state.outcome.is_some() {
+                return;
+            }
+            state.outcome = Some(outcome);
+            std::mem::take(&mut state.callbacks)
+        };
+        self.inner.changed.notify_waiters();
+        for callback in callbacks {
+            // A panicking callback must not take the connection down with it.
+            if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| callback(outcome))).is_err()
+            {
+                tracing::error!(method = %self.inner.method, "a call's on_done callback panicked");
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("method", &self.inner.method)
+            .field("peer", &self.inner.peer)
+            .field("deadline", &self.inner.deadline)
+            .field("outcome", &self.outcome())
+            .finish()
+    }
+}
+
+/// Marks the call cancelled if it is dropped before the call was finished.
+pub(crate) struct CallGuard {
+    ctx: Context,
+}
+
+impl CallGuard {
+    pub(crate) fn new(ctx: Context) -> CallGuard {
+        CallGuard { ctx }
+    }
+
+    pub(crate) fn context(&self) -> &Context {
+        &self.ctx
+    }
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        let outcome = match self.ctx.inner.deadline {
+            Some(deadline) if Instant::now() >= deadline => CallOutcome::DeadlineExceeded,
+            _ => CallOutcome::Cancelled,
+        };
+        self.ctx.finish(outcome);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test(start_paused = true)]
+    async fn deadline_and_time_remaining() {
+        let ctx = Context::new(
+            "/a.B/C",
+            None,
+            Some(Instant::now() + Duration::from_secs(2)),
+        );
+        assert_eq!(ctx.time_remaining(), Some(Duration::from_secs(2)));
+        assert!(ctx.is_active());
+        tokio::time::advance(Duration::from_millis(1500)).await;
+        assert_eq!(ctx.time_remaining(), Some(Duration::from_millis(500)));
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert_eq!(ctx.time_remaining(), Some(Duration::ZERO));
+        assert!(!ctx.is_active());
+        assert_eq!(Context::detached().time_remaining(), None);
+    }
+
+    #[tokio::test]
+    async fn callbacks_run_once_with_the_outcome() {
+        let ctx = Context::new("/a.B/C", None, None);
+        let runs = Arc::new(AtomicUsize::new(0));
+        let r = runs.clone();
+        ctx.on_done(move |outcome| {
+            assert_eq!(outcome, CallOutcome::Cancelled);
+            r.fetch_add(1, Ordering::SeqCst);
+        });
+        let waiter = tokio::spawn({
+            let ctx = ctx.clone();
+            async move { ctx.done().await }
+        });
+        drop(CallGuard::new(ctx.clone()));
+        ctx.finish(CallOutcome::Completed(Code::Ok));
+        assert_eq!(waiter.await.unwrap(), CallOutcome::Cancelled);
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert!(!ctx.is_active());
+        // Late registration runs at once.
+        let r = runs.clone();
+        ctx.on_done(move |_| {
+            r.fetch_add(1, Ordering::SeqCst);
+        });
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn abort_wins_over_later_results() {
+        let ctx = Context::new("/a.B/C", None, None);
+        ctx.set_code(Code::DataLoss);
+        ctx.set_details("partial");
+        assert_eq!(ctx.final_status().code(), Code::DataLoss);
+        assert_eq!(ctx.final_status().message(), "partial");
+        let status = ctx.abort(Code::Unauthenticated, "token expired");
+        assert_eq!(status.code(), Code::Unauthenticated);
+        assert!(!ctx.is_active());
+        assert_eq!(ctx.aborted().await.message(), "token expired");
+        assert_eq!(ctx.final_status().code(), Code::Unauthenticated);
+        assert_eq!(
+            ctx.error_status(Status::internal("x")).code(),
+            Code::Unauthenticated
+        );
+        // A second abort does not replace the first.
+        ctx.abort(Code::Internal, "second");
+        assert_eq!(ctx.final_status().message(), "token expired");
+    }
+
+    #[test]
+    fn a_panicking_callback_is_contained() {
+        let ctx = Context::new("/a.B/C", None, None);
+        ctx.on_done(|_| panic!("callback bug"));
+        let ran = Arc::new(AtomicUsize::new(0));
+        let r = ran.clone();
+        ctx.on_done(move |_| {
+            r.fetch_add(1, Ordering::SeqCst);
+        });
+        ctx.finish(CallOutcome::Completed(Code::Ok));
+        assert_eq!(ran.load(Ordering::SeqCst), 1);
+    }
+}

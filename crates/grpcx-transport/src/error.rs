@@ -1,0 +1,133 @@
+//! [`Error`]: failures outside any call (bind, accept, connect, bad URI).
+
+use std::error::Error as StdError;
+use std::fmt;
+
+use grpcx_status::{Origin, Status};
+
+type Source = Box<dyn StdError + Send + Sync>;
+
+/// A failure of the transport outside any single call: binding a listener,
+/// a bad endpoint URI, connecting.
+///
+/// Opaque in the style of hyper's error: ask what kind it is with the
+/// `is_*` methods and walk [`source`](StdError::source) for the cause. Its
+/// `Display` is one line; the wording is not part of the API.
+///
+/// Converted into a [`Status`] (`UNAVAILABLE` for a connection failure,
+/// `INTERNAL` otherwise) with the error kept as the status's source.
+pub struct Error {
+    kind: Kind,
+    source: Option<Source>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Bind,
+    Accept,
+    InvalidUri,
+    Connect,
+    Timeout,
+}
+
+impl Error {
+    pub(crate) fn new(kind: Kind, source: impl Into<Source>) -> Error {
+        Error {
+            kind,
+            source: Some(source.into()),
+        }
+    }
+
+    /// Whether binding a listening socket failed.
+    pub fn is_bind(&self) -> bool {
+        self.kind == Kind::Bind
+    }
+
+    /// Whether accepting connections failed for good.
+    pub fn is_accept(&self) -> bool {
+        self.kind == Kind::Accept
+    }
+
+    /// Whether an endpoint's URI is invalid.
+    pub fn is_invalid_uri(&self) -> bool {
+        self.kind == Kind::InvalidUri
+    }
+
+    /// Whether connecting to the server failed.
+    pub fn is_connect(&self) -> bool {
+        self.kind == Kind::Connect
+    }
+
+    /// Whether connecting took longer than the connect timeout.
+    pub fn is_timeout(&self) -> bool {
+        self.kind == Kind::Timeout
+    }
+
+    fn description(&self) -> &'static str {
+        match self.kind {
+            Kind::Bind => "could not bind the listening socket",
+            Kind::Accept => "could not accept connections",
+            Kind::InvalidUri => "invalid endpoint URI",
+            Kind::Connect => "could not connect to the server",
+            Kind::Timeout => "timed out connecting to the server",
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_tuple("grpcx_transport::Error");
+        d.field(&self.kind);
+        if let Some(source) = &self.source {
+            d.field(source);
+        }
+        d.finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.description())
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static))
+    }
+}
+
+impl From<Error> for Status {
+    fn from(err: Error) -> Status {
+        let status = match err.kind {
+            Kind::Connect | Kind::Timeout => Status::unavailable(err.to_string()),
+            _ => Status::internal(err.to_string()),
+        };
+        status.with_origin(Origin::Transport).with_source(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use grpcx_status::Code;
+
+    #[test]
+    fn connect_errors_become_unavailable_with_the_cause() {
+        let err = Error::new(Kind::Connect, std::io::Error::other("connection refused"));
+        assert!(err.is_connect());
+        assert_eq!(err.to_string(), "could not connect to the server");
+        let status = Status::from(err);
+        assert_eq!(status.code(), Code::Unavailable);
+        assert_eq!(status.origin(), Origin::Transport);
+        assert!(format!("{status:#}").ends_with("caused by: connection refused"));
+    }
+
+    #[test]
+    fn other_errors_become_internal() {
+        let status = Status::from(Error::new(Kind::InvalidUri, "no authority"));
+        assert_eq!(status.code(), Code::Internal);
+    }
+}

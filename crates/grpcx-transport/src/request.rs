@@ -1,0 +1,246 @@
+//! [`Request`] and [`Response`]: a message with its metadata.
+
+use std::time::Duration;
+
+use grpcx_status::Metadata;
+
+use crate::context::Context;
+
+/// A request message with its metadata, and on the server its [`Context`].
+///
+/// On the client, build one with [`Request::new`] (or pass a bare message
+/// wherever an [`IntoRequest`] is taken) and set metadata and a timeout. On
+/// the server, handlers receive one carrying the call's context.
+///
+/// ```
+/// use std::time::Duration;
+/// use grpcx_transport::Request;
+///
+/// let mut request = Request::new("ping").with_timeout(Duration::from_secs(2));
+/// request.metadata_mut().insert("x-request-id", "42")?;
+/// assert_eq!(request.timeout(), Some(Duration::from_secs(2)));
+/// # Ok::<(), grpcx_status::MetadataError>(())
+/// ```
+#[derive(Debug)]
+pub struct Request<T> {
+    message: T,
+    metadata: Metadata,
+    timeout: Option<Duration>,
+    context: Option<Context>,
+}
+
+impl<T> Request<T> {
+    /// A request with no metadata and no timeout.
+    pub fn new(message: T) -> Request<T> {
+        Request {
+            message,
+            metadata: Metadata::new(),
+            timeout: None,
+            context: None,
+        }
+    }
+
+    pub(crate) fn from_server(message: T, metadata: Metadata, context: Context) -> Request<T> {
+        Request {
+            message,
+            metadata,
+            timeout: None,
+            context: Some(context),
+        }
+    }
+
+    /// The message.
+    pub fn get_ref(&self) -> &T {
+        &self.message
+    }
+
+    /// The message, to change it.
+    pub fn get_mut(&mut self) -> &mut T {
+        &mut self.message
+    }
+
+    /// The message, consuming the request.
+    pub fn into_inner(self) -> T {
+        self.message
+    }
+
+    /// The metadata (request headers).
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    /// The metadata, to change it.
+    pub fn metadata_mut(&mut self) -> &mut Metadata {
+        &mut self.metadata
+    }
+
+    /// The server call's context; a [detached](Context::detached) one for a
+    /// request not received by a server.
+    pub fn context(&self) -> &Context {
+        self.context.as_ref().unwrap_or_else(|| Context::detached())
+    }
+
+    /// The client-side timeout of the call, sent as `grpc-timeout` and
+    /// enforced locally.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// Sets the timeout of the call (see [`Request::timeout`]).
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = Some(timeout);
+    }
+
+    /// Sets the timeout of the call (see [`Request::timeout`]).
+    pub fn with_timeout(mut self, timeout: Duration) -> Request<T> {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Sets the timeout to what is left of a server call's deadline, so a
+    /// call made while handling another never outlives it (deadline
+    /// propagation). A context without a deadline changes nothing; a
+    /// shorter timeout already set is kept.
+    pub fn with_deadline_of(mut self, context: &Context) -> Request<T> {
+        if let Some(remaining) = context.time_remaining() {
+            self.timeout = Some(self.timeout.map_or(remaining, |t| t.min(remaining)));
+        }
+        self
+    }
+
+    /// Replaces the metadata.
+    pub fn with_metadata(mut self, metadata: Metadata) -> Request<T> {
+        self.metadata = metadata;
+        self
+    }
+
+    /// Maps the message, keeping metadata, timeout and context.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Request<U> {
+        Request {
+            message: f(self.message),
+            metadata: self.metadata,
+            timeout: self.timeout,
+            context: self.context,
+        }
+    }
+
+    /// Splits into metadata and message.
+    pub fn into_parts(self) -> (Metadata, T) {
+        (self.metadata, self.message)
+    }
+}
+
+/// Anything a client method takes as a request: a bare message or a
+/// [`Request`].
+pub trait IntoRequest<T> {
+    /// Wraps the message in a request, if it is not one already.
+    fn into_request(self) -> Request<T>;
+}
+
+impl<T> IntoRequest<T> for T {
+    fn into_request(self) -> Request<T> {
+        Request::new(self)
+    }
+}
+
+impl<T> IntoRequest<T> for Request<T> {
+    fn into_request(self) -> Request<T> {
+        self
+    }
+}
+
+/// A response message with its metadata: the initial metadata (response
+/// headers) and, on the client, the trailing metadata that came with the
+/// `OK` status.
+///
+/// ```
+/// use grpcx_transport::Response;
+///
+/// let mut response = Response::new(42);
+/// response.metadata_mut().insert("x-served-by", "node-1")?;
+/// assert_eq!(*response.get_ref(), 42);
+/// # Ok::<(), grpcx_status::MetadataError>(())
+/// ```
+#[derive(Debug)]
+pub struct Response<T> {
+    message: T,
+    metadata: Metadata,
+    trailers: Metadata,
+}
+
+impl<T> Response<T> {
+    /// A response with no metadata.
+    pub fn new(message: T) -> Response<T> {
+        Response {
+            message,
+            metadata: Metadata::new(),
+            trailers: Metadata::new(),
+        }
+    }
+
+    pub(crate) fn from_parts(message: T, metadata: Metadata, trailers: Metadata) -> Response<T> {
+        Response {
+            message,
+            metadata,
+            trailers,
+        }
+    }
+
+    /// The message.
+    pub fn get_ref(&self) -> &T {
+        &self.message
+    }
+
+    /// The message, to change it.
+    pub fn get_mut(&mut self) -> &mut T {
+        &mut self.message
+    }
+
+    /// The message, consuming the response.
+    pub fn into_inner(self) -> T {
+        self.message
+    }
+
+    /// The initial metadata (response headers).
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    /// The initial metadata, to change it (a server handler sets what goes
+    /// out in the response headers here).
+    pub fn metadata_mut(&mut self) -> &mut Metadata {
+        &mut self.metadata
+    }
+
+    /// The trailing metadata received with the `OK` status (client side).
+    /// A server handler sets trailers through its `Context` instead.
+    pub fn trailers(&self) -> &Metadata {
+        &self.trailers
+    }
+
+    /// Replaces the initial metadata.
+    pub fn with_metadata(mut self, metadata: Metadata) -> Response<T> {
+        self.metadata = metadata;
+        self
+    }
+
+    /// Maps the message, keeping the metadata.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Response<U> {
+        Response {
+            message: f(self.message),
+            metadata: self.metadata,
+            trailers: self.trailers,
+        }
+    }
+
+    /// Splits into initial metadata, message and trailing metadata.
+    pub fn into_parts(self) -> (Metadata, T, Metadata) {
+        (self.metadata, self.message, self.trailers)
+    }
+}
+
+impl<T> From<T> for Response<T> {
+    fn from(message: T) -> Self {
+        Response::new(message)
+    }
+}

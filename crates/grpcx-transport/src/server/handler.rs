@@ -1,0 +1,272 @@
+//! Method adapters: run a handler for one call of each kind.
+//!
+//! A [`GrpcService`](super::GrpcService) calls one of these per method with
+//! the [`ServerCall`], a codec and the handler. They decode the request(s),
+//! run the handler, and turn what it returns into the response: messages,
+//! then a status with the trailing metadata set through the
+//! [`Context`](crate::Context). Errors before the first message go out as
+//! Trailers-Only.
+//!
+//! ```
+//! use grpcx_codec::ProstCodec;
+//! use grpcx_status::Status;
+//! use grpcx_transport::server::{handler, BoxFuture, GrpcService, ResponseBody, ServerCall};
+//! use grpcx_transport::{Request, Response};
+//!
+//! /// A hand-written service whose one method echoes a string.
+//! struct Echo;
+//!
+//! impl GrpcService for Echo {
+//!     fn name(&self) -> &'static str {
+//!         "demo.Echo"
+//!     }
+//!
+//!     fn call(&self, method: &str, call: ServerCall) -> BoxFuture<http::Response<ResponseBody>> {
+//!         match method {
+//!             "Say" => Box::pin(handler::unary(call, ProstCodec::<String, String>::default(), |req: Request<String>| async move {
+//!                 if req.get_ref().is_empty() {
+//!                     return Err(Status::invalid_argument("nothing to say"));
+//!                 }
+//!                 Ok(Response::new(req.into_inner()))
+//!             })),
+//!             _ => Box::pin(async move { call.unimplemented() }),
+//!         }
+//!     }
+//! }
+//! ```
+
+use std::future::Future;
+
+use futures_core::Stream;
+use grpcx_codec::{Codec, EncodingSet, FrameEncoder, GRPC_ACCEPT_ENCODING, GRPC_ENCODING};
+use grpcx_status::{Metadata, Origin, Status};
+use http::header::{CONTENT_TYPE, HeaderValue};
+
+use super::body::ResponseBody;
+use super::dispatch::{ServerCall, merge_trailers, trailers_only};
+use crate::context::Context;
+use crate::glue;
+use crate::request::{Request, Response};
+use crate::streaming::Streaming;
+
+/// Runs a unary handler: one request, one response.
+pub async fn unary<C, F, Fut>(
+    call: ServerCall,
+    mut codec: C,
+    handler: F,
+) -> http::Response<ResponseBody>
+where
+    C: Codec,
+    C::Decode: Send + 'static,
+    F: FnOnce(Request<C::Decode>) -> Fut,
+    Fut: Future<Output = Result<Response<C::Encode>, Status>>,
+{
+    let (mut requests, metadata, context, send) = match open(call, &mut codec) {
+        Ok(opened) => opened,
+        Err(response) => return *response,
+    };
+    let message = match single_request(&mut requests).await {
+        Ok(message) => message,
+        Err(status) => return trailers_only(status, &context),
+    };
+    let result = handler(Request::from_server(message, metadata, context.clone())).await;
+    respond_one(result, &mut codec, &context, send)
+}
+
+/// Runs a server-streaming handler: one request, a stream of responses.
+pub async fn server_streaming<C, S, F, Fut>(
+    call: ServerCall,
+    mut codec: C,
+    handler: F,
+) -> http::Response<ResponseBody>
+where
+    C: Codec,
+    C::Decode: Send + 'static,
+    C::Encoder: Send + 'static,
+    F: FnOnce(Request<C::Decode>) -> Fut,
+    Fut: Future<Output = Result<Response<S>, Status>>,
+    S: Stream<Item = Result<C::Encode, Status>> + Send + 'static,
+{
+    let (mut requests, metadata, context, send) = match open(call, &mut codec) {
+        Ok(opened) => opened,
+        Err(response) => return *response,
+    };
+    let message = match single_request(&mut requests).await {
+        Ok(message) => message,
+        Err(status) => return trailers_only(status, &context),
+    };
+    let result = handler(Request::from_server(message, metadata, context.clone())).await;
+    respond_stream(result, &mut codec, &context, send)
+}
+
+/// Runs a client-streaming handler: a stream of requests, one response.
+pub async fn client_streaming<C, F, Fut>(
+    call: ServerCall,
+    mut codec: C,
+    handler: F,
+) -> http::Response<ResponseBody>
+where
+    C: Codec,
+    C::Decode: Send + 'static,
+    F: FnOnce(Request<Streaming<C::Decode>>) -> Fut,
+    Fut: Future<Output = Result<Response<C::Encode>, Status>>,
+{
+    let (requests, metadata, context, send) = match open(call, &mut codec) {
+        Ok(opened) => opened,
+        Err(response) => return *response,
+    };
+    let result = handler(Request::from_server(requests, metadata, context.clone())).await;
+    respond_one(result, &mut codec, &context, send)
+}
+
+/// Runs a bidirectional-streaming handler.
+pub async fn streaming<C, S, F, Fut>(
+    call: ServerCall,
+    mut codec: C,
+    handler: F,
+) -> http::Response<ResponseBody>
+where
+    C: Codec,
+    C::Decode: Send + 'static,
+    C::Encoder: Send + 'static,
+    F: FnOnce(Request<Streaming<C::Decode>>) -> Fut,
+    Fut: Future<Output = Result<Response<S>, Status>>,
+    S: Stream<Item = Result<C::Encode, Status>> + Send + 'static,
+{
+    let (requests, metadata, context, send) = match open(call, &mut codec) {
+        Ok(opened) => opened,
+        Err(response) => return *response,
+    };
+    let result = handler(Request::from_server(requests, metadata, context.clone())).await;
+    respond_stream(result, &mut codec, &context, send)
+}
+
+/// How responses of a call are sent.
+struct Sending {
+    frames: FrameEncoder,
+    encoding: HeaderValue,
+    compressed: bool,
+    accept: HeaderValue,
+}
+
+type Opened<T> = (Streaming<T>, Metadata, Context, Sending);
+
+/// Reads the request head: the request's compression and the response's.
+fn open<C: Codec>(
+    call: ServerCall,
+    codec: &mut C,
+) -> Result<Opened<C::Decode>, Box<http::Response<ResponseBody>>>
+where
+    C::Decode: Send + 'static,
+{
+    let ServerCall {
+        headers,
+        body,
+        context,
+        config,
+    } = call;
+    let compression = &config.compression;
+    let accept = compression.accept_encoding();
+    let encoding = match compression.request_encoding(&headers) {
+        Ok(encoding) => encoding,
+        Err(status) => {
+            let mut response = trailers_only(status.with_origin(Origin::Protocol), &context);
+            response.headers_mut().insert(GRPC_ACCEPT_ENCODING, accept);
+            return Err(Box::new(response));
+        }
+    };
+    let send_encoding = compression.send_encoding_for(EncodingSet::from_headers(&headers));
+    let send = Sending {
+        frames: glue::frame_encoder(compression, send_encoding, config.max_encode_message_size),
+        encoding: send_encoding.to_header_value(),
+        compressed: send_encoding.is_compressed(),
+        accept,
+    };
+    let requests = Streaming::server(
+        body,
+        encoding,
+        config.max_decode_message_size,
+        codec.decoder(),
+    );
+    Ok((requests, Metadata::from_headers(headers), context, send))
+}
+
+/// Reads the one request of a unary or server-streaming call.
+async fn single_request<T>(requests: &mut Streaming<T>) -> Result<T, Status> {
+    let Some(message) = requests.message().await? else {
+        return Err(Status::unimplemented("the client sent no request message")
+            .with_origin(Origin::Protocol));
+    };
+    if requests.message().await?.is_some() {
+        return Err(
+            Status::unimplemented("the client sent more than one request message")
+                .with_origin(Origin::Protocol),
+        );
+    }
+    Ok(message)
+}
+
+fn response_head(
+    metadata: Metadata,
+    send: &Sending,
+    body: ResponseBody,
+) -> http::Response<ResponseBody> {
+    let mut response = http::Response::new(body);
+    let headers = response.headers_mut();
+    *headers = metadata.into_headers();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    if send.compressed {
+        headers.insert(GRPC_ENCODING, send.encoding.clone());
+    }
+    headers.insert(GRPC_ACCEPT_ENCODING, send.accept.clone());
+    response
+}
+
+fn respond_one<C: Codec>(
+    result: Result<Response<C::Encode>, Status>,
+    codec: &mut C,
+    context: &Context,
+    mut send: Sending,
+) -> http::Response<ResponseBody> {
+    let response = match result {
+        Ok(response) => response,
+        Err(status) => return trailers_only(context.error_status(status), context),
+    };
+    let status = context.final_status();
+    if !status.is_ok() {
+        // With a non-OK code set through the context, the message is not sent.
+        return trailers_only(status, context);
+    }
+    let (metadata, message, _) = response.into_parts();
+    let data = match glue::encode(&mut send.frames, &mut codec.encoder(), message) {
+        Ok(data) => data,
+        Err(status) => return trailers_only(status, context),
+    };
+    let trailers = merge_trailers(status, context.take_trailers()).to_header_map();
+    response_head(metadata, &send, ResponseBody::unary(data, trailers))
+}
+
+fn respond_stream<C, S>(
+    result: Result<Response<S>, Status>,
+    codec: &mut C,
+    context: &Context,
+    send: Sending,
+) -> http::Response<ResponseBody>
+where
+    C: Codec,
+    C::Encoder: Send + 'static,
+    S: Stream<Item = Result<C::Encode, Status>> + Send + 'static,
+{
+    let response = match result {
+        Ok(response) => response,
+        Err(status) => return trailers_only(context.error_status(status), context),
+    };
+    if let Some(status) = context.abort_status() {
+        return trailers_only(status, context);
+    }
+    let (metadata, messages, _) = response.into_parts();
+    let head = response_head(metadata, &send, ResponseBody::empty());
+    let encoded = glue::encode_result_stream(messages, codec.encoder(), send.frames);
+    let (parts, _) = head.into_parts();
+    http::Response::from_parts(parts, ResponseBody::streaming(encoded, context.clone()))
+}

@@ -1,0 +1,262 @@
+//! [`Streaming`]: a stream of messages received on a call, on either side.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll, ready};
+
+use bytes::Bytes;
+use futures_core::Stream;
+use grpcx_codec::{CompressionEncoding, Decoder, FrameDecoder};
+use grpcx_status::{Code, Metadata, Origin, Status};
+use http_body::Body as _;
+use hyper::body::Incoming;
+use tokio::time::{Instant, Sleep};
+
+use crate::client::errors::{deadline_status, status_from_hyper};
+use crate::server::request_body_error;
+
+/// The messages of a call's incoming stream: the requests a server handler
+/// reads, or the responses a client reads.
+///
+/// Use it as a [`Stream`] of `Result<T, Status>`, or call
+/// [`Streaming::message`]. On the client, the stream ends with `None`
+/// when the server's status is `OK` (its trailers are then in
+/// [`Streaming::trailers`]) and with one `Err(status)` otherwise; dropping
+/// it cancels the call.
+pub struct Streaming<T> {
+    body: Option<Incoming>,
+    frames: FrameDecoder,
+    decoder: Option<Box<dyn Decoder<Item = T> + Send>>,
+    role: Role,
+    initial_metadata: Metadata,
+    trailers: Option<Metadata>,
+    done: bool,
+}
+
+enum Role {
+    /// A server reading requests: the end of the body ends the stream.
+    Server,
+    /// A client reading responses: trailers carry the status.
+    Client {
+        deadline: Option<Pin<Box<Sleep>>>,
+        deadline_at: Option<Instant>,
+        timeout: Option<std::time::Duration>,
+    },
+}
+
+impl<T> Streaming<T> {
+    pub(crate) fn server(
+        body: Incoming,
+        encoding: CompressionEncoding,
+        max_message_size: usize,
+        decoder: impl Decoder<Item = T> + Send + 'static,
+    ) -> Streaming<T> {
+        Streaming {
+            body: Some(body),
+            frames: crate::glue::frame_decoder(max_message_size, encoding),
+            decoder: Some(Box::new(decoder)),
+            role: Role::Server,
+            initial_metadata: Metadata::new(),
+            trailers: None,
+            done: false,
+        }
+    }
+
+    pub(crate) fn client(
+        body: Incoming,
+        encoding: CompressionEncoding,
+        max_message_size: usize,
+        decoder: impl Decoder<Item = T> + Send + 'static,
+        deadline: Option<Instant>,
+        timeout: Option<std::time::Duration>,
+        initial_metadata: Metadata,
+    ) -> Streaming<T> {
+        Streaming {
+            body: Some(body),
+            frames: crate::glue::frame_decoder(max_message_size, encoding),
+            decoder: Some(Box::new(decoder)),
+            role: Role::Client {
+                deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
+                deadline_at: deadline,
+                timeout,
+            },
+            initial_metadata,
+            trailers: None,
+            done: false,
+        }
+    }
+
+    /// A client stream that already ended with `OK` and these trailers
+    /// (the server answered Trailers-Only).
+    pub(crate) fn finished(trailers: Metadata) -> Streaming<T> {
+        Streaming {
+            body: None,
+            frames: FrameDecoder::new(),
+            decoder: None,
+            role: Role::Server,
+            initial_metadata: Metadata::new(),
+            trailers: Some(trailers),
+            done: true,
+        }
+    }
+
+    /// The initial metadata (response headers) of a client's call.
+    pub fn initial_metadata(&self) -> &Metadata {
+        &self.initial_metadata
+    }
+
+    /// The next message; `Ok(None)` at the end of a successful stream.
+    ///
+    /// # Errors
+    ///
+    /// The status the call failed with: sent by the peer, or made locally
+    /// (deadline, cancellation, a broken connection, a message over the
+    /// size limit or that does not decode).
+    pub async fn message(&mut self) -> Result<Option<T>, Status> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx))
+            .await
+            .transpose()
+    }
+
+    /// The trailing metadata that came with an `OK` status, once the
+    /// stream has ended (client side).
+    pub fn trailers(&self) -> Option<&Metadata> {
+        self.trailers.as_ref()
+    }
+
+    /// Ends the stream with `status`, dropping the body (which resets the
+    /// HTTP/2 stream if it is still open).
+    fn fail(&mut self, status: Status) -> Poll<Option<Result<T, Status>>> {
+        self.done = true;
+        self.body = None;
+        let status = if self.initial_metadata.is_empty() {
+            status
+        } else {
+            status.with_initial_metadata(self.initial_metadata.clone())
+        };
+        Poll::Ready(Some(Err(status)))
+    }
+
+    fn deadline_passed(&self) -> bool {
+        matches!(&self.role, Role::Client { deadline_at: Some(d), .. } if Instant::now() >= *d)
+    }
+
+    fn deadline_error(&self) -> Status {
+        let timeout = match &self.role {
+            Role::Client { timeout, .. } => *timeout,
+            Role::Server => None,
+        };
+        deadline_status(timeout)
+    }
+
+    fn poll_body(&mut self, cx: &mut TaskContext<'_>) -> Poll<Option<Result<T, Status>>> {
+        loop {
+            match self.frames.next_message() {
+                Ok(Some(message)) => {
+                    return Poll::Ready(Some(self.decode(message)));
+                }
+                Ok(None) => {}
+                Err(status) => return self.fail(status),
+            }
+            let Some(body) = self.body.as_mut() else {
+                return Poll::Ready(None);
+            };
+            let frame = match ready!(Pin::new(body).poll_frame(cx)) {
+                Some(Ok(frame)) => frame,
+                Some(Err(err)) => {
+                    let status = match &self.role {
+                        Role::Server => request_body_error(&err),
+                        Role::Client { .. } if self.deadline_passed() => self.deadline_error(),
+                        Role::Client { .. } => status_from_hyper(&err),
+                    };
+                    return self.fail(status);
+                }
+                None => return self.end_of_body(),
+            };
+            match frame.into_data() {
+                Ok(data) => self.frames.push(data),
+                Err(frame) => {
+                    if let Ok(trailers) = frame.into_trailers() {
+                        return self.on_trailers(&trailers);
+                    }
+                }
+            }
+        }
+    }
+
+    fn decode(&mut self, message: Bytes) -> Result<T, Status> {
+        match &mut self.decoder {
+            Some(decoder) => decoder.decode(message),
+            None => Err(Status::internal("no decoder for this stream")),
+        }
+    }
+
+    fn end_of_body(&mut self) -> Poll<Option<Result<T, Status>>> {
+        if let Err(status) = self.frames.finish() {
+            return self.fail(status);
+        }
+        match self.role {
+            Role::Server => {
+                self.done = true;
+                self.body = None;
+                Poll::Ready(None)
+            }
+            Role::Client { .. } => self.fail(
+                Status::internal("the server closed the stream without sending trailers")
+                    .with_origin(Origin::Protocol),
+            ),
+        }
+    }
+
+    fn on_trailers(&mut self, trailers: &http::HeaderMap) -> Poll<Option<Result<T, Status>>> {
+        if let Err(status) = self.frames.finish() {
+            return self.fail(status);
+        }
+        match Status::from_header_map(trailers) {
+            Some(status) if status.code() == Code::Ok => {
+                self.done = true;
+                self.body = None;
+                self.trailers = Some(status.metadata().clone());
+                Poll::Ready(None)
+            }
+            Some(status) => self.fail(status),
+            None => self.fail(
+                Status::internal("the server's trailers have no grpc-status")
+                    .with_origin(Origin::Protocol),
+            ),
+        }
+    }
+}
+
+impl<T> Stream for Streaming<T> {
+    type Item = Result<T, Status>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
+        }
+        if let Role::Client {
+            deadline: Some(deadline),
+            ..
+        } = &mut this.role
+        {
+            if deadline.as_mut().poll(cx).is_ready() {
+                let status = this.deadline_error();
+                return this.fail(status);
+            }
+        }
+        this.poll_body(cx)
+    }
+}
+
+impl<T> Unpin for Streaming<T> {}
+
+impl<T> fmt::Debug for Streaming<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Streaming")
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
