@@ -48,7 +48,6 @@ __all__ = [
     "Received",
     "TEST_SERVICE",
     "TRAILING_METADATA_KEY",
-    "UNIMPLEMENTED_SERVICE",
     "empty_pb2",
     "grpc",
     "inflate",
@@ -59,9 +58,8 @@ __all__ = [
     "test_pb2_grpc",
 ]
 
-# Fully-qualified service names, e.g. "grpc.testing.TestService".
+# Fully-qualified service name: "grpc.testing.TestService".
 TEST_SERVICE: str = test_pb2.DESCRIPTOR.services_by_name["TestService"].full_name
-UNIMPLEMENTED_SERVICE: str = test_pb2.DESCRIPTOR.services_by_name["UnimplementedService"].full_name
 
 # Echo Metadata feature: the server echoes these request headers back.
 INITIAL_METADATA_KEY = "x-grpc-test-echo-initial"

@@ -364,12 +364,14 @@ impl FrameDecoder {
         self
     }
 
-    /// Adds the next chunk of the stream. Empty chunks are ignored.
+    /// Adds the next chunk of the stream. Empty chunks are ignored, and so
+    /// is everything after an error (the stream is broken; nothing more is
+    /// buffered).
     ///
     /// Pushing never fails and never copies: the chunk is queued until
     /// [`next_message`](Self::next_message) takes its messages.
     pub fn push(&mut self, chunk: Bytes) {
-        if !chunk.is_empty() {
+        if !chunk.is_empty() && !matches!(self.state, State::Failed(_)) {
             self.buffered += chunk.len();
             self.chunks.push_back(chunk);
         }
@@ -654,4 +656,528 @@ fn write_header(
         .ok_or(CodecError::EncoderTruncatedOutput)?;
     header.copy_from_slice(&[u8::from(compressed), l0, l1, l2, l3]);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use grpcx_status::{Code, Origin};
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::{Codec as _, ProstCodec};
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct SimpleRequest {
+        #[prost(string, tag = "1")]
+        name: String,
+    }
+
+    fn frames(encoder: &mut FrameEncoder, messages: &[&[u8]]) -> Bytes {
+        let mut out = BytesMut::new();
+        for message in messages {
+            encoder.encode_bytes(message, &mut out).unwrap();
+        }
+        out.freeze()
+    }
+
+    /// Pushes `chunks` and collects every message, then finishes.
+    fn decode_chunks(
+        decoder: &mut FrameDecoder,
+        chunks: impl IntoIterator<Item = Bytes>,
+    ) -> Result<Vec<Bytes>, Status> {
+        let mut messages = Vec::new();
+        for chunk in chunks {
+            decoder.push(chunk);
+            while let Some(message) = decoder.next_message()? {
+                messages.push(message);
+            }
+        }
+        decoder.finish()?;
+        Ok(messages)
+    }
+
+    fn assert_status(status: &Status, code: Code, message: &str) {
+        assert_eq!(status.code(), code, "{status:?}");
+        assert_eq!(status.message(), message);
+        assert_eq!(status.origin(), Origin::Protocol);
+    }
+
+    #[test]
+    fn exact_header_for_a_known_message() {
+        let mut out = BytesMut::from(&b"before"[..]);
+        let mut encoder = FrameEncoder::default();
+        encoder.encode_bytes(b"hello", &mut out).unwrap();
+        assert_eq!(&out[..], b"before\x00\x00\x00\x00\x05hello");
+
+        let mut codec = ProstCodec::<SimpleRequest, SimpleRequest>::default();
+        let mut out = BytesMut::new();
+        let message = SimpleRequest {
+            name: "a".repeat(300),
+        };
+        encoder
+            .encode(&mut codec.encoder(), message, &mut out)
+            .unwrap();
+        // 1 tag byte + 2 length bytes (300 as a varint) + 300 = 303 = 0x12f.
+        assert_eq!(&out[..8], b"\x00\x00\x00\x01\x2f\x0a\xac\x02");
+        assert_eq!(out.len(), HEADER_LEN + 303);
+
+        let mut out = BytesMut::new();
+        encoder.encode_bytes(b"", &mut out).unwrap();
+        assert_eq!(&out[..], b"\x00\x00\x00\x00\x00");
+    }
+
+    #[test]
+    fn a_huge_length_prefix_is_refused_at_the_header() {
+        let mut decoder = FrameDecoder::default();
+        decoder.push(Bytes::from_static(b"\x00\xff\xff"));
+        assert_eq!(decoder.next_message().unwrap(), None);
+        decoder.push(Bytes::from_static(b"\xff\xff"));
+        let status = decoder.next_message().unwrap_err();
+        assert_status(
+            &status,
+            Code::ResourceExhausted,
+            "received message larger than max (4294967295 vs. 4194304)",
+        );
+        // Nothing was reserved for the body, and the error sticks.
+        assert_eq!(decoder.assembly.capacity(), 0);
+        assert_eq!(decoder.buffered_len(), 0);
+        assert_status(
+            &decoder.next_message().unwrap_err(),
+            Code::ResourceExhausted,
+            "received message larger than max (4294967295 vs. 4194304)",
+        );
+        assert_eq!(decoder.finish().unwrap_err().message(), status.message());
+        decoder.push(Bytes::from_static(b"more"));
+        assert_eq!(decoder.buffered_len(), 0);
+
+        // One byte over the default limit, then exactly at it.
+        let mut decoder = FrameDecoder::default();
+        decoder.push(Bytes::from_static(b"\x00\x00\x40\x00\x01"));
+        assert_status(
+            &decoder.next_message().unwrap_err(),
+            Code::ResourceExhausted,
+            "received message larger than max (4194305 vs. 4194304)",
+        );
+        let mut decoder = FrameDecoder::default();
+        decoder.push(Bytes::from_static(b"\x00\x00\x40\x00\x00"));
+        assert_eq!(decoder.next_message().unwrap(), None);
+
+        // Without a limit a 4 GiB prefix waits for its bytes, reserving
+        // nothing meanwhile.
+        let mut decoder = FrameDecoder::default().max_message_size(usize::MAX);
+        decoder.push(Bytes::from_static(b"\x00\xff\xff\xff\xff\x01\x02"));
+        assert_eq!(decoder.next_message().unwrap(), None);
+        assert_eq!(decoder.assembly.capacity(), 0);
+        assert_status(
+            &decoder.finish().unwrap_err(),
+            Code::Internal,
+            "stream ended inside a message: expected 4294967295 bytes, got 2",
+        );
+    }
+
+    #[test]
+    fn truncated_streams_are_internal() {
+        let cases: [(&[u8], &str); 4] = [
+            (
+                b"\x00\x00",
+                "stream ended inside a message header: expected 5 bytes, got 2",
+            ),
+            (
+                b"\x00\x00\x00\x00\x0aabc",
+                "stream ended inside a message: expected 10 bytes, got 3",
+            ),
+            (
+                b"\x00\x00\x00\x00\x00\x00\x00\x00\x00\x0aabc",
+                "stream ended inside a message: expected 10 bytes, got 3",
+            ),
+            (
+                b"\x00\x00\x00\x00\x01a\x00",
+                "stream ended inside a message header: expected 5 bytes, got 1",
+            ),
+        ];
+        for (stream, message) in cases {
+            // Read as far as possible, then finish.
+            let mut decoder = FrameDecoder::default();
+            decoder.push(Bytes::from_static(stream));
+            while decoder.next_message().unwrap().is_some() {}
+            assert_status(&decoder.finish().unwrap_err(), Code::Internal, message);
+            // finish() reports the same truncation when complete messages
+            // before it were left unread.
+            let mut unread = FrameDecoder::default();
+            unread.push(Bytes::from_static(stream));
+            assert_status(&unread.finish().unwrap_err(), Code::Internal, message);
+        }
+
+        // A complete stream whose messages were not read.
+        let mut decoder = FrameDecoder::default();
+        decoder.push(Bytes::from_static(
+            b"\x00\x00\x00\x00\x01a\x00\x00\x00\x00\x00",
+        ));
+        assert_status(
+            &decoder.finish().unwrap_err(),
+            Code::Internal,
+            "stream finished with 11 buffered bytes not read as messages",
+        );
+        assert_eq!(decoder.next_message().unwrap().unwrap(), "a");
+        assert_status(
+            &decoder.finish().unwrap_err(),
+            Code::Internal,
+            "stream finished with 5 buffered bytes not read as messages",
+        );
+        assert_eq!(decoder.next_message().unwrap().unwrap(), "");
+        assert!(decoder.finish().is_ok());
+        assert!(FrameDecoder::default().finish().is_ok());
+    }
+
+    #[test]
+    fn invalid_flags_are_internal() {
+        for flag in [2_u8, 0x80, 0xff] {
+            let mut decoder = FrameDecoder::default().encoding(CompressionEncoding::Gzip);
+            decoder.push(Bytes::from(vec![flag, 0, 0, 0, 0]));
+            assert_status(
+                &decoder.next_message().unwrap_err(),
+                Code::Internal,
+                &format!("invalid compressed flag {flag} in message header: expected 0 or 1"),
+            );
+        }
+        let mut decoder = FrameDecoder::default();
+        decoder.push(Bytes::from_static(b"\x01\x00\x00\x00\x01x"));
+        assert_status(
+            &decoder.next_message().unwrap_err(),
+            Code::Internal,
+            "compressed flag set but grpc-encoding is identity or absent",
+        );
+    }
+
+    #[test]
+    fn messages_within_a_chunk_are_not_copied() {
+        let stream = frames(
+            &mut FrameEncoder::default(),
+            &[b"one", b"", b"three", b"four"],
+        );
+        let range = stream.as_ptr() as usize..stream.as_ptr() as usize + stream.len();
+        let mut decoder = FrameDecoder::default();
+        let messages = decode_chunks(&mut decoder, [stream.clone()]).unwrap();
+        assert_eq!(messages, [&b"one"[..], b"", b"three", b"four"]);
+        for message in messages.iter().filter(|m| !m.is_empty()) {
+            assert!(range.contains(&(message.as_ptr() as usize)));
+        }
+        assert_eq!(decoder.assembly.capacity(), 0);
+        assert_eq!(decoder.buffered_len(), 0);
+    }
+
+    #[test]
+    fn messages_across_chunks_are_copied_once() {
+        let stream = frames(&mut FrameEncoder::default(), &[b"hello", b"world!"]);
+        // Every cut of the stream into three chunks.
+        for i in 0..=stream.len() {
+            for j in i..=stream.len() {
+                let chunks = [stream.slice(..i), stream.slice(i..j), stream.slice(j..)];
+                let mut decoder = FrameDecoder::default();
+                let messages = decode_chunks(&mut decoder, chunks).unwrap();
+                assert_eq!(messages, [&b"hello"[..], b"world!"], "{i} {j}");
+            }
+        }
+        // One byte at a time.
+        let mut decoder = FrameDecoder::default();
+        let chunks = (0..stream.len()).map(|i| stream.slice(i..=i));
+        let messages = decode_chunks(&mut decoder, chunks).unwrap();
+        assert_eq!(messages, [&b"hello"[..], b"world!"]);
+    }
+
+    #[test]
+    fn the_assembly_buffer_is_reused() {
+        let stream = frames(&mut FrameEncoder::default(), &[&[7; 1000]]);
+        let mut decoder = FrameDecoder::default();
+        let mut first_at = None;
+        for _ in 0..3 {
+            decoder.push(stream.slice(..500));
+            decoder.push(stream.slice(500..));
+            let message = decoder.next_message().unwrap().unwrap();
+            assert_eq!(message.len(), 1000);
+            let at = message.as_ptr() as usize;
+            assert_eq!(*first_at.get_or_insert(at), at);
+            drop(message);
+        }
+    }
+
+    #[test]
+    fn gzip_and_deflate_round_trip() {
+        for encoding in [CompressionEncoding::Gzip, CompressionEncoding::Deflate] {
+            let mut encoder = FrameEncoder::default()
+                .encoding(encoding)
+                .compression_level(CompressionLevel::BEST);
+            let big = vec![b'a'; 10_000];
+            let stream = frames(&mut encoder, &[b"", b"hello", &big]);
+            assert_eq!(stream.first(), Some(&1));
+            assert!(stream.len() < 200, "{}", stream.len());
+            let mut decoder = FrameDecoder::default().encoding(encoding);
+            let messages = decode_chunks(&mut decoder, [stream.clone()]).unwrap();
+            assert_eq!(messages, [&b""[..], b"hello", &big]);
+
+            // Decompressed over the limit.
+            let mut decoder = FrameDecoder::default()
+                .encoding(encoding)
+                .max_message_size(9_999);
+            let status = decode_chunks(&mut decoder, [stream]).unwrap_err();
+            assert_status(
+                &status,
+                Code::ResourceExhausted,
+                "received message larger than max after decompression (at least 10000 vs. 9999)",
+            );
+            assert!(decoder.decompressed.capacity() <= 2 * 10_000);
+        }
+    }
+
+    #[test]
+    fn a_zip_bomb_through_the_decoder() {
+        let mut encoder = FrameEncoder::default().encoding(CompressionEncoding::Gzip);
+        let stream = frames(&mut encoder, &[&vec![0; 8 << 20]]);
+        assert!(stream.len() < 20_000);
+        let mut decoder = FrameDecoder::default().encoding(CompressionEncoding::Gzip);
+        let status = decode_chunks(&mut decoder, [stream]).unwrap_err();
+        assert_status(
+            &status,
+            Code::ResourceExhausted,
+            "received message larger than max after decompression (at least 4194305 vs. 4194304)",
+        );
+    }
+
+    #[test]
+    fn corrupt_compressed_data_is_internal() {
+        let mut decoder = FrameDecoder::default().encoding(CompressionEncoding::Gzip);
+        decoder.push(Bytes::from_static(b"\x01\x00\x00\x00\x03abc"));
+        assert_status(
+            &decoder.next_message().unwrap_err(),
+            Code::Internal,
+            "could not decompress gzip message: invalid gzip header",
+        );
+    }
+
+    #[test]
+    fn uncompressed_messages_on_a_compressed_stream() {
+        // The flag is per message: a stream with an encoding may still send
+        // messages uncompressed.
+        let mut stream = BytesMut::new();
+        FrameEncoder::default()
+            .encode_bytes(b"plain", &mut stream)
+            .unwrap();
+        FrameEncoder::default()
+            .encoding(CompressionEncoding::Deflate)
+            .encode_bytes(b"packed", &mut stream)
+            .unwrap();
+        let mut decoder = FrameDecoder::default().encoding(CompressionEncoding::Deflate);
+        let messages = decode_chunks(&mut decoder, [stream.freeze()]).unwrap();
+        assert_eq!(messages, [&b"plain"[..], b"packed"]);
+    }
+
+    #[test]
+    fn encode_limits() {
+        let mut out = BytesMut::from(&b"kept"[..]);
+        let mut encoder = FrameEncoder::default().max_message_size(4);
+        encoder.encode_bytes(b"four", &mut out).unwrap();
+        let status = encoder.encode_bytes(b"five!", &mut out).unwrap_err();
+        assert_status(
+            &status,
+            Code::ResourceExhausted,
+            "message to send larger than max (5 vs. 4)",
+        );
+        assert_eq!(&out[..], b"kept\x00\x00\x00\x00\x04four");
+
+        // With compression the size before compression counts too.
+        let mut encoder = FrameEncoder::default()
+            .encoding(CompressionEncoding::Gzip)
+            .max_message_size(100);
+        let status = encoder.encode_bytes(&[0; 101], &mut out).unwrap_err();
+        assert_status(
+            &status,
+            Code::ResourceExhausted,
+            "message to send larger than max (101 vs. 100)",
+        );
+        // ... and so does the size after (gzip adds 18 bytes or more).
+        encoder.encode_bytes(b"tiny", &mut out).unwrap();
+        let mut encoder = FrameEncoder::default()
+            .encoding(CompressionEncoding::Gzip)
+            .max_message_size(10);
+        let status = encoder.encode_bytes(b"tiny", &mut out).unwrap_err();
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        assert!(
+            status
+                .message()
+                .starts_with("message to send larger than max (")
+        );
+        assert!(status.message().ends_with(" vs. 10)"));
+        assert_eq!(&out[..9 + 4], b"kept\x00\x00\x00\x00\x04four");
+
+        // A length the prefix cannot hold (checked without allocating it).
+        assert_eq!(check_encode_len(u32::MAX as usize, usize::MAX), Ok(()));
+        let err = check_encode_len(u32::MAX as usize + 1, usize::MAX).unwrap_err();
+        assert_eq!(err, CodecError::Unframeable { len: 1 << 32 });
+        assert_eq!(Status::from(err).code(), Code::ResourceExhausted);
+    }
+
+    #[test]
+    fn encoder_errors_leave_the_output_as_it_was() {
+        struct Failing;
+        impl Encoder for Failing {
+            type Item = ();
+            fn encode(&mut self, (): (), dst: &mut BytesMut) -> Result<(), Status> {
+                dst.extend_from_slice(b"partial");
+                Err(Status::unavailable("backend down"))
+            }
+        }
+        struct Truncating;
+        impl Encoder for Truncating {
+            type Item = ();
+            fn encode(&mut self, (): (), dst: &mut BytesMut) -> Result<(), Status> {
+                dst.clear();
+                Ok(())
+            }
+        }
+        for encoding in [CompressionEncoding::Identity, CompressionEncoding::Gzip] {
+            let mut encoder = FrameEncoder::default().encoding(encoding);
+            let mut out = BytesMut::from(&b"kept"[..]);
+            let status = encoder.encode(&mut Failing, (), &mut out).unwrap_err();
+            assert_eq!(status.code(), Code::Unavailable);
+            assert_eq!(status.message(), "backend down");
+            assert_eq!(&out[..], b"kept");
+            // A dyn encoder works too.
+            let dynamic: &mut dyn Encoder<Item = ()> = &mut Failing;
+            assert!(encoder.encode(dynamic, (), &mut out).is_err());
+        }
+        let mut out = BytesMut::from(&b"kept"[..]);
+        let status = FrameEncoder::default()
+            .encode(&mut Truncating, (), &mut out)
+            .unwrap_err();
+        assert_status(
+            &status,
+            Code::Internal,
+            "the encoder removed bytes it did not write from the output buffer",
+        );
+    }
+
+    #[test]
+    fn a_large_scratch_buffer_is_not_kept() {
+        let mut encoder = FrameEncoder::default().encoding(CompressionEncoding::Gzip);
+        let mut out = BytesMut::new();
+        encoder.encode_bytes(&[1; 1000], &mut out).unwrap();
+        assert!(encoder.scratch.capacity() >= 1000);
+        encoder
+            .encode_bytes(&vec![1; SCRATCH_KEEP + 1], &mut out)
+            .unwrap();
+        assert_eq!(encoder.scratch.capacity(), 0);
+    }
+
+    #[test]
+    fn types_are_send_sync_and_debug() {
+        fn check<T: Send + Sync + fmt::Debug>() {}
+        check::<FrameEncoder>();
+        check::<FrameDecoder>();
+        assert_eq!(
+            format!("{:?}", FrameDecoder::default()),
+            "FrameDecoder { state: \"header\", buffered: 0, chunks: 0, encoding: Identity, max_message_size: 4194304, .. }"
+        );
+        assert_eq!(
+            format!("{:?}", FrameEncoder::default()),
+            "FrameEncoder { encoding: Identity, level: CompressionLevel(6), max_message_size: 18446744073709551615, .. }"
+        );
+    }
+
+    fn encoding_strategy() -> impl Strategy<Value = CompressionEncoding> {
+        prop_oneof![
+            Just(CompressionEncoding::Identity),
+            Just(CompressionEncoding::Gzip),
+            Just(CompressionEncoding::Deflate),
+        ]
+    }
+
+    fn message_strategy() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            proptest::collection::vec(any::<u8>(), 0..600),
+            (any::<u8>(), 0..5000_usize).prop_map(|(byte, len)| vec![byte; len]),
+        ]
+    }
+
+    /// Cuts `stream` at the positions `cuts` picks.
+    fn cut(stream: &Bytes, cuts: &[prop::sample::Index]) -> Vec<Bytes> {
+        let mut at: Vec<usize> = cuts.iter().map(|i| i.index(stream.len() + 1)).collect();
+        at.push(0);
+        at.push(stream.len());
+        at.sort_unstable();
+        at.windows(2).map(|w| stream.slice(w[0]..w[1])).collect()
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip_under_any_chunking(
+            messages in proptest::collection::vec(message_strategy(), 0..8),
+            cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..24),
+            encoding in encoding_strategy(),
+        ) {
+            let mut encoder = FrameEncoder::default().encoding(encoding);
+            let mut out = BytesMut::new();
+            for message in &messages {
+                encoder.encode_bytes(message, &mut out).unwrap();
+            }
+            let stream = out.freeze();
+            let mut decoder = FrameDecoder::default().encoding(encoding);
+            let decoded = decode_chunks(&mut decoder, cut(&stream, &cuts)).unwrap();
+            prop_assert_eq!(decoded, messages);
+            prop_assert_eq!(decoder.buffered_len(), 0);
+        }
+
+        #[test]
+        fn a_cut_stream_fails_unless_cut_between_messages(
+            messages in proptest::collection::vec(message_strategy(), 1..5),
+            end in any::<prop::sample::Index>(),
+            encoding in encoding_strategy(),
+        ) {
+            let mut encoder = FrameEncoder::default().encoding(encoding);
+            let mut out = BytesMut::new();
+            let mut boundaries = vec![0];
+            for message in &messages {
+                encoder.encode_bytes(message, &mut out).unwrap();
+                boundaries.push(out.len());
+            }
+            let end = end.index(out.len() + 1);
+            let mut decoder = FrameDecoder::default().encoding(encoding);
+            let result = decode_chunks(&mut decoder, [out.freeze().slice(..end)]);
+            match result {
+                Ok(decoded) => {
+                    prop_assert!(boundaries.contains(&end));
+                    prop_assert_eq!(&decoded[..], &messages[..decoded.len()]);
+                }
+                Err(status) => {
+                    prop_assert!(!boundaries.contains(&end));
+                    prop_assert_eq!(status.code(), Code::Internal);
+                    prop_assert!(status.message().starts_with("stream ended inside a message"));
+                }
+            }
+        }
+
+        #[test]
+        fn arbitrary_input_never_panics(data in proptest::collection::vec(any::<u8>(), 0..2000)) {
+            crate::fuzzing::frame_decoder(&data);
+        }
+
+        #[test]
+        fn arbitrary_frames_never_panic(
+            flag in 0_u8..3,
+            body in proptest::collection::vec(any::<u8>(), 0..300),
+            encoding in encoding_strategy(),
+        ) {
+            let mut stream = vec![flag];
+            stream.extend_from_slice(&(body.len() as u32).to_be_bytes());
+            stream.extend_from_slice(&body);
+            let mut decoder = FrameDecoder::default().encoding(encoding).max_message_size(1000);
+            decoder.push(Bytes::from(stream));
+            match decoder.next_message() {
+                Ok(message) => prop_assert!(message.is_some()),
+                Err(status) => prop_assert!(matches!(
+                    status.code(),
+                    Code::Internal | Code::ResourceExhausted
+                )),
+            }
+        }
+    }
 }

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
+use grpcx_codec::CompressionEncoding;
 use grpcx_status::{Code, Metadata, Status};
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -63,6 +64,8 @@ struct State {
     aborted: Option<Status>,
     outcome: Option<CallOutcome>,
     callbacks: Vec<Callback>,
+    request_compression: CompressionEncoding,
+    send_compression: Option<CompressionEncoding>,
 }
 
 impl Context {
@@ -154,6 +157,27 @@ impl Context {
     /// Adds trailing metadata, sent with the final status whatever it is.
     pub fn set_trailing_metadata(&self, metadata: Metadata) {
         self.state().trailers.extend(metadata);
+    }
+
+    /// The compression of the request's messages (`grpc-encoding`).
+    pub fn request_compression(&self) -> CompressionEncoding {
+        self.state().request_compression
+    }
+
+    /// Compresses the response's messages with `encoding` (if the client
+    /// accepts it; otherwise they go uncompressed), whatever the server's
+    /// default; `Identity` turns compression off for this call. Takes
+    /// effect when the handler returns its response.
+    pub fn set_compression(&self, encoding: CompressionEncoding) {
+        self.state().send_compression = Some(encoding);
+    }
+
+    pub(crate) fn set_request_compression(&self, encoding: CompressionEncoding) {
+        self.state().request_compression = encoding;
+    }
+
+    pub(crate) fn send_compression(&self) -> Option<CompressionEncoding> {
+        self.state().send_compression
     }
 
     /// Ends the call now with `code` and `message`, and returns that status

@@ -38,10 +38,15 @@
 use std::future::Future;
 
 use futures_core::Stream;
-use grpcx_codec::{Codec, EncodingSet, FrameEncoder, GRPC_ACCEPT_ENCODING, GRPC_ENCODING};
+use std::sync::Arc;
+
+use grpcx_codec::{
+    Codec, CompressionEncoding, EncodingSet, FrameEncoder, GRPC_ACCEPT_ENCODING, GRPC_ENCODING,
+};
 use grpcx_status::{Metadata, Origin, Status};
 use http::header::{CONTENT_TYPE, HeaderValue};
 
+use super::Config;
 use super::body::ResponseBody;
 use super::dispatch::{ServerCall, merge_trailers, trailers_only};
 use crate::context::Context;
@@ -141,12 +146,27 @@ where
     respond_stream(result, &mut codec, &context, send)
 }
 
-/// How responses of a call are sent.
+/// What decides how the responses of a call are sent.
 struct Sending {
-    frames: FrameEncoder,
-    encoding: HeaderValue,
-    compressed: bool,
-    accept: HeaderValue,
+    peer_accepts: EncodingSet,
+    config: Arc<Config>,
+}
+
+impl Sending {
+    /// The response's compression: the handler's choice or the server's
+    /// default, when the client accepts it.
+    fn frames(&self, context: &Context) -> (FrameEncoder, CompressionEncoding) {
+        let compression = &self.config.compression;
+        let wanted = context.send_compression().unwrap_or(compression.send);
+        let encoding = if self.peer_accepts.contains(wanted) {
+            wanted
+        } else {
+            CompressionEncoding::Identity
+        };
+        let frames =
+            glue::frame_encoder(compression, encoding, self.config.max_encode_message_size);
+        (frames, encoding)
+    }
 }
 
 type Opened<T> = (Streaming<T>, Metadata, Context, Sending);
@@ -175,12 +195,10 @@ where
             return Err(Box::new(response));
         }
     };
-    let send_encoding = compression.send_encoding_for(EncodingSet::from_headers(&headers));
+    context.set_request_compression(encoding);
     let send = Sending {
-        frames: glue::frame_encoder(compression, send_encoding, config.max_encode_message_size),
-        encoding: send_encoding.to_header_value(),
-        compressed: send_encoding.is_compressed(),
-        accept,
+        peer_accepts: EncodingSet::from_headers(&headers),
+        config: config.clone(),
     };
     let requests = Streaming::server(
         body,
@@ -209,16 +227,20 @@ async fn single_request<T>(requests: &mut Streaming<T>) -> Result<T, Status> {
 fn response_head(
     metadata: Metadata,
     send: &Sending,
+    encoding: CompressionEncoding,
     body: ResponseBody,
 ) -> http::Response<ResponseBody> {
     let mut response = http::Response::new(body);
     let headers = response.headers_mut();
     *headers = metadata.into_headers();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-    if send.compressed {
-        headers.insert(GRPC_ENCODING, send.encoding.clone());
+    if encoding.is_compressed() {
+        headers.insert(GRPC_ENCODING, encoding.to_header_value());
     }
-    headers.insert(GRPC_ACCEPT_ENCODING, send.accept.clone());
+    headers.insert(
+        GRPC_ACCEPT_ENCODING,
+        send.config.compression.accept_encoding(),
+    );
     response
 }
 
@@ -226,7 +248,7 @@ fn respond_one<C: Codec>(
     result: Result<Response<C::Encode>, Status>,
     codec: &mut C,
     context: &Context,
-    mut send: Sending,
+    send: Sending,
 ) -> http::Response<ResponseBody> {
     let response = match result {
         Ok(response) => response,
@@ -238,12 +260,18 @@ fn respond_one<C: Codec>(
         return trailers_only(status, context);
     }
     let (metadata, message, _) = response.into_parts();
-    let data = match glue::encode(&mut send.frames, &mut codec.encoder(), message) {
+    let (mut frames, encoding) = send.frames(context);
+    let data = match glue::encode(&mut frames, &mut codec.encoder(), message) {
         Ok(data) => data,
         Err(status) => return trailers_only(status, context),
     };
     let trailers = merge_trailers(status, context.take_trailers()).to_header_map();
-    response_head(metadata, &send, ResponseBody::unary(data, trailers))
+    response_head(
+        metadata,
+        &send,
+        encoding,
+        ResponseBody::unary(data, trailers),
+    )
 }
 
 fn respond_stream<C, S>(
@@ -265,8 +293,12 @@ where
         return trailers_only(status, context);
     }
     let (metadata, messages, _) = response.into_parts();
-    let head = response_head(metadata, &send, ResponseBody::empty());
-    let encoded = glue::encode_result_stream(messages, codec.encoder(), send.frames);
-    let (parts, _) = head.into_parts();
-    http::Response::from_parts(parts, ResponseBody::streaming(encoded, context.clone()))
+    let (frames, encoding) = send.frames(context);
+    let encoded = glue::encode_result_stream(messages, codec.encoder(), frames);
+    response_head(
+        metadata,
+        &send,
+        encoding,
+        ResponseBody::streaming(encoded, context.clone()),
+    )
 }

@@ -1,0 +1,1 @@
+//! A client for `grpc.testing.TestService` (filled by the interop cases).
