@@ -13,37 +13,6 @@
 //! - [`CompressionConfig`]: what one side accepts and sends; it reads the
 //!   peer's `grpc-encoding` with the status the spec asks for on each side
 //!   (`UNIMPLEMENTED` on a server, `INTERNAL` on a client).
-//!
-//! # How a transport uses it
-//!
-//! ```
-//! use grpcx_codec::{CompressionConfig, CompressionEncoding, EncodingSet, GRPC_ACCEPT_ENCODING, GRPC_ENCODING};
-//! use grpcx_status::Code;
-//! use http::{HeaderMap, HeaderValue};
-//!
-//! let mut server = CompressionConfig::default();
-//! server.send = CompressionEncoding::Gzip;
-//!
-//! // The request's headers, as a client would send them.
-//! let mut request = HeaderMap::new();
-//! request.insert(GRPC_ENCODING, HeaderValue::from_static("deflate"));
-//! request.insert(GRPC_ACCEPT_ENCODING, HeaderValue::from_static("identity, gzip, br"));
-//!
-//! // How to decode the request's messages...
-//! assert_eq!(server.request_encoding(&request)?, CompressionEncoding::Deflate);
-//! // ... and how to compress the response's: gzip, since the client accepts it.
-//! let peer = EncodingSet::from_headers(&request);
-//! assert_eq!(server.send_encoding_for(peer), CompressionEncoding::Gzip);
-//!
-//! // An encoding the server does not accept: UNIMPLEMENTED, and the
-//! // response carries `grpc-accept-encoding: gzip,deflate,identity`.
-//! request.insert(GRPC_ENCODING, HeaderValue::from_static("br"));
-//! let status = server.request_encoding(&request).unwrap_err();
-//! assert_eq!(status.code(), Code::Unimplemented);
-//! assert_eq!(status.message(), "grpc-encoding \"br\" is not supported (supported: gzip, deflate, identity)");
-//! assert_eq!(server.accept_encoding(), "gzip,deflate,identity");
-//! # Ok::<(), grpcx_status::Status>(())
-//! ```
 
 use std::fmt;
 
@@ -126,7 +95,41 @@ pub struct CompressionLevel(u8);
 /// by the maximum message size, so a zip bomb costs at most that much
 /// memory) and sends uncompressed messages.
 ///
-/// See the [module documentation](self) for how a transport uses it.
+/// # How a transport uses it
+///
+/// ```
+/// use grpcx_codec::{
+///     CompressionConfig, CompressionEncoding, EncodingSet, GRPC_ACCEPT_ENCODING, GRPC_ENCODING,
+/// };
+/// use grpcx_status::Code;
+/// use http::{HeaderMap, HeaderValue};
+///
+/// let mut server = CompressionConfig::default();
+/// server.send = CompressionEncoding::Gzip;
+///
+/// // The request's headers, as a client would send them.
+/// let mut request = HeaderMap::new();
+/// request.insert(GRPC_ENCODING, HeaderValue::from_static("deflate"));
+/// request.insert(GRPC_ACCEPT_ENCODING, HeaderValue::from_static("identity, gzip, br"));
+///
+/// // How to decode the request's messages...
+/// assert_eq!(server.request_encoding(&request)?, CompressionEncoding::Deflate);
+/// // ... and how to compress the response's: gzip, since the client accepts it.
+/// let peer = EncodingSet::from_headers(&request);
+/// assert_eq!(server.send_encoding_for(peer), CompressionEncoding::Gzip);
+///
+/// // An encoding the server does not accept: UNIMPLEMENTED, and the
+/// // response carries `grpc-accept-encoding: gzip,deflate,identity`.
+/// request.insert(GRPC_ENCODING, HeaderValue::from_static("br"));
+/// let status = server.request_encoding(&request).unwrap_err();
+/// assert_eq!(status.code(), Code::Unimplemented);
+/// assert_eq!(
+///     status.message(),
+///     "grpc-encoding \"br\" is not supported (supported: gzip, deflate, identity)"
+/// );
+/// assert_eq!(server.accept_encoding(), "gzip,deflate,identity");
+/// # Ok::<(), grpcx_status::Status>(())
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct CompressionConfig {

@@ -67,6 +67,8 @@ const SCRATCH_KEEP: usize = 1024 * 1024;
 /// ```
 pub struct FrameEncoder {
     encoding: CompressionEncoding,
+    /// Whether the next messages are compressed (when `encoding` compresses).
+    compress_messages: bool,
     level: CompressionLevel,
     max_message_size: usize,
     scratch: BytesMut,
@@ -176,6 +178,7 @@ impl FrameEncoder {
     pub fn new() -> FrameEncoder {
         FrameEncoder {
             encoding: CompressionEncoding::Identity,
+            compress_messages: true,
             level: CompressionLevel::DEFAULT,
             max_message_size: DEFAULT_MAX_ENCODE_MESSAGE_SIZE,
             scratch: BytesMut::new(),
@@ -191,6 +194,15 @@ impl FrameEncoder {
     pub fn encoding(mut self, encoding: CompressionEncoding) -> FrameEncoder {
         self.encoding = encoding;
         self
+    }
+
+    /// Whether the next messages are compressed, when the stream's encoding
+    /// compresses (they are by default). gRPC flags each message, so a
+    /// stream may send some messages uncompressed, for instance ones that
+    /// are already compressed or must not be (to avoid CRIME/BREACH-style
+    /// leaks of secrets next to attacker-chosen data).
+    pub fn set_message_compression(&mut self, enabled: bool) {
+        self.compress_messages = enabled;
     }
 
     /// Compresses at `level` (6 by default).
@@ -266,7 +278,7 @@ impl FrameEncoder {
         F: FnOnce(&mut BytesMut) -> Result<(), Status>,
     {
         let start = dst.len();
-        let result = if self.encoding.is_compressed() {
+        let result = if self.encoding.is_compressed() && self.compress_messages {
             self.frame_compressed(start, dst, write)
         } else {
             dst.extend_from_slice(&[0; HEADER_LEN]);
@@ -700,6 +712,25 @@ mod tests {
         assert_eq!(status.code(), code, "{status:?}");
         assert_eq!(status.message(), message);
         assert_eq!(status.origin(), Origin::Protocol);
+    }
+
+    #[test]
+    fn messages_can_skip_compression_one_by_one() {
+        let mut frames = FrameEncoder::new().encoding(CompressionEncoding::Gzip);
+        let mut out = BytesMut::new();
+        frames.set_message_compression(false);
+        frames.encode_bytes(&[0; 100], &mut out).unwrap();
+        assert_eq!(&out[..5], &[0, 0, 0, 0, 100]);
+        frames.set_message_compression(true);
+        let mut compressed = BytesMut::new();
+        frames.encode_bytes(&[0; 100], &mut compressed).unwrap();
+        assert_eq!(compressed[0], 1);
+        let mut decoder = FrameDecoder::new().encoding(CompressionEncoding::Gzip);
+        decoder.push(out.freeze());
+        decoder.push(compressed.freeze());
+        assert_eq!(decoder.next_message().unwrap().unwrap(), vec![0; 100]);
+        assert_eq!(decoder.next_message().unwrap().unwrap(), vec![0; 100]);
+        decoder.finish().unwrap();
     }
 
     #[test]

@@ -85,7 +85,7 @@
 //! [`Status`]: grpcx_status::Status
 
 mod codec;
-pub mod compression;
+mod compression;
 mod error;
 mod frame;
 mod prost;

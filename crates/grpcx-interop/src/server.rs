@@ -112,7 +112,7 @@ async fn streaming_output_call(
     {
         ctx.set_compression(CompressionEncoding::Gzip);
     }
-    let stream = respond(message);
+    let stream = respond(message, Some(ctx));
     Ok(Response::new(Box::pin(stream) as ResponseStream).with_metadata(response_md))
 }
 
@@ -139,7 +139,7 @@ async fn full_duplex_call(
     echo_trailing(request.metadata(), &ctx);
     let requests = request.into_inner();
     let stream = requests.flat_map(|message| match message {
-        Ok(message) => Box::pin(respond(message)) as ResponseStream,
+        Ok(message) => Box::pin(respond(message, None)) as ResponseStream,
         Err(status) => Box::pin(futures_util::stream::iter([Err(status)])),
     });
     Ok(Response::new(Box::pin(stream) as ResponseStream).with_metadata(response_md))
@@ -155,28 +155,36 @@ async fn half_duplex_call(
     while let Some(message) = requests.message().await? {
         all.push(message);
     }
-    let stream = futures_util::stream::iter(all).flat_map(respond);
+    let stream = futures_util::stream::iter(all).flat_map(|message| respond(message, None));
     Ok(Response::new(Box::pin(stream) as ResponseStream).with_metadata(response_md))
 }
 
 /// The responses one `StreamingOutputCallRequest` asks for, each after its
-/// interval, then its status if it asks for one.
+/// interval, then its status if it asks for one. With the call's context,
+/// each response is compressed or not as its parameters say.
 fn respond(
     message: StreamingOutputCallRequest,
+    ctx: Option<Context>,
 ) -> impl Stream<Item = Result<StreamingOutputCallResponse, Status>> + Send + 'static {
     let status = message
         .response_status
         .filter(|s| s.code != 0)
         .map(|s| Status::new(Code::from_i32(s.code), s.message));
-    let responses =
-        futures_util::stream::iter(message.response_parameters).then(|params| async move {
+    let responses = futures_util::stream::iter(message.response_parameters).then(move |params| {
+        let ctx = ctx.clone();
+        async move {
             if params.interval_us > 0 {
                 tokio::time::sleep(Duration::from_micros(params.interval_us as u64)).await;
+            }
+            if let Some(ctx) = ctx {
+                let compressed = params.compressed.as_ref().is_some_and(|c| c.value);
+                ctx.set_message_compression(compressed);
             }
             Ok(StreamingOutputCallResponse {
                 payload: Some(payload(params.size)?),
             })
-        });
+        }
+    });
     responses.chain(futures_util::stream::iter(status.map(Err)))
 }
 

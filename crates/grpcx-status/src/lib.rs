@@ -71,3 +71,8 @@ pub use rich::{
 };
 pub use status::{Origin, Status};
 pub use wire::DetailsError;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
@@ -50,6 +51,8 @@ struct Inner {
     peer: Option<SocketAddr>,
     deadline: Option<Instant>,
     state: Mutex<State>,
+    /// Whether the next response messages are compressed (read per message).
+    message_compression: AtomicBool,
     /// Woken when the call is aborted or ends.
     changed: Notify,
 }
@@ -80,6 +83,7 @@ impl Context {
                 peer,
                 deadline,
                 state: Mutex::new(State::default()),
+                message_compression: AtomicBool::new(true),
                 changed: Notify::new(),
             }),
         }
@@ -170,6 +174,21 @@ impl Context {
     /// effect when the handler returns its response.
     pub fn set_compression(&self, encoding: CompressionEncoding) {
         self.state().send_compression = Some(encoding);
+    }
+
+    /// Whether the next response messages are compressed, when the call's
+    /// responses are (see [`Context::set_compression`]); they are by default.
+    /// Takes effect from the next message the handler hands over, so a
+    /// stream can send some messages uncompressed (say, secrets that must
+    /// not be compressed next to attacker-chosen data).
+    pub fn set_message_compression(&self, enabled: bool) {
+        self.inner
+            .message_compression
+            .store(enabled, Ordering::Relaxed);
+    }
+
+    pub(crate) fn message_compression(&self) -> bool {
+        self.inner.message_compression.load(Ordering::Relaxed)
     }
 
     pub(crate) fn set_request_compression(&self, encoding: CompressionEncoding) {

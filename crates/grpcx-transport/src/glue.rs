@@ -8,6 +8,8 @@ use futures_core::Stream;
 use grpcx_codec::{CompressionConfig, CompressionEncoding, Encoder, FrameDecoder, FrameEncoder};
 use grpcx_status::Status;
 
+use crate::context::Context as CallContext;
+
 /// The first capacity of a stream's output buffer; it grows as needed and
 /// is reused from one message to the next.
 const INITIAL_BUFFER: usize = 8 * 1024;
@@ -47,10 +49,14 @@ pub(crate) fn encode<E: Encoder>(
 
 /// Frames every message of a stream of results, ending at the first error
 /// (which the stream passes on).
+///
+/// With a server call's `context`, each message follows the context's
+/// per-message compression switch.
 pub(crate) fn encode_result_stream<S, E>(
     messages: S,
     encoder: E,
     frames: FrameEncoder,
+    context: Option<CallContext>,
 ) -> Pin<Box<dyn Stream<Item = Result<Bytes, Status>> + Send>>
 where
     S: Stream<Item = Result<E::Item, Status>> + Send + 'static,
@@ -60,6 +66,7 @@ where
         messages,
         encoder,
         frames,
+        context,
         buf: BytesMut::new(),
         done: false,
     })
@@ -75,7 +82,7 @@ where
     S: Stream<Item = E::Item> + Send + 'static,
     E: Encoder + Send + 'static,
 {
-    encode_result_stream(Oks(messages), encoder, frames)
+    encode_result_stream(Oks(messages), encoder, frames, None)
 }
 
 #[pin_project::pin_project]
@@ -95,6 +102,7 @@ struct EncodeStream<S, E> {
     messages: S,
     encoder: E,
     frames: FrameEncoder,
+    context: Option<CallContext>,
     buf: BytesMut,
     done: bool,
 }
@@ -115,6 +123,10 @@ where
             Some(Ok(item)) => {
                 if this.buf.capacity() == 0 {
                     this.buf.reserve(INITIAL_BUFFER);
+                }
+                if let Some(context) = this.context {
+                    this.frames
+                        .set_message_compression(context.message_compression());
                 }
                 match this.frames.encode(this.encoder, item, this.buf) {
                     Ok(()) => Poll::Ready(Some(Ok(this.buf.split().freeze()))),

@@ -261,6 +261,7 @@ fn respond_one<C: Codec>(
     }
     let (metadata, message, _) = response.into_parts();
     let (mut frames, encoding) = send.frames(context);
+    frames.set_message_compression(context.message_compression());
     let data = match glue::encode(&mut frames, &mut codec.encoder(), message) {
         Ok(data) => data,
         Err(status) => return trailers_only(status, context),
@@ -294,7 +295,8 @@ where
     }
     let (metadata, messages, _) = response.into_parts();
     let (frames, encoding) = send.frames(context);
-    let encoded = glue::encode_result_stream(messages, codec.encoder(), frames);
+    let encoded =
+        glue::encode_result_stream(messages, codec.encoder(), frames, Some(context.clone()));
     response_head(
         metadata,
         &send,
