@@ -422,7 +422,8 @@ mod tests {
 
     #[test]
     fn constructors_set_code_and_message() {
-        let cases: [(fn(String) -> Status, Code); 16] = [
+        type Constructor = fn(String) -> Status;
+        let cases: [(Constructor, Code); 16] = [
             (|m| Status::cancelled(m), Code::Cancelled),
             (|m| Status::unknown(m), Code::Unknown),
             (|m| Status::invalid_argument(m), Code::InvalidArgument),

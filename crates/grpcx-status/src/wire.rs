@@ -223,13 +223,11 @@ fn decode_details(value: &[u8], status: &Status) -> (Vec<prost_types::Any>, Opti
         Ok(proto) => proto,
         Err(err) => return (Vec::new(), Some(DetailsError::InvalidProtobuf(err))),
     };
-    let error =
-        (proto.code != status.code().as_i32() || proto.message != status.message()).then(|| {
-            DetailsError::Mismatch {
-                details_code: proto.code,
-                details_message: proto.message,
-            }
-        });
+    let mismatch = proto.code != status.code().as_i32() || proto.message != status.message();
+    let error = mismatch.then_some(DetailsError::Mismatch {
+        details_code: proto.code,
+        details_message: proto.message,
+    });
     (proto.details, error)
 }
 

@@ -74,7 +74,7 @@ pub fn parse_timeout(value: &[u8]) -> Result<Duration, TimeoutError> {
 /// use std::time::Duration;
 /// use grpcx_transport::timeout::format_timeout;
 ///
-/// assert_eq!(format_timeout(Duration::from_millis(250)), "250000000n");
+/// assert_eq!(format_timeout(Duration::from_millis(250)), "250000u");
 /// assert_eq!(format_timeout(Duration::from_secs(30)), "30000000u");
 /// assert_eq!(format_timeout(Duration::from_secs(3600)), "3600000m");
 /// ```

@@ -45,7 +45,7 @@ impl RequestBody {
 }
 
 /// The error a request body fails with; the call reports the status kept
-/// in its [`EncodeError`] slot.
+/// in a slot it shares with the call.
 #[derive(Debug, thiserror::Error)]
 #[error("the request stream failed: {0}")]
 pub struct RequestBodyError(Status);

@@ -285,7 +285,14 @@ impl Channel {
         if let Some(ready) = self.ready_sender()? {
             return Ok(ready);
         }
-        self.connect_now().await.map_err(Status::from)
+        match self.connect_now().await {
+            Ok(sender) => Ok(sender),
+            // The failure recorded for the backoff says where and why.
+            Err(err) => Err(self
+                .ready_sender()
+                .err()
+                .unwrap_or_else(|| Status::from(err))),
+        }
     }
 
     fn ready_sender(&self) -> Result<Option<SendRequest<RequestBody>>, Status> {

@@ -4,7 +4,7 @@
 //! the [`ServerCall`], a codec and the handler. They decode the request(s),
 //! run the handler, and turn what it returns into the response: messages,
 //! then a status with the trailing metadata set through the
-//! [`Context`](crate::Context). Errors before the first message go out as
+//! [`Context`]. Errors before the first message go out as
 //! Trailers-Only.
 //!
 //! ```

@@ -6,13 +6,16 @@
 //! does (fail, panic, overrun its deadline), the other calls go on.
 //!
 //! ```no_run
-//! # use grpcx_transport::server::Server;
-//! # async fn run(service: impl grpcx_transport::server::GrpcService) -> Result<(), grpcx_transport::Error> {
-//! let listener = tokio::net::TcpListener::bind("127.0.0.1:50051").await.map_err(grpcx_transport::Error::bind)?;
+//! # use grpcx_transport::server::{GrpcService, Server};
+//! # async fn run(service: impl GrpcService) -> Result<(), Box<dyn std::error::Error>> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:50051").await?;
 //! Server::builder()
 //!     .add_service(service)
-//!     .serve_with_shutdown(listener, async { let _ = tokio::signal::ctrl_c().await; })
-//!     .await
+//!     .serve_with_shutdown(listener, async {
+//!         let _ = tokio::signal::ctrl_c().await;
+//!     })
+//!     .await?;
+//! # Ok(())
 //! # }
 //! ```
 
