@@ -46,6 +46,8 @@ pub struct Endpoint {
     pub(crate) user_agent: http::HeaderValue,
     pub(crate) initial_stream_window_size: u32,
     pub(crate) initial_connection_window_size: u32,
+    #[cfg(feature = "tls-rustls")]
+    pub(crate) tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>,
 }
 
 /// Reconnection backoff, as gRPC's `connection-backoff.md` describes:
@@ -114,10 +116,14 @@ impl Endpoint {
             .try_into()
             .map_err(|err| Error::new(Kind::InvalidUri, err))?;
         let scheme = uri.scheme().cloned().unwrap_or(Scheme::HTTP);
-        if scheme != Scheme::HTTP {
+        let supported =
+            scheme == Scheme::HTTP || (cfg!(feature = "tls-rustls") && scheme == Scheme::HTTPS);
+        if !supported {
             return Err(Error::new(
                 Kind::InvalidUri,
-                format!("unsupported scheme {scheme}: only http (h2c) is built in"),
+                format!(
+                    "unsupported scheme {scheme}: http (h2c) is built in, https needs the tls-rustls feature"
+                ),
             ));
         }
         let authority = uri
@@ -143,7 +149,19 @@ impl Endpoint {
             )),
             initial_stream_window_size: 1024 * 1024,
             initial_connection_window_size: 2 * 1024 * 1024,
+            #[cfg(feature = "tls-rustls")]
+            tls: None,
         })
+    }
+
+    /// Connects with TLS using `config` (for an `https://` endpoint); the
+    /// ALPN protocols of `config` are set to `h2`. Without it, an `https`
+    /// endpoint fails to connect.
+    #[cfg(feature = "tls-rustls")]
+    pub fn tls_config(mut self, mut config: tokio_rustls::rustls::ClientConfig) -> Endpoint {
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        self.tls = Some(Arc::new(config));
+        self
     }
 
     /// How long connecting may take (20 s by default).
@@ -346,13 +364,18 @@ impl Channel {
 
     async fn handshake(&self) -> Result<(SendRequest<RequestBody>, u64), Error> {
         let endpoint = &self.shared.endpoint;
-        let addr = endpoint.authority.as_str();
-        let addr = if endpoint.authority.port().is_some() {
-            addr.to_owned()
-        } else {
-            format!("{addr}:80")
-        };
-        let stream = TcpStream::connect(addr)
+        let host = endpoint.authority.host();
+        let port = endpoint
+            .authority
+            .port_u16()
+            .unwrap_or(if endpoint.scheme == Scheme::HTTPS {
+                443
+            } else {
+                80
+            });
+        // An IPv6 literal keeps its brackets in the authority; connect wants it bare.
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let stream = TcpStream::connect((host, port))
             .await
             .map_err(|err| Error::new(Kind::Connect, err))?;
         if endpoint.tcp_nodelay {
@@ -366,10 +389,62 @@ impl Channel {
             .keep_alive_interval(endpoint.keepalive_interval)
             .keep_alive_timeout(endpoint.keepalive_timeout)
             .keep_alive_while_idle(endpoint.keepalive_while_idle);
+        if endpoint.scheme == Scheme::HTTPS {
+            return self.handshake_tls(builder, stream, host).await;
+        }
         let (sender, connection) = builder
             .handshake(TokioIo::new(stream))
             .await
             .map_err(|err| Error::new(Kind::Connect, err))?;
+        Ok((sender, self.drive(connection)))
+    }
+
+    #[cfg(feature = "tls-rustls")]
+    async fn handshake_tls(
+        &self,
+        builder: hyper::client::conn::http2::Builder<TokioExecutor>,
+        stream: TcpStream,
+        host: &str,
+    ) -> Result<(SendRequest<RequestBody>, u64), Error> {
+        let endpoint = &self.shared.endpoint;
+        let config = endpoint.tls.clone().ok_or_else(|| {
+            Error::new(
+                Kind::Connect,
+                "an https endpoint needs Endpoint::tls_config",
+            )
+        })?;
+        let connector = tokio_rustls::TlsConnector::from(config);
+        let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.to_owned())
+            .map_err(|err| Error::new(Kind::InvalidUri, err))?;
+        let stream = connector
+            .connect(name, stream)
+            .await
+            .map_err(|err| Error::new(Kind::Connect, err))?;
+        let (sender, connection) = builder
+            .handshake(TokioIo::new(stream))
+            .await
+            .map_err(|err| Error::new(Kind::Connect, err))?;
+        Ok((sender, self.drive(connection)))
+    }
+
+    #[cfg(not(feature = "tls-rustls"))]
+    async fn handshake_tls(
+        &self,
+        _builder: hyper::client::conn::http2::Builder<TokioExecutor>,
+        _stream: TcpStream,
+        _host: &str,
+    ) -> Result<(SendRequest<RequestBody>, u64), Error> {
+        Err(Error::new(
+            Kind::InvalidUri,
+            "https needs the tls-rustls feature",
+        ))
+    }
+
+    /// Spawns the task driving a connection; returns its generation.
+    fn drive<F>(&self, connection: F) -> u64
+    where
+        F: std::future::Future<Output = Result<(), hyper::Error>> + Send + 'static,
+    {
         let generation = GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let shared = Arc::downgrade(&self.shared);
         tokio::spawn(async move {
@@ -387,7 +462,7 @@ impl Channel {
                 }
             }
         });
-        Ok((sender, generation))
+        generation
     }
 }
 

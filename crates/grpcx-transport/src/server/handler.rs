@@ -7,6 +7,11 @@
 //! [`Context`]. Errors before the first message go out as
 //! Trailers-Only.
 //!
+//! A handler fails with a [`Status`] or with any error that converts into
+//! one, such as an application error implementing
+//! [`DomainError`](grpcx_status::DomainError): the conversion decides the
+//! code, message and details, and nothing else of the error is sent.
+//!
 //! ```
 //! use grpcx_codec::ProstCodec;
 //! use grpcx_status::Status;
@@ -55,7 +60,7 @@ use crate::request::{Request, Response};
 use crate::streaming::Streaming;
 
 /// Runs a unary handler: one request, one response.
-pub async fn unary<C, F, Fut>(
+pub async fn unary<C, F, Fut, E>(
     call: ServerCall,
     mut codec: C,
     handler: F,
@@ -64,7 +69,8 @@ where
     C: Codec,
     C::Decode: Send + 'static,
     F: FnOnce(Request<C::Decode>) -> Fut,
-    Fut: Future<Output = Result<Response<C::Encode>, Status>>,
+    Fut: Future<Output = Result<Response<C::Encode>, E>>,
+    E: Into<Status>,
 {
     let (mut requests, metadata, context, send) = match open(call, &mut codec) {
         Ok(opened) => opened,
@@ -74,12 +80,14 @@ where
         Ok(message) => message,
         Err(status) => return trailers_only(status, &context),
     };
-    let result = handler(Request::from_server(message, metadata, context.clone())).await;
+    let result = handler(Request::from_server(message, metadata, context.clone()))
+        .await
+        .map_err(Into::into);
     respond_one(result, &mut codec, &context, send)
 }
 
 /// Runs a server-streaming handler: one request, a stream of responses.
-pub async fn server_streaming<C, S, F, Fut>(
+pub async fn server_streaming<C, S, F, Fut, E>(
     call: ServerCall,
     mut codec: C,
     handler: F,
@@ -89,7 +97,8 @@ where
     C::Decode: Send + 'static,
     C::Encoder: Send + 'static,
     F: FnOnce(Request<C::Decode>) -> Fut,
-    Fut: Future<Output = Result<Response<S>, Status>>,
+    Fut: Future<Output = Result<Response<S>, E>>,
+    E: Into<Status>,
     S: Stream<Item = Result<C::Encode, Status>> + Send + 'static,
 {
     let (mut requests, metadata, context, send) = match open(call, &mut codec) {
@@ -100,12 +109,14 @@ where
         Ok(message) => message,
         Err(status) => return trailers_only(status, &context),
     };
-    let result = handler(Request::from_server(message, metadata, context.clone())).await;
+    let result = handler(Request::from_server(message, metadata, context.clone()))
+        .await
+        .map_err(Into::into);
     respond_stream(result, &mut codec, &context, send)
 }
 
 /// Runs a client-streaming handler: a stream of requests, one response.
-pub async fn client_streaming<C, F, Fut>(
+pub async fn client_streaming<C, F, Fut, E>(
     call: ServerCall,
     mut codec: C,
     handler: F,
@@ -114,18 +125,21 @@ where
     C: Codec,
     C::Decode: Send + 'static,
     F: FnOnce(Request<Streaming<C::Decode>>) -> Fut,
-    Fut: Future<Output = Result<Response<C::Encode>, Status>>,
+    Fut: Future<Output = Result<Response<C::Encode>, E>>,
+    E: Into<Status>,
 {
     let (requests, metadata, context, send) = match open(call, &mut codec) {
         Ok(opened) => opened,
         Err(response) => return *response,
     };
-    let result = handler(Request::from_server(requests, metadata, context.clone())).await;
+    let result = handler(Request::from_server(requests, metadata, context.clone()))
+        .await
+        .map_err(Into::into);
     respond_one(result, &mut codec, &context, send)
 }
 
 /// Runs a bidirectional-streaming handler.
-pub async fn streaming<C, S, F, Fut>(
+pub async fn streaming<C, S, F, Fut, E>(
     call: ServerCall,
     mut codec: C,
     handler: F,
@@ -135,14 +149,17 @@ where
     C::Decode: Send + 'static,
     C::Encoder: Send + 'static,
     F: FnOnce(Request<Streaming<C::Decode>>) -> Fut,
-    Fut: Future<Output = Result<Response<S>, Status>>,
+    Fut: Future<Output = Result<Response<S>, E>>,
+    E: Into<Status>,
     S: Stream<Item = Result<C::Encode, Status>> + Send + 'static,
 {
     let (requests, metadata, context, send) = match open(call, &mut codec) {
         Ok(opened) => opened,
         Err(response) => return *response,
     };
-    let result = handler(Request::from_server(requests, metadata, context.clone())).await;
+    let result = handler(Request::from_server(requests, metadata, context.clone()))
+        .await
+        .map_err(Into::into);
     respond_stream(result, &mut codec, &context, send)
 }
 

@@ -43,6 +43,10 @@ use dispatch::{ConnService, Router};
 /// implementations.
 pub const DEFAULT_MAX_DECODE_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
 
+/// How long a TLS handshake may take before the connection is dropped.
+#[cfg(feature = "tls-rustls")]
+const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Server settings; every field has a safe default.
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
@@ -86,6 +90,8 @@ impl Default for Config {
 pub struct Server {
     config: Config,
     router: Router,
+    #[cfg(feature = "tls-rustls")]
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl Server {
@@ -159,6 +165,15 @@ impl Server {
         self
     }
 
+    /// Serves TLS (HTTP/2 negotiated by ALPN) with `config`, instead of
+    /// plaintext h2c. The ALPN protocols of `config` are set to `h2`.
+    #[cfg(feature = "tls-rustls")]
+    pub fn tls_config(mut self, mut config: tokio_rustls::rustls::ServerConfig) -> Server {
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        self.tls = Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)));
+        self
+    }
+
     /// Serves on `listener` until the process ends.
     ///
     /// # Errors
@@ -213,10 +228,34 @@ impl Server {
                 let _ = stream.set_nodelay(true);
             }
             let service = ConnService::new(router.clone(), config.clone(), Some(peer));
+            let watcher = graceful.watcher();
+            #[cfg(feature = "tls-rustls")]
+            if let Some(acceptor) = self.tls.clone() {
+                let builder = builder.clone();
+                connections.spawn(async move {
+                    let handshake =
+                        tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+                    let stream = match handshake.await {
+                        Ok(Ok(stream)) => stream,
+                        Ok(Err(err)) => {
+                            tracing::debug!(%peer, error = %err, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!(%peer, "TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    if let Err(err) = watcher.watch(conn).await {
+                        tracing::debug!(%peer, error = %err, "connection ended with an error");
+                    }
+                });
+                continue;
+            }
             let conn = builder.serve_connection(TokioIo::new(stream), service);
-            let conn = graceful.watch(conn);
             connections.spawn(async move {
-                if let Err(err) = conn.await {
+                if let Err(err) = watcher.watch(conn).await {
                     tracing::debug!(%peer, error = %err, "connection ended with an error");
                 }
             });

@@ -1,0 +1,9 @@
+//! Criterion benchmarks of grpcx (`cargo bench -p grpcx-benches`).
+//!
+//! - `codec`: framing and protobuf encode/decode throughput by message
+//!   size, with and without gzip.
+//! - `transport`: unary round trips and server-streaming throughput over a
+//!   real HTTP/2 connection on loopback.
+//!
+//! For side-by-side numbers against tonic and a bare hyper server under
+//! load, use `../shared/bench/compare.sh` with `interop-server`.
