@@ -232,7 +232,7 @@ pub fn assert_status(status: &Status, code: Code, message: &str, origin: Origin)
 /// Checks that `metadata` holds exactly the probe's initial metadata.
 #[track_caller]
 pub fn assert_initial_metadata(metadata: &Metadata) {
-    assert_eq!(metadata.get("x-initial"), Some("initial ☺ free"), "{metadata:?}");
+    assert_eq!(metadata.get("x-initial"), Some("initial value"), "{metadata:?}");
     assert_eq!(
         metadata.get_bin("x-initial-bin").unwrap(),
         Some(probe::INITIAL_BIN.to_vec()),

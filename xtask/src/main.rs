@@ -8,18 +8,21 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 mod codegen;
+mod interop;
 
 const HELP: &str = "\
 cargo xtask <task>
 
 tasks:
-  ci               everything CI checks: fmt, lint, test, doc, codegen --check
+  ci               everything CI checks: fmt, lint, test, doc, codegen --check, interop
   fmt              cargo fmt --check over the workspace
   lint             cargo clippy --workspace --all-targets --all-features -D warnings
   test             every test of the workspace (unit, integration, doc)
   doc              cargo doc --no-deps with warnings denied
   codegen          regenerate the committed code of our own .proto files
   codegen --check  fail when the committed generated code is stale
+  interop          gRPC's interop suite both ways against the grpcio peer in
+                   tests/interop (needs python3 and, the first time, PyPI)
 ";
 
 type Result<T = ()> = std::result::Result<T, String>;
@@ -35,6 +38,7 @@ fn main() -> ExitCode {
         ["doc"] => doc(),
         ["codegen"] => codegen::run(&root(), false),
         ["codegen", "--check"] => codegen::run(&root(), true),
+        ["interop"] => interop::run(&root()),
         [] | ["help"] | ["--help"] | ["-h"] => {
             print!("{HELP}");
             Ok(())
@@ -55,7 +59,8 @@ fn ci() -> Result {
     lint()?;
     codegen::run(&root(), true)?;
     doc()?;
-    test()
+    test()?;
+    interop::run(&root())
 }
 
 fn fmt() -> Result {

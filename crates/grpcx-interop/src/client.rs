@@ -569,22 +569,26 @@ pub async fn server_compressed_streaming(endpoint: &Endpoint) -> Result<(), Case
 pub async fn ping_pong(endpoint: &Endpoint) -> Result<(), CaseError> {
     let client = TestServiceClient::new(connect(endpoint).await?);
     let (sender, requests) = request_channel();
-    let ping = |index: usize| StreamingOutputCallRequest {
-        response_parameters: vec![response_parameters(STREAM_RESPONSE_SIZES[index], None)],
-        payload: Some(zeros(STREAM_REQUEST_SIZES[index])),
+    let ping = |request_size: usize, response_size: usize| StreamingOutputCallRequest {
+        response_parameters: vec![response_parameters(response_size, None)],
+        payload: Some(zeros(request_size)),
         ..Default::default()
     };
+    let rounds = STREAM_REQUEST_SIZES.into_iter().zip(STREAM_RESPONSE_SIZES);
     // The first request goes in before the call waits for the response
     // headers, which a server may hold back until its first response.
-    send(&sender, ping(0))?;
+    send(
+        &sender,
+        ping(STREAM_REQUEST_SIZES[0], STREAM_RESPONSE_SIZES[0]),
+    )?;
     let response = rpc(
         "FullDuplexCall",
         client.full_duplex_call(Request::new(requests)).await,
     )?;
     let mut responses = response.into_inner();
-    for index in 0..STREAM_RESPONSE_SIZES.len() {
+    for (index, (request_size, response_size)) in rounds.enumerate() {
         if index > 0 {
-            send(&sender, ping(index))?;
+            send(&sender, ping(request_size, response_size))?;
         }
         let what = format!("response #{index}");
         let Some(response) = rpc(&what, responses.message().await)? else {
@@ -592,11 +596,7 @@ pub async fn ping_pong(endpoint: &Endpoint) -> Result<(), CaseError> {
                 "the response stream ended before {what}"
             )));
         };
-        check_payload(
-            response.payload.as_ref(),
-            STREAM_RESPONSE_SIZES[index],
-            &what,
-        )?;
+        check_payload(response.payload.as_ref(), response_size, &what)?;
     }
     drop(sender); // Half-close.
     let extra = rpc(
@@ -889,7 +889,7 @@ async fn connect_with(
         .send_compression(encoding)
         .connect()
         .await
-        .map_err(|err| CaseError::new(format!("could not connect: {}", error_chain(&err))))
+        .map_err(|err| CaseError::new(error_chain(&err)))
 }
 
 fn error_chain(err: &dyn std::error::Error) -> String {

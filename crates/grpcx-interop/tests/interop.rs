@@ -1,6 +1,9 @@
 //! Every interop case of our client against our `TestService`, in process on
 //! loopback: one test per case, each with its own server.
 
+// The helpers below run only inside tests, where failing loudly is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::Duration;
 
 use grpcx_interop::client::{ALL_CASES, run_case};

@@ -15,6 +15,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::body::RequestBody;
+use super::errors::error_chain;
 use crate::error::{Error, Kind};
 
 /// Where and how to connect: the server's URI and the channel's settings.
@@ -464,18 +465,6 @@ impl Channel {
         });
         generation
     }
-}
-
-/// `error: cause: cause`, for a status message.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 impl fmt::Debug for Channel {

@@ -79,12 +79,28 @@ pub(crate) fn status_from_hyper(err: &hyper::Error) -> Status {
         None => (
             Code::Unavailable,
             Origin::Transport,
-            format!("transport error: {err}"),
+            "the connection failed".to_owned(),
         ),
     };
-    Status::new(code, what)
+    Status::new(code, format!("{what}: {}", error_chain(err)))
         .with_origin(origin)
         .with_source(err.to_string())
+}
+
+/// `error: cause: cause`, without repeating a cause whose text its parent
+/// already shows.
+pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 fn find_h2(err: &hyper::Error) -> Option<&h2::Error> {
