@@ -60,3 +60,28 @@ pub mod server {
 pub mod client {
     pub use grpcx_transport::client::*;
 }
+
+/// What generated code names; not for direct use, and not covered by
+/// semver. Generated code refers only to `::grpcx::codegen::*`, so it stays
+/// thin and the runtime can change behind it.
+#[doc(hidden)]
+pub mod codegen {
+    pub use std::future::Future;
+    pub use std::pin::Pin;
+    pub use std::sync::Arc;
+
+    pub use futures_core::Stream;
+    pub use grpcx_codec::{Codec, ProstCodec};
+    pub use grpcx_status::{Code, Status};
+    pub use grpcx_transport::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
+    pub use grpcx_transport::{
+        Channel, Context, Endpoint, IntoRequest, Request, Response, Streaming,
+    };
+    pub use http;
+    pub use http::uri::PathAndQuery;
+    pub use prost;
+
+    /// A boxed stream of results, the default response stream type of
+    /// generated server traits.
+    pub type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+}
