@@ -21,8 +21,8 @@
 //!   `server_compressed_streaming` check that the calls succeed and the sizes
 //!   and contents of the payloads, not the flags the spec asks about.
 //! - **A CANCELLED status.** The client API has no cancel handle: a call is
-//!   cancelled by dropping its future or its response [`Streaming`], and then
-//!   nothing reports a status. `cancel_after_begin` and
+//!   cancelled by dropping its future, or its response [`Streaming`] and its
+//!   request stream, and then nothing reports a status. `cancel_after_begin` and
 //!   `cancel_after_first_response` assert instead that the call was still in
 //!   progress when cancelled and that the channel carries a new call
 //!   afterwards.
@@ -667,7 +667,7 @@ pub async fn cancel_after_begin(endpoint: &Endpoint) -> Result<(), CaseError> {
 /// `cancel_after_first_response`: a FullDuplexCall is cancelled after its
 /// first response.
 ///
-/// The cancellation is dropping the response stream and the request
+/// The cancellation is dropping the response stream, then the request
 /// stream. As in [`cancel_after_begin`], no status can be observed; this
 /// asserts that the first response arrived, that the call had not ended,
 /// and that the channel carries a new call afterwards.
@@ -709,7 +709,12 @@ pub async fn cancel_after_first_response(endpoint: &Endpoint) -> Result<(), Case
             }
         )));
     }
-    // Cancel: drop both halves of the call.
+    // Cancel: drop both halves of the call, the response stream first.
+    // Dropping the response stream alone does not reset the HTTP/2 stream
+    // while the request stream is open; the reset (RST_STREAM CANCEL) goes
+    // out when the request stream then ends. Ending the request stream
+    // first would send a half-close (END_STREAM) instead, and the server
+    // would finish the call normally.
     drop(responses);
     drop(sender);
     channel_still_works(&client, "cancelled FullDuplexCall").await

@@ -25,6 +25,8 @@ use crate::server::request_body_error;
 /// [`Streaming::trailers`]) and with one `Err(status)` otherwise; dropping
 /// it cancels the call.
 pub struct Streaming<T> {
+    /// A client call whose response head has not arrived yet.
+    pending: Option<PendingHead<T>>,
     body: Option<Incoming>,
     frames: FrameDecoder,
     decoder: Option<Box<dyn Decoder<Item = T> + Send>>,
@@ -33,6 +35,9 @@ pub struct Streaming<T> {
     trailers: Option<Metadata>,
     done: bool,
 }
+
+/// The rest of a call that is still waiting for its response head.
+pub(crate) type PendingHead<T> = Pin<Box<dyn Future<Output = Result<Streaming<T>, Status>> + Send>>;
 
 enum Role {
     /// A server reading requests: the end of the body ends the stream.
@@ -53,6 +58,7 @@ impl<T> Streaming<T> {
         decoder: impl Decoder<Item = T> + Send + 'static,
     ) -> Streaming<T> {
         Streaming {
+            pending: None,
             body: Some(body),
             frames: crate::glue::frame_decoder(max_message_size, encoding),
             decoder: Some(Box::new(decoder)),
@@ -73,6 +79,7 @@ impl<T> Streaming<T> {
         initial_metadata: Metadata,
     ) -> Streaming<T> {
         Streaming {
+            pending: None,
             body: Some(body),
             frames: crate::glue::frame_decoder(max_message_size, encoding),
             decoder: Some(Box::new(decoder)),
@@ -91,6 +98,7 @@ impl<T> Streaming<T> {
     /// (the server answered Trailers-Only).
     pub(crate) fn finished(trailers: Metadata) -> Streaming<T> {
         Streaming {
+            pending: None,
             body: None,
             frames: FrameDecoder::new(),
             decoder: None,
@@ -101,7 +109,22 @@ impl<T> Streaming<T> {
         }
     }
 
-    /// The initial metadata (response headers) of a client's call.
+    /// A client stream whose call is still starting: `head` sends the
+    /// request and waits for the response head, when the stream is first
+    /// polled.
+    pub(crate) fn pending(head: PendingHead<T>) -> Streaming<T> {
+        let mut stream = Streaming::finished(Metadata::new());
+        stream.trailers = None;
+        stream.done = false;
+        stream.pending = Some(head);
+        stream
+    }
+
+    /// The initial metadata (response headers) of a client's call; empty
+    /// until they arrive (for a call made with [`Channel::bidi`], until
+    /// the first message or the end is received).
+    ///
+    /// [`Channel::bidi`]: crate::Channel::bidi
     pub fn initial_metadata(&self) -> &Metadata {
         &self.initial_metadata
     }
@@ -234,6 +257,16 @@ impl<T> Stream for Streaming<T> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
+        if let Some(pending) = &mut this.pending {
+            match pending.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(started)) => *this = started,
+                Poll::Ready(Err(status)) => {
+                    this.pending = None;
+                    return this.fail(status);
+                }
+            }
+        }
         if this.done {
             return Poll::Ready(None);
         }

@@ -137,6 +137,48 @@ impl Channel {
         Ok(Response::from_parts(stream, metadata, Metadata::new()))
     }
 
+    /// Starts a bidirectional-streaming call and returns at once: a
+    /// sender for the requests and the stream of responses.
+    ///
+    /// Nothing waits for the server: the call starts when the response
+    /// stream is first polled, so a client may send its first request
+    /// before the server has answered anything (some servers send no
+    /// response headers until their first response). Dropping the sender
+    /// ends the request stream; dropping the response stream cancels the
+    /// call. Errors, including ones that prevent the call from starting,
+    /// come out of the response stream.
+    ///
+    /// ```no_run
+    /// # use grpcx_transport::{Channel, Request};
+    /// # use grpcx_codec::ProstCodec;
+    /// # async fn chat(channel: Channel) -> Result<(), grpcx_status::Status> {
+    /// let (requests, mut responses) = channel.bidi(
+    ///     http::uri::PathAndQuery::from_static("/chat.Chat/Talk"),
+    ///     Request::new(()),
+    ///     ProstCodec::<String, String>::default(),
+    /// );
+    /// requests.send("hello".to_owned()).await.ok();
+    /// while let Some(reply) = responses.message().await? {
+    ///     println!("{reply}");
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn bidi<C>(
+        &self,
+        path: PathAndQuery,
+        request: Request<()>,
+        codec: C,
+    ) -> (RequestSender<C::Encode>, Streaming<C::Decode>)
+    where
+        C: Codec + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::mpsc::channel(REQUEST_BUFFER);
+        let request = request.map(|()| ReceiverStream(rx));
+        let channel = self.clone();
+        let head = Box::pin(async move { channel.streaming_inner(path, request, codec).await });
+        (RequestSender { tx }, Streaming::pending(head))
+    }
+
     async fn streaming_inner<C, S>(
         &self,
         path: PathAndQuery,
@@ -310,6 +352,71 @@ impl Channel {
             deadline,
             timeout,
         }))
+    }
+}
+
+/// How many requests a [`RequestSender`] buffers before `send` waits.
+const REQUEST_BUFFER: usize = 16;
+
+/// The sending half of a call made with [`Channel::bidi`].
+#[derive(Debug)]
+pub struct RequestSender<T> {
+    tx: tokio::sync::mpsc::Sender<T>,
+}
+
+/// The call a [`RequestSender`] sends on has ended; its status is on the
+/// response stream. Holds the message that was not sent.
+#[derive(Debug, thiserror::Error)]
+#[error("the call has ended; its status is on the response stream")]
+pub struct SendError<T>(pub T);
+
+impl<T> RequestSender<T> {
+    /// Sends a request, waiting while the buffer is full (flow control).
+    ///
+    /// # Errors
+    ///
+    /// The call has ended ([`SendError`] gives the message back).
+    pub async fn send(&self, message: T) -> Result<(), SendError<T>> {
+        self.tx.send(message).await.map_err(|err| SendError(err.0))
+    }
+
+    /// Sends a request from a thread outside any async runtime, blocking
+    /// while the buffer is full.
+    ///
+    /// # Errors
+    ///
+    /// The call has ended ([`SendError`] gives the message back). Called
+    /// from inside an async runtime, where blocking would stall it, the
+    /// message is refused the same way and nothing is sent.
+    pub fn blocking_send(&self, message: T) -> Result<(), SendError<T>> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(SendError(message));
+        }
+        self.tx
+            .blocking_send(message)
+            .map_err(|err| SendError(err.0))
+    }
+
+    /// Whether the call has ended, so that sending would fail.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
+    /// Ends the request stream (the same as dropping the sender).
+    pub fn close(self) {}
+}
+
+/// A receiver as a stream of requests.
+struct ReceiverStream<T>(tokio::sync::mpsc::Receiver<T>);
+
+impl<T> Stream for ReceiverStream<T> {
+    type Item = T;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<T>> {
+        self.0.poll_recv(cx)
     }
 }
 

@@ -13,4 +13,5 @@ mod channel;
 pub(crate) mod errors;
 
 pub use body::{RequestBody, RequestBodyError};
+pub use call::{RequestSender, SendError};
 pub use channel::{Channel, Endpoint};

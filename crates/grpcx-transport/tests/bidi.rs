@@ -1,0 +1,121 @@
+//! `Channel::bidi`: a sender and a lazily started response stream.
+
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use grpcx_codec::ProstCodec;
+use grpcx_status::{Code, Origin, Status};
+use grpcx_transport::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
+use grpcx_transport::{Endpoint, Request, Response, Server, Streaming};
+use http::uri::PathAndQuery;
+
+/// `Echo` answers each request with `echo <request>`, sending no response
+/// headers before its first answer; the request "stop" ends the call with
+/// ABORTED.
+struct Echo;
+
+impl GrpcService for Echo {
+    fn name(&self) -> &'static str {
+        "test.Echo"
+    }
+
+    fn call(&self, method: &str, call: ServerCall) -> BoxFuture<http::Response<ResponseBody>> {
+        match method {
+            "Chat" => Box::pin(handler::streaming(
+                call,
+                ProstCodec::<String, String>::default(),
+                |req: Request<Streaming<String>>| async move {
+                    let replies = req.into_inner().map(|message| {
+                        let message = message?;
+                        if message == "stop" {
+                            return Err(Status::aborted("stopped ☺"));
+                        }
+                        Ok(format!("echo {message}"))
+                    });
+                    Ok::<_, Status>(Response::new(replies))
+                },
+            )),
+            _ => Box::pin(async move { call.unimplemented() }),
+        }
+    }
+}
+
+async fn server() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(Server::builder().add_service(Echo).serve(listener));
+    port
+}
+
+#[tokio::test]
+async fn ping_pong_then_a_status_from_the_stream() {
+    let port = server().await;
+    let channel = Endpoint::new(format!("http://127.0.0.1:{port}"))
+        .unwrap()
+        .connect_lazy();
+    let (requests, mut responses) = channel.bidi(
+        PathAndQuery::from_static("/test.Echo/Chat"),
+        Request::new(()).with_timeout(Duration::from_secs(20)),
+        ProstCodec::<String, String>::default(),
+    );
+    for word in ["a", "b", "c"] {
+        requests.send(word.to_owned()).await.unwrap();
+        let reply = responses.message().await.unwrap().unwrap();
+        assert_eq!(reply, format!("echo {word}"));
+    }
+    requests.send("stop".to_owned()).await.unwrap();
+    let status = responses.message().await.unwrap_err();
+    assert_eq!(status.code(), Code::Aborted);
+    assert_eq!(status.message(), "stopped ☺");
+    assert_eq!(status.origin(), Origin::Peer);
+    // The call is over: later sends fail instead of vanishing.
+    let sent = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if requests.send("late".to_owned()).await.is_err() {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    assert!(sent.is_ok());
+}
+
+#[tokio::test]
+async fn closing_the_sender_ends_the_call_with_ok() {
+    let port = server().await;
+    let channel = Endpoint::new(format!("http://127.0.0.1:{port}"))
+        .unwrap()
+        .connect_lazy();
+    let (requests, responses) = channel.bidi(
+        PathAndQuery::from_static("/test.Echo/Chat"),
+        Request::new(()).with_timeout(Duration::from_secs(20)),
+        ProstCodec::<String, String>::default(),
+    );
+    requests.send("x".to_owned()).await.unwrap();
+    requests.close();
+    let all: Vec<_> = responses.collect().await;
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].as_ref().unwrap(), "echo x");
+}
+
+#[tokio::test]
+async fn a_call_that_cannot_start_fails_on_the_stream() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let channel = Endpoint::new(format!("http://127.0.0.1:{port}"))
+        .unwrap()
+        .connect_lazy();
+    let (_requests, mut responses) = channel.bidi(
+        PathAndQuery::from_static("/test.Echo/Chat"),
+        Request::new(()),
+        ProstCodec::<String, String>::default(),
+    );
+    let status = responses.message().await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+    assert_eq!(status.origin(), Origin::Transport);
+    // The stream is over after its error.
+    assert!(responses.message().await.unwrap().is_none());
+}
