@@ -106,9 +106,10 @@ async fn an_unknown_grpc_encoding_is_unimplemented_with_the_accepted_ones() {
 async fn a_non_grpc_content_type_is_http_415() {
     let server = TestServer::start().await;
     let mut raw = server.raw().await;
-    let head = raw
-        .request("Unary")
-        .header("content-type", "text/plain");
+    let mut head = raw.request("Unary");
+    head.headers_mut()
+        .unwrap()
+        .insert("content-type", "text/plain".parse().unwrap());
     let response = raw.send(head, &[valid_request()], true).await;
     assert_eq!(
         response.http_status,
@@ -255,14 +256,14 @@ async fn a_response_over_the_clients_limit_is_resource_exhausted() {
     assert_eq!(status.origin(), Origin::Protocol, "{status:?}");
     assert!(status.message().contains("1024"), "{status:?}");
 
-    // The same on a stream, after a message that fits.
-    let small_then_big = ProbeRequest {
+    // The same on a stream.
+    let big_stream = ProbeRequest {
         response_size: 4096,
         ..ProbeRequest::new("big-stream", Action::Reply).after(2)
     };
     let mut stream = within(
         "a stream with big replies",
-        channel.server_streaming(path("ServerStream"), Request::new(small_then_big), codec()),
+        channel.server_streaming(path("ServerStream"), Request::new(big_stream), codec()),
     )
     .await
     .unwrap()

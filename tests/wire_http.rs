@@ -72,7 +72,13 @@ async fn scenario(request: RawRequest, mut respond: RawRespond, close: Arc<Notif
             go.notified().await;
             body.send_reset(Reason::from(arg.parse::<u32>().unwrap()));
         }
-        "close" => close.notify_one(),
+        "close" => {
+            close.notify_one();
+            // Keep the stream open (dropping `respond` would reset it)
+            // until the connection is gone.
+            let _respond = respond;
+            std::future::pending::<()>().await;
+        }
         "close-after" => {
             let Ok(mut body) = respond.send_response(grpc_ok(), false) else {
                 return;
@@ -177,7 +183,7 @@ async fn a_reset_mid_stream_maps_to_its_code_after_the_messages_before_it() {
     for (reason, code) in [
         (Reason::CANCEL, Code::Cancelled),
         (Reason::INTERNAL_ERROR, Code::Internal),
-        (Reason::REFUSED_STREAM, Code::Unavailable),
+        (Reason::ENHANCE_YOUR_CALM, Code::ResourceExhausted),
     ] {
         let go = Arc::new(Notify::new());
         let server = scenario_server(go.clone()).await;

@@ -25,7 +25,13 @@ fn assert_panic_status(status: &Status) {
         );
     }
     assert!(status.details().is_empty(), "{status:?}");
-    assert!(status.metadata().is_empty(), "{status:?}");
+    for (key, value) in status.metadata().iter() {
+        let value = String::from_utf8_lossy(value.as_wire_bytes());
+        assert!(
+            !value.contains("secret") && !value.contains("probe panic"),
+            "the panic text leaked in {key}: {status:?}"
+        );
+    }
 }
 
 #[tokio::test]

@@ -31,16 +31,14 @@
 //!   is compressed too (as with grpcio, whose interop peer does the same).
 
 use std::fmt;
-use std::task::Poll;
 use std::time::Duration;
 
 use futures_core::Stream;
-use futures_util::StreamExt as _;
 use grpcx_codec::{CompressionEncoding, ProstCodec};
 use grpcx_status::{Code, Origin, Status};
 use grpcx_transport::{Channel, Endpoint, IntoRequest, Request, Response, Streaming};
 use http::uri::PathAndQuery;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use crate::pb::{
     BoolValue, EchoStatus, Empty, Payload, PayloadType, ResponseParameters, SimpleRequest,
@@ -631,93 +629,81 @@ pub async fn empty_stream(endpoint: &Endpoint) -> Result<(), CaseError> {
 }
 
 /// `cancel_after_begin`: a StreamingInputCall is cancelled once its headers
-/// are sent, before any message.
-///
-/// The cancellation is dropping the call's future once the transport asks
-/// the request stream for its first message, which it does only after the
-/// request headers are queued on the HTTP/2 stream. grpcx reports no status
-/// for a call its caller dropped, so instead of the spec's CANCELLED this
-/// asserts that the call had not ended by then and that the channel carries
-/// a new call afterwards.
+/// are sent, before any message; the call ends with CANCELLED.
 ///
 /// # Errors
 ///
 /// See [`run_case`].
 pub async fn cancel_after_begin(endpoint: &Endpoint) -> Result<(), CaseError> {
     let client = TestServiceClient::new(connect(endpoint).await?);
-    let (begun, requests) = stream_that_never_yields::<StreamingInputCallRequest>();
-    let mut call = Box::pin(client.streaming_input_call(Request::new(requests)));
-    tokio::select! {
-        result = &mut call => {
-            return Err(CaseError::new(format!(
-                "StreamingInputCall ended before it was cancelled: {}",
-                outcome(&result)
-            )));
-        }
-        begun = begun => {
-            begun.map_err(|_| CaseError::new(
-                "StreamingInputCall dropped its request stream without polling it",
-            ))?;
-        }
+    let (_sender, mut responses) = client.channel().bidi(
+        path("/grpc.testing.TestService/StreamingInputCall"),
+        Request::new(()),
+        ProstCodec::<StreamingInputCallRequest, StreamingInputCallResponse>::default(),
+    );
+    // One poll starts the call: the request headers go out on the
+    // connected channel, and the call waits for the server.
+    if let Some(early) = futures_util::FutureExt::now_or_never(responses.message()) {
+        return Err(CaseError::new(format!(
+            "StreamingInputCall ended before it was cancelled: {}",
+            match early {
+                Ok(Some(_)) => "a response".to_owned(),
+                Ok(None) => "OK".to_owned(),
+                Err(status) => format!("{status:#}"),
+            }
+        )));
     }
-    drop(call); // Cancels the call: hyper resets the stream with CANCEL.
+    responses.cancel();
+    expect_cancelled(responses.message().await, "StreamingInputCall")?;
     channel_still_works(&client, "cancelled StreamingInputCall").await
 }
 
 /// `cancel_after_first_response`: a FullDuplexCall is cancelled after its
-/// first response.
-///
-/// The cancellation is dropping the response stream, then the request
-/// stream. As in [`cancel_after_begin`], no status can be observed; this
-/// asserts that the first response arrived, that the call had not ended,
-/// and that the channel carries a new call afterwards.
+/// first response; the call ends with CANCELLED.
 ///
 /// # Errors
 ///
 /// See [`run_case`].
 pub async fn cancel_after_first_response(endpoint: &Endpoint) -> Result<(), CaseError> {
     let client = TestServiceClient::new(connect(endpoint).await?);
-    let (sender, requests) = request_channel();
-    send(
-        &sender,
-        StreamingOutputCallRequest {
+    let (sender, mut responses) = client.channel().bidi(
+        path("/grpc.testing.TestService/FullDuplexCall"),
+        Request::new(()),
+        ProstCodec::<StreamingOutputCallRequest, StreamingOutputCallResponse>::default(),
+    );
+    sender
+        .send(StreamingOutputCallRequest {
             response_parameters: vec![response_parameters(31_415, None)],
             payload: Some(zeros(27_182)),
             ..Default::default()
-        },
-    )?;
-    let response = rpc(
-        "FullDuplexCall",
-        client.full_duplex_call(Request::new(requests)).await,
-    )?;
-    let mut responses = response.into_inner();
+        })
+        .await
+        .map_err(|_| CaseError::new("FullDuplexCall ended before the first request was sent"))?;
     let Some(first) = rpc("first response", responses.message().await)? else {
         return Err(CaseError::new(
             "the response stream ended before the first response",
         ));
     };
     check_payload(first.payload.as_ref(), 31_415, "first response")?;
-    // The server waits for more requests, so the call is still open; make
-    // sure nothing ended it before the cancellation.
-    if let Some(item) = futures_util::FutureExt::now_or_never(responses.next()) {
-        return Err(CaseError::new(format!(
-            "FullDuplexCall went on after the first response, before it was cancelled: {}",
-            match item {
-                Some(Ok(_)) => "an unrequested response".to_owned(),
-                Some(Err(status)) => format!("{status:#}"),
-                None => "the call ended OK".to_owned(),
-            }
-        )));
-    }
-    // Cancel: drop both halves of the call, the response stream first.
-    // Dropping the response stream alone does not reset the HTTP/2 stream
-    // while the request stream is open; the reset (RST_STREAM CANCEL) goes
-    // out when the request stream then ends. Ending the request stream
-    // first would send a half-close (END_STREAM) instead, and the server
-    // would finish the call normally.
-    drop(responses);
+    responses.cancel();
+    expect_cancelled(responses.message().await, "FullDuplexCall")?;
     drop(sender);
     channel_still_works(&client, "cancelled FullDuplexCall").await
+}
+
+/// Checks that a cancelled call reports CANCELLED, made by this client.
+fn expect_cancelled<T>(result: Result<Option<T>, Status>, call: &str) -> Result<(), CaseError> {
+    match result {
+        Err(status) if status.code() == Code::Cancelled && status.origin() == Origin::Cancelled => {
+            Ok(())
+        }
+        Err(status) => Err(CaseError::new(format!(
+            "{call}: expected CANCELLED after cancelling, got {status:#}"
+        ))),
+        Ok(_) => Err(CaseError::new(format!(
+            "{call}: expected CANCELLED after cancelling, got a message or OK"
+        ))),
+    }
 }
 
 /// `timeout_on_sleeping_server`: a FullDuplexCall with a 1 ms timeout whose
@@ -1125,30 +1111,6 @@ fn send<T>(sender: &mpsc::UnboundedSender<T>, message: T) -> Result<(), CaseErro
     sender
         .send(message)
         .map_err(|_| CaseError::new("the call dropped its request stream"))
-}
-
-/// A request stream that never yields, and a receiver told when the
-/// transport first asks it for a message.
-fn stream_that_never_yields<T: Send + 'static>() -> (
-    oneshot::Receiver<()>,
-    impl Stream<Item = T> + Send + 'static,
-) {
-    let (begun, receiver) = oneshot::channel();
-    let mut begun = Some(begun);
-    let stream = futures_util::stream::poll_fn(move |_| {
-        if let Some(begun) = begun.take() {
-            let _ = begun.send(());
-        }
-        Poll::Pending
-    });
-    (receiver, stream)
-}
-
-fn outcome<T>(result: &Result<T, Status>) -> String {
-    match result {
-        Ok(_) => "OK".to_owned(),
-        Err(status) => format!("{status:#}"),
-    }
 }
 
 /// After a cancellation: a new call on the same channel still succeeds.

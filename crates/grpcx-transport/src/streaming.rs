@@ -33,6 +33,10 @@ pub struct Streaming<T> {
     role: Role,
     initial_metadata: Metadata,
     trailers: Option<Metadata>,
+    /// Dropped to reset a client's request stream along with the call.
+    cancel_request: Option<tokio::sync::oneshot::Sender<()>>,
+    /// A status to report on the next poll (after [`Streaming::cancel`]).
+    queued: Option<Status>,
     done: bool,
 }
 
@@ -65,6 +69,8 @@ impl<T> Streaming<T> {
             role: Role::Server,
             initial_metadata: Metadata::new(),
             trailers: None,
+            cancel_request: None,
+            queued: None,
             done: false,
         }
     }
@@ -90,6 +96,8 @@ impl<T> Streaming<T> {
             },
             initial_metadata,
             trailers: None,
+            cancel_request: None,
+            queued: None,
             done: false,
         }
     }
@@ -105,6 +113,8 @@ impl<T> Streaming<T> {
             role: Role::Server,
             initial_metadata: Metadata::new(),
             trailers: Some(trailers),
+            cancel_request: None,
+            queued: None,
             done: true,
         }
     }
@@ -127,6 +137,30 @@ impl<T> Streaming<T> {
     /// [`Channel::bidi`]: crate::Channel::bidi
     pub fn initial_metadata(&self) -> &Metadata {
         &self.initial_metadata
+    }
+
+    /// Ties the request stream of the call to this response stream: when
+    /// this one is dropped or cancelled, the call is reset.
+    pub(crate) fn cancel_request_with(&mut self, cancel: tokio::sync::oneshot::Sender<()>) {
+        self.cancel_request = Some(cancel);
+    }
+
+    /// Cancels the call (a client's): the HTTP/2 stream is reset with
+    /// CANCEL, the server's handler is told, and the stream then yields one
+    /// `CANCELLED` status with [`Origin::Cancelled`] and ends. Dropping the
+    /// stream cancels the call the same way, without the status.
+    pub fn cancel(&mut self) {
+        if self.done && self.pending.is_none() {
+            return;
+        }
+        self.pending = None;
+        self.body = None;
+        self.cancel_request = None;
+        self.queued = Some(
+            Status::cancelled("the call was cancelled by the client")
+                .with_origin(Origin::Cancelled),
+        );
+        self.done = false;
     }
 
     /// The next message; `Ok(None)` at the end of a successful stream.
@@ -153,6 +187,7 @@ impl<T> Streaming<T> {
     fn fail(&mut self, status: Status) -> Poll<Option<Result<T, Status>>> {
         self.done = true;
         self.body = None;
+        self.cancel_request = None;
         let status = if self.initial_metadata.is_empty() {
             status
         } else {
@@ -240,6 +275,7 @@ impl<T> Streaming<T> {
             Some(status) if status.code() == Code::Ok => {
                 self.done = true;
                 self.body = None;
+                self.cancel_request = None;
                 self.trailers = Some(status.metadata().clone());
                 Poll::Ready(None)
             }
@@ -257,6 +293,10 @@ impl<T> Stream for Streaming<T> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
+        if let Some(status) = this.queued.take() {
+            this.done = true;
+            return Poll::Ready(Some(Err(status)));
+        }
         if let Some(pending) = &mut this.pending {
             match pending.as_mut().poll(cx) {
                 Poll::Pending => return Poll::Pending,

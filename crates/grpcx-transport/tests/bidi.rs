@@ -6,13 +6,16 @@ use futures_util::StreamExt as _;
 use grpcx_codec::ProstCodec;
 use grpcx_status::{Code, Origin, Status};
 use grpcx_transport::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
-use grpcx_transport::{Endpoint, Request, Response, Server, Streaming};
+use grpcx_transport::{CallOutcome, Endpoint, Request, Response, Server, Streaming};
 use http::uri::PathAndQuery;
 
 /// `Echo` answers each request with `echo <request>`, sending no response
 /// headers before its first answer; the request "stop" ends the call with
 /// ABORTED.
-struct Echo;
+#[derive(Default)]
+struct Echo {
+    outcomes: Option<tokio::sync::mpsc::UnboundedSender<CallOutcome>>,
+}
 
 impl GrpcService for Echo {
     fn name(&self) -> &'static str {
@@ -20,6 +23,11 @@ impl GrpcService for Echo {
     }
 
     fn call(&self, method: &str, call: ServerCall) -> BoxFuture<http::Response<ResponseBody>> {
+        if let Some(outcomes) = self.outcomes.clone() {
+            call.context().on_done(move |outcome| {
+                let _ = outcomes.send(outcome);
+            });
+        }
         match method {
             "Chat" => Box::pin(handler::streaming(
                 call,
@@ -41,9 +49,13 @@ impl GrpcService for Echo {
 }
 
 async fn server() -> u16 {
+    serve(Echo::default()).await
+}
+
+async fn serve(echo: Echo) -> u16 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    tokio::spawn(Server::builder().add_service(Echo).serve(listener));
+    tokio::spawn(Server::builder().add_service(echo).serve(listener));
     port
 }
 
@@ -118,4 +130,54 @@ async fn a_call_that_cannot_start_fails_on_the_stream() {
     assert_eq!(status.origin(), Origin::Transport);
     // The stream is over after its error.
     assert!(responses.message().await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn dropping_or_cancelling_the_response_stream_cancels_the_call_on_the_server() {
+    let (tx, mut outcomes) = tokio::sync::mpsc::unbounded_channel();
+    let port = serve(Echo { outcomes: Some(tx) }).await;
+    let channel = Endpoint::new(format!("http://127.0.0.1:{port}"))
+        .unwrap()
+        .connect_lazy();
+    let path = PathAndQuery::from_static("/test.Echo/Chat");
+
+    // Dropped while the sender still lives.
+    let (requests, mut responses) = channel.bidi(
+        path.clone(),
+        Request::new(()),
+        ProstCodec::<String, String>::default(),
+    );
+    requests.send("a".to_owned()).await.unwrap();
+    assert_eq!(responses.message().await.unwrap().unwrap(), "echo a");
+    drop(responses);
+    let outcome = tokio::time::timeout(Duration::from_secs(10), outcomes.recv())
+        .await
+        .unwrap();
+    assert_eq!(outcome, Some(CallOutcome::Cancelled));
+    // The sender learns that the call is over.
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while requests.send("late".to_owned()).await.is_ok() {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .unwrap();
+
+    // Cancelled explicitly: the client gets CANCELLED, made locally.
+    let (requests, mut responses) = channel.bidi(
+        path,
+        Request::new(()),
+        ProstCodec::<String, String>::default(),
+    );
+    requests.send("b".to_owned()).await.unwrap();
+    assert_eq!(responses.message().await.unwrap().unwrap(), "echo b");
+    responses.cancel();
+    let status = responses.message().await.unwrap_err();
+    assert_eq!(status.code(), Code::Cancelled);
+    assert_eq!(status.origin(), Origin::Cancelled);
+    assert!(responses.message().await.unwrap().is_none());
+    let outcome = tokio::time::timeout(Duration::from_secs(10), outcomes.recv())
+        .await
+        .unwrap();
+    assert_eq!(outcome, Some(CallOutcome::Cancelled));
 }

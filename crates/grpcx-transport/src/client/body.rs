@@ -1,5 +1,6 @@
 //! [`RequestBody`]: the body of a client's request.
 
+use std::future::Future as _;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -27,6 +28,9 @@ enum Kind {
     Streaming {
         messages: EncodedStream,
         error: EncodeError,
+        /// Resolves when the response side is dropped or cancelled: the
+        /// stream is then reset with CANCEL.
+        cancel: tokio::sync::oneshot::Receiver<()>,
     },
 }
 
@@ -37,22 +41,30 @@ impl RequestBody {
         }
     }
 
-    pub(crate) fn streaming(messages: EncodedStream, error: EncodeError) -> RequestBody {
+    pub(crate) fn streaming(
+        messages: EncodedStream,
+        error: EncodeError,
+        cancel: tokio::sync::oneshot::Receiver<()>,
+    ) -> RequestBody {
         RequestBody {
-            kind: Kind::Streaming { messages, error },
+            kind: Kind::Streaming {
+                messages,
+                error,
+                cancel,
+            },
         }
     }
 }
 
-/// The error a request body fails with; the call reports the status kept
-/// in a slot it shares with the call.
+/// The error a request body fails with when a message cannot be encoded;
+/// the call reports the status kept in a slot it shares with the call.
 #[derive(Debug, thiserror::Error)]
 #[error("the request stream failed: {0}")]
 pub struct RequestBodyError(Status);
 
 impl http_body::Body for RequestBody {
     type Data = Bytes;
-    type Error = RequestBodyError;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
@@ -65,21 +77,32 @@ impl http_body::Body for RequestBody {
                 self.kind = Kind::Done;
                 Poll::Ready(Some(Ok(Frame::data(data))))
             }
-            Kind::Streaming { messages, error } => match messages.as_mut().poll_next(cx) {
-                Poll::Pending => Poll::Pending,
-                Poll::Ready(Some(Ok(data))) => Poll::Ready(Some(Ok(Frame::data(data)))),
-                Poll::Ready(Some(Err(status))) => {
-                    if let Ok(mut slot) = error.lock() {
-                        *slot = Some(status.clone());
+            Kind::Streaming {
+                messages,
+                error,
+                cancel,
+            } => {
+                if Pin::new(cancel).poll(cx).is_ready() {
+                    self.kind = Kind::Done;
+                    // hyper resets the stream with the reason of an h2 error.
+                    return Poll::Ready(Some(Err(Box::new(h2::Error::from(h2::Reason::CANCEL)))));
+                }
+                match messages.as_mut().poll_next(cx) {
+                    Poll::Pending => Poll::Pending,
+                    Poll::Ready(Some(Ok(data))) => Poll::Ready(Some(Ok(Frame::data(data)))),
+                    Poll::Ready(Some(Err(status))) => {
+                        if let Ok(mut slot) = error.lock() {
+                            *slot = Some(status.clone());
+                        }
+                        self.kind = Kind::Done;
+                        Poll::Ready(Some(Err(Box::new(RequestBodyError(status)))))
                     }
-                    self.kind = Kind::Done;
-                    Poll::Ready(Some(Err(RequestBodyError(status))))
+                    Poll::Ready(None) => {
+                        self.kind = Kind::Done;
+                        Poll::Ready(None)
+                    }
                 }
-                Poll::Ready(None) => {
-                    self.kind = Kind::Done;
-                    Poll::Ready(None)
-                }
-            },
+            }
         }
     }
 

@@ -209,12 +209,16 @@ impl Channel {
         let (metadata, timeout, messages) = split(request);
         let encoded = glue::encode_stream(messages, codec.encoder(), self.frame_encoder());
         let error = EncodeError::default();
-        let body = RequestBody::streaming(encoded, error.clone());
+        let (cancel, cancelled) = tokio::sync::oneshot::channel();
+        let body = RequestBody::streaming(encoded, error.clone(), cancelled);
         let started = self
             .start(path, metadata, timeout, body, Some(error))
             .await?;
         let metadata = started_metadata(&started);
-        Ok((metadata, self.response_stream(started, codec)?))
+        let mut stream = self.response_stream(started, codec)?;
+        // Dropping or cancelling the response stream resets the call.
+        stream.cancel_request_with(cancel);
+        Ok((metadata, stream))
     }
 
     fn frame_encoder(&self) -> grpcx_codec::FrameEncoder {
