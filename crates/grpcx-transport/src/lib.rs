@@ -23,6 +23,7 @@
 
 pub mod client;
 mod context;
+pub mod descriptor;
 mod error;
 mod glue;
 mod panic;

@@ -73,6 +73,7 @@ pub mod codegen {
     pub use futures_core::Stream;
     pub use grpcx_codec::{Codec, ProstCodec};
     pub use grpcx_status::{Code, Status};
+    pub use grpcx_transport::descriptor::{MethodDescriptor, MethodKind, ServiceDescriptor};
     pub use grpcx_transport::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
     pub use grpcx_transport::{
         Channel, Context, Endpoint, IntoRequest, Request, Response, Streaming,

@@ -34,6 +34,12 @@ pub trait GrpcService: Send + Sync + 'static {
     /// Handles one call of `method` (the part of the path after the service
     /// name). An unknown method answers with [`ServerCall::unimplemented`].
     fn call(&self, method: &str, call: ServerCall) -> BoxFuture<http::Response<ResponseBody>>;
+
+    /// The service's descriptor, for reflection and interceptors; generated
+    /// services have one.
+    fn descriptor(&self) -> Option<&'static crate::descriptor::ServiceDescriptor> {
+        None
+    }
 }
 
 /// One incoming call, as a [`GrpcService`] receives it; pass it to a
