@@ -94,6 +94,26 @@ async fn dropping_an_endless_response_stream_cancels_it_on_the_server() {
 }
 
 #[tokio::test]
+async fn dropping_a_client_streaming_call_cancels_it_on_the_server() {
+    let mut server = TestServer::start().await;
+    let channel = server.channel();
+    // One request, then the request stream stays open.
+    let requests = futures_util::stream::iter([sleeper("client-stream", 0)])
+        .chain(futures_util::stream::pending());
+    let mut call = Box::pin(channel.client_streaming(
+        path("ClientStream"),
+        Request::new(requests),
+        codec(),
+    ));
+    tokio::select! {
+        result = &mut call => panic!("the sleeping call ended: {result:?}"),
+        _ = server.events.started("client-stream") => {}
+    }
+    drop(call);
+    assert_cancelled_on_server(&mut server, "client-stream").await;
+}
+
+#[tokio::test]
 async fn dropping_a_bidi_call_cancels_it_on_the_server() {
     let mut server = TestServer::start().await;
     let channel = server.channel();

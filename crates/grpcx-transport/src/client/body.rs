@@ -113,7 +113,12 @@ impl http_body::Body for RequestBody {
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
             Kind::Done => SizeHint::with_exact(0),
-            Kind::Unary(data) => SizeHint::with_exact(data.len() as u64),
+            // Not exact, so no `content-length` goes out (gRPC sends none).
+            Kind::Unary(data) => {
+                let mut hint = SizeHint::new();
+                hint.set_lower(data.len() as u64);
+                hint
+            }
             Kind::Streaming { .. } => SizeHint::default(),
         }
     }

@@ -189,8 +189,12 @@ impl http_body::Body for ResponseBody {
     fn size_hint(&self) -> SizeHint {
         match &self.state {
             State::Done => SizeHint::with_exact(0),
+            // Not exact: an exact hint makes hyper send `content-length` and
+            // end the stream after the data, without the trailers.
             State::Unary { data, .. } => {
-                SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64))
+                let mut hint = SizeHint::new();
+                hint.set_lower(data.as_ref().map_or(0, |d| d.len() as u64));
+                hint
             }
             State::Streaming(_) => SizeHint::default(),
         }
@@ -207,5 +211,20 @@ impl fmt::Debug for ResponseBody {
         f.debug_struct("ResponseBody")
             .field("state", &state)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body::Body as _;
+
+    #[test]
+    fn unary_bodies_have_no_exact_size_so_no_content_length_hides_the_trailers() {
+        let body = ResponseBody::unary(Bytes::from_static(b"12345"), HeaderMap::new());
+        let hint = body.size_hint();
+        assert_eq!(hint.lower(), 5);
+        assert_eq!(hint.exact(), None);
+        assert!(!body.is_end_stream());
     }
 }
