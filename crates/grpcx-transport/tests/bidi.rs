@@ -181,3 +181,19 @@ async fn dropping_or_cancelling_the_response_stream_cancels_the_call_on_the_serv
         .unwrap();
     assert_eq!(outcome, Some(CallOutcome::Cancelled));
 }
+
+#[tokio::test]
+async fn an_enormous_timeout_is_no_deadline_rather_than_a_panic() {
+    let port = server().await;
+    let channel = Endpoint::new(format!("http://127.0.0.1:{port}"))
+        .unwrap()
+        .timeout(Duration::MAX)
+        .connect_lazy();
+    let (requests, mut responses) = channel.bidi(
+        PathAndQuery::from_static("/test.Echo/Chat"),
+        Request::new(()).with_timeout(Duration::MAX),
+        ProstCodec::<String, String>::default(),
+    );
+    requests.send("x".to_owned()).await.unwrap();
+    assert_eq!(responses.message().await.unwrap().unwrap(), "echo x");
+}

@@ -264,7 +264,8 @@ impl Channel {
     ) -> Result<Started, Status> {
         let endpoint = self.endpoint();
         let timeout = timeout.or(endpoint.timeout);
-        let deadline = timeout.map(|t| Instant::now() + t);
+        // A timeout too long to represent is no deadline at all.
+        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
 
         let mut headers = metadata.into_headers();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));

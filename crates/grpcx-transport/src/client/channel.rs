@@ -80,7 +80,7 @@ impl Backoff {
             .powi(failures.saturating_sub(1).min(64) as i32);
         let base = (self.initial.as_secs_f64() * exp).min(self.max.as_secs_f64());
         let jitter = 1.0 + self.jitter * (2.0 * fastrand_unit() - 1.0);
-        Duration::from_secs_f64((base * jitter).max(0.0))
+        Duration::try_from_secs_f64((base * jitter).max(0.0)).unwrap_or(self.max)
     }
 }
 
@@ -354,7 +354,9 @@ impl Channel {
                 ))
                 .with_origin(Origin::Transport);
                 *state = State::Failing {
-                    until: Instant::now() + endpoint.backoff.delay(failures),
+                    until: Instant::now()
+                        .checked_add(endpoint.backoff.delay(failures))
+                        .unwrap_or_else(Instant::now),
                     error: status,
                     failures,
                 };

@@ -141,7 +141,8 @@ async fn dispatch(
     let deadline = match parts.headers.get(GRPC_TIMEOUT) {
         None => None,
         Some(value) => match parse_timeout(value.as_bytes()) {
-            Ok(timeout) => Some(Instant::now() + timeout),
+            // A deadline too far to represent is no deadline at all.
+            Ok(timeout) => Instant::now().checked_add(timeout),
             Err(err) => {
                 let status = Status::internal(err.to_string()).with_origin(Origin::Protocol);
                 return trailers_only(status, Context::detached());
