@@ -279,3 +279,75 @@ async fn a_response_over_the_clients_limit_is_resource_exhausted() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn an_early_answer_resets_the_rest_of_the_request_with_no_error() {
+    let server = TestServer::start().await;
+    let mut raw = server.raw().await;
+    // The server answers from the prefix while the request is still open:
+    // PROTOCOL-HTTP2.md has it reset the stream with NO_ERROR after its
+    // trailers, so the client stops sending.
+    let mut call = raw.start(raw.request("Unary")).await;
+    call.send(header_only(0, u32::MAX), false);
+    let (response, reset) = call.response_then_reset().await;
+    assert_refused(&response, Code::ResourceExhausted);
+    assert_eq!(reset, Some(h2::Reason::NO_ERROR), "{response:?}");
+    assert_still_serves(&server, &mut raw).await;
+}
+
+#[tokio::test]
+async fn a_response_over_the_servers_send_limit_is_resource_exhausted() {
+    let server = TestServer::start_with(|server| server.max_encode_message_size(1024)).await;
+    let channel = server.channel();
+    let request = ProbeRequest {
+        response_size: 4096,
+        ..ProbeRequest::new("big-reply", Action::Reply)
+    };
+    let status = unary(&channel, request.clone()).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert_eq!(status.origin(), Origin::Peer, "{status:?}");
+    assert!(status.message().contains("1024"), "{status:?}");
+
+    let mut stream = within(
+        "a stream with big replies",
+        channel.server_streaming(path("ServerStream"), Request::new(request.after(2)), codec()),
+    )
+    .await
+    .unwrap()
+    .into_inner();
+    let status = within("the big reply", stream.message())
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert_eq!(status.origin(), Origin::Peer, "{status:?}");
+
+    unary(&channel, ProbeRequest::new("small", Action::Reply))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_request_over_the_clients_send_limit_is_resource_exhausted() {
+    let mut server = TestServer::start().await;
+    let channel = endpoint(server.addr())
+        .max_encode_message_size(1024)
+        .connect_lazy();
+    let status = unary(&channel, big_request("too-big")).await.unwrap_err();
+    assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+    assert!(status.origin().is_local(), "{status:?}");
+    assert!(status.message().contains("1024"), "{status:?}");
+    // Nothing reached the handler; the next call is the first it sees.
+    unary(&channel, ProbeRequest::new("small", Action::Reply))
+        .await
+        .unwrap();
+    let next = server
+        .events
+        .wait_for("the next call", |event| {
+            matches!(event, grpcx_tests::Event::Started { .. })
+        })
+        .await;
+    assert!(
+        matches!(&next, grpcx_tests::Event::Started { id, .. } if id == "small"),
+        "{next:?}"
+    );
+}

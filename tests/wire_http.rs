@@ -24,6 +24,8 @@ use tokio::sync::Notify;
 ///   `grpc-status`;
 /// - `no-status`: `200`, `application/grpc`, and the stream ends with the
 ///   headers, without `grpc-status`;
+/// - `reply`: a Trailers-Only response with the request's `x-reply-<name>`
+///   headers as `<name>` (to send odd statuses);
 /// - `html`: `200`, `text/html`, a body;
 /// - `reset:<reason>`: RST_STREAM before any response;
 /// - `reset-after:<reason>`: headers and one message, then (once the test
@@ -53,6 +55,16 @@ async fn scenario(request: RawRequest, mut respond: RawRespond, close: Arc<Notif
         "http" => {
             let status = StatusCode::from_u16(arg.parse().unwrap()).unwrap();
             let _ = respond.send_response(grpc_response_head(status, "text/html"), true);
+        }
+        "reply" => {
+            let mut head = grpc_ok();
+            for (name, value) in request.headers() {
+                if let Some(name) = name.as_str().strip_prefix("x-reply-") {
+                    let name = http::HeaderName::from_bytes(name.as_bytes()).unwrap();
+                    head.headers_mut().append(name, value.clone());
+                }
+            }
+            let _ = respond.send_response(head, true);
         }
         "no-status" => {
             let _ = respond.send_response(grpc_ok(), true);
@@ -261,4 +273,77 @@ async fn a_refused_connection_is_unavailable_at_once() {
         "took {:?}",
         started.elapsed()
     );
+}
+
+/// A Trailers-Only response with the given header fields.
+async fn odd_status(channel: &Channel, fields: &[(&str, &str)]) -> Status {
+    let mut request = scenario_request("reply");
+    for (name, value) in fields {
+        request
+            .metadata_mut()
+            .insert(&format!("x-reply-{name}"), value)
+            .unwrap();
+    }
+    within(
+        "an odd status",
+        channel.unary(path("Unary"), request, codec()),
+    )
+    .await
+    .unwrap_err()
+}
+
+#[tokio::test]
+async fn odd_statuses_from_the_peer_are_read_without_failing() {
+    let server = scenario_server(Arc::new(Notify::new())).await;
+    let channel = channel(server.addr);
+
+    // A code out of range, or not a number: UNKNOWN.
+    for value in ["42", "abc", "-1", ""] {
+        let status = odd_status(&channel, &[("grpc-status", value)]).await;
+        assert_eq!(status.code(), Code::Unknown, "grpc-status {value:?}: {status:?}");
+        assert_eq!(status.origin(), Origin::Peer, "{status:?}");
+    }
+
+    // A grpc-message that is not valid percent-encoding, or not UTF-8 once
+    // decoded: kept, the bad parts as they came or replaced.
+    let status = odd_status(
+        &channel,
+        &[("grpc-status", "3"), ("grpc-message", "50%25 done %zz, %E2%98 and 100%")],
+    )
+    .await;
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert!(status.message().starts_with("50% done "), "{status:?}");
+    assert!(status.message().contains(" and 100"), "{status:?}");
+
+    // Details that are not base64: the code and message stand, the
+    // problem is reported, nothing panics.
+    let status = odd_status(
+        &channel,
+        &[
+            ("grpc-status", "5"),
+            ("grpc-message", "gone"),
+            ("grpc-status-details-bin", "!!not base64!!"),
+        ],
+    )
+    .await;
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    assert_eq!(status.message(), "gone", "{status:?}");
+    assert!(status.details().is_empty(), "{status:?}");
+    assert!(status.details_error().is_some(), "{status:?}");
+
+    // Base64 that is not a google.rpc.Status.
+    let status = odd_status(
+        &channel,
+        &[("grpc-status", "5"), ("grpc-status-details-bin", "/////w")],
+    )
+    .await;
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    assert!(status.details_error().is_some(), "{status:?}");
+
+    // Every code in range is read as itself.
+    for code in Code::ALL.into_iter().filter(|code| !code.is_ok()) {
+        let value = code.as_i32().to_string();
+        let status = odd_status(&channel, &[("grpc-status", &value)]).await;
+        assert_eq!(status.code(), code, "{status:?}");
+    }
 }

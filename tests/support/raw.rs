@@ -130,6 +130,28 @@ impl RawCall {
     }
 }
 
+impl RawCall {
+    /// Reads the whole response, then waits (bounded by
+    /// [`WAIT`](crate::WAIT)) for the server to reset the request stream,
+    /// as a server that answered early must; gives the reset's reason, or
+    /// `None` when none came.
+    pub async fn response_then_reset(self) -> (RawResponse, Option<h2::Reason>) {
+        let RawCall { mut body, response } = self;
+        let received = within("the raw response", read_response(response)).await;
+        let reset = tokio::time::timeout(
+            crate::WAIT,
+            std::future::poll_fn(|cx| body.poll_reset(cx)),
+        )
+        .await;
+        let reset = match reset {
+            Ok(Ok(reason)) => Some(reason),
+            Ok(Err(err)) => err.reason(),
+            Err(_) => None,
+        };
+        (received, reset)
+    }
+}
+
 async fn read_response(response: h2::client::ResponseFuture) -> RawResponse {
     let mut received = RawResponse::default();
     let response = match response.await {

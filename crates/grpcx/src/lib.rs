@@ -86,3 +86,8 @@ pub mod codegen {
     /// generated server traits.
     pub type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 }
+
+/// The error-handling guide (`docs/error-handling.md`), with its examples
+/// compiled and run as doc tests.
+#[doc = include_str!("../../../docs/error-handling.md")]
+pub mod guide {}
