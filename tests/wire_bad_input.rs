@@ -133,6 +133,16 @@ async fn a_malformed_grpc_timeout_is_refused_with_a_clear_message() {
         );
         assert!(status.message().contains(value), "{value:?}: {status:?}");
     }
+    assert_still_serves(&server, &mut raw).await;
+}
+
+#[tokio::test]
+async fn a_refused_request_does_not_end_the_detached_context() {
+    let server = TestServer::start().await;
+    let mut raw = server.raw().await;
+    let head = raw.request("Unary").header("grpc-timeout", "1x");
+    let response = raw.send(head, &[valid_request()], true).await;
+    assert_refused(&response, Code::Internal);
     // Refusing a call before it has a context must not end the shared
     // detached context, which "has no deadline and never ends".
     assert_eq!(
@@ -141,7 +151,6 @@ async fn a_malformed_grpc_timeout_is_refused_with_a_clear_message() {
         "a refused request finished Context::detached()"
     );
     assert!(Context::detached().is_active());
-    assert_still_serves(&server, &mut raw).await;
 }
 
 #[tokio::test]
@@ -218,9 +227,7 @@ async fn a_request_over_the_servers_limit_is_resource_exhausted() {
     let request = big_request("big");
     let len = request.encoded_len();
 
-    let status = unary(&server.channel(), request.clone())
-        .await
-        .unwrap_err();
+    let status = unary(&server.channel(), request.clone()).await.unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
     assert_eq!(status.origin(), Origin::Peer, "{status:?}");
     assert!(
@@ -268,9 +275,7 @@ async fn a_response_over_the_clients_limit_is_resource_exhausted() {
     .await
     .unwrap()
     .into_inner();
-    let status = within("the big reply", stream.message())
-        .await
-        .unwrap_err();
+    let status = within("the big reply", stream.message()).await.unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
     assert_eq!(status.origin(), Origin::Protocol, "{status:?}");
 
@@ -310,14 +315,16 @@ async fn a_response_over_the_servers_send_limit_is_resource_exhausted() {
 
     let mut stream = within(
         "a stream with big replies",
-        channel.server_streaming(path("ServerStream"), Request::new(request.after(2)), codec()),
+        channel.server_streaming(
+            path("ServerStream"),
+            Request::new(request.after(2)),
+            codec(),
+        ),
     )
     .await
     .unwrap()
     .into_inner();
-    let status = within("the big reply", stream.message())
-        .await
-        .unwrap_err();
+    let status = within("the big reply", stream.message()).await.unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
     assert_eq!(status.origin(), Origin::Peer, "{status:?}");
 

@@ -39,11 +39,8 @@ async fn assert_cancelled_on_server(server: &mut TestServer, id: &str) {
 async fn dropping_a_unary_call_cancels_it_on_the_server() {
     let mut server = TestServer::start().await;
     let channel = server.channel();
-    let mut call = Box::pin(channel.unary(
-        path("Unary"),
-        Request::new(sleeper("unary", 0)),
-        codec(),
-    ));
+    let mut call =
+        Box::pin(channel.unary(path("Unary"), Request::new(sleeper("unary", 0)), codec()));
     tokio::select! {
         result = &mut call => panic!("the sleeping call ended: {result:?}"),
         _ = server.events.started("unary") => {}
@@ -100,11 +97,8 @@ async fn dropping_a_client_streaming_call_cancels_it_on_the_server() {
     // One request, then the request stream stays open.
     let requests = futures_util::stream::iter([sleeper("client-stream", 0)])
         .chain(futures_util::stream::pending());
-    let mut call = Box::pin(channel.client_streaming(
-        path("ClientStream"),
-        Request::new(requests),
-        codec(),
-    ));
+    let mut call =
+        Box::pin(channel.client_streaming(path("ClientStream"), Request::new(requests), codec()));
     tokio::select! {
         result = &mut call => panic!("the sleeping call ended: {result:?}"),
         _ = server.events.started("client-stream") => {}

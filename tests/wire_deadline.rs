@@ -37,7 +37,10 @@ fn assert_expired(status: &Status, elapsed: Duration) {
         matches!(status.origin(), Origin::Deadline | Origin::Peer),
         "{status:?}"
     );
-    assert!(elapsed >= TIMEOUT, "expired after {elapsed:?}, before the timeout");
+    assert!(
+        elapsed >= TIMEOUT,
+        "expired after {elapsed:?}, before the timeout"
+    );
     assert!(
         elapsed < Duration::from_secs(10),
         "expired after {elapsed:?}: the client waited for the handler"
@@ -147,7 +150,10 @@ async fn server_enforced(method: &str, request: ProbeRequest) -> (TestServer, Ve
     let elapsed = started.elapsed();
     assert_eq!(response.http_status, Some(StatusCode::OK), "{response:?}");
     let status = response.status().unwrap_or_else(|| {
-        panic!("the server sent no grpc-status (reset {:?}): {response:?}", response.reset)
+        panic!(
+            "the server sent no grpc-status (reset {:?}): {response:?}",
+            response.reset
+        )
     });
     assert_eq!(
         status.code(),
@@ -171,8 +177,7 @@ async fn the_server_enforces_grpc_timeout_on_a_unary_call() {
 
 #[tokio::test]
 async fn the_server_enforces_grpc_timeout_on_a_stream() {
-    let (mut server, messages) =
-        server_enforced("ServerStream", sleeper("raw-stream", 1)).await;
+    let (mut server, messages) = server_enforced("ServerStream", sleeper("raw-stream", 1)).await;
     assert_eq!(messages.len(), 1, "the message sent before the stall");
     assert_expired_on_server(&mut server, "raw-stream", Duration::from_millis(100)).await;
 }
@@ -183,9 +188,12 @@ async fn a_handler_sees_the_time_remaining() {
     let channel = server.channel();
     let request =
         Request::new(ProbeRequest::new("remaining", Action::Reply)).with_timeout(TIMEOUT * 50);
-    within("a call with a timeout", channel.unary(path("Unary"), request, codec()))
-        .await
-        .unwrap();
+    within(
+        "a call with a timeout",
+        channel.unary(path("Unary"), request, codec()),
+    )
+    .await
+    .unwrap();
     let (_, remaining) = server.events.started("remaining").await;
     let remaining = remaining.expect("the handler sees a deadline");
     assert!(

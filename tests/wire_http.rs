@@ -25,7 +25,8 @@ use tokio::sync::Notify;
 /// - `no-status`: `200`, `application/grpc`, and the stream ends with the
 ///   headers, without `grpc-status`;
 /// - `reply`: a Trailers-Only response with the request's `x-reply-<name>`
-///   headers as `<name>` (to send odd statuses);
+///   headers as `<name>` (`_bin` at the end becomes `-bin`), to send odd
+///   statuses;
 /// - `html`: `200`, `text/html`, a body;
 /// - `reset:<reason>`: RST_STREAM before any response;
 /// - `reset-after:<reason>`: headers and one message, then (once the test
@@ -41,7 +42,12 @@ async fn scenario_server(go: Arc<Notify>) -> RawServer {
     .await
 }
 
-async fn scenario(request: RawRequest, mut respond: RawRespond, close: Arc<Notify>, go: Arc<Notify>) {
+async fn scenario(
+    request: RawRequest,
+    mut respond: RawRespond,
+    close: Arc<Notify>,
+    go: Arc<Notify>,
+) {
     let scenario = request
         .headers()
         .get("x-scenario")
@@ -60,6 +66,12 @@ async fn scenario(request: RawRequest, mut respond: RawRespond, close: Arc<Notif
             let mut head = grpc_ok();
             for (name, value) in request.headers() {
                 if let Some(name) = name.as_str().strip_prefix("x-reply-") {
+                    // A `-bin` name travels as `_bin`, so that its raw
+                    // value is not base64-encoded on the way.
+                    let name = match name.strip_suffix("_bin") {
+                        Some(stem) => format!("{stem}-bin"),
+                        None => name.to_owned(),
+                    };
                     let name = http::HeaderName::from_bytes(name.as_bytes()).unwrap();
                     head.headers_mut().append(name, value.clone());
                 }
@@ -234,7 +246,11 @@ async fn a_connection_lost_mid_stream_is_unavailable() {
     let channel = channel(server.addr);
     let response = within(
         "the response head",
-        channel.server_streaming(path("ServerStream"), scenario_request("close-after"), codec()),
+        channel.server_streaming(
+            path("ServerStream"),
+            scenario_request("close-after"),
+            codec(),
+        ),
     )
     .await
     .unwrap();
@@ -262,7 +278,11 @@ async fn a_refused_connection_is_unavailable_at_once() {
     let started = Instant::now();
     let status = within(
         "a call to a closed port",
-        channel.unary(path("Unary"), Request::new(ProbeRequest::default()), codec()),
+        channel.unary(
+            path("Unary"),
+            Request::new(ProbeRequest::default()),
+            codec(),
+        ),
     )
     .await
     .unwrap_err();
@@ -300,7 +320,11 @@ async fn odd_statuses_from_the_peer_are_read_without_failing() {
     // A code out of range, or not a number: UNKNOWN.
     for value in ["42", "abc", "-1", ""] {
         let status = odd_status(&channel, &[("grpc-status", value)]).await;
-        assert_eq!(status.code(), Code::Unknown, "grpc-status {value:?}: {status:?}");
+        assert_eq!(
+            status.code(),
+            Code::Unknown,
+            "grpc-status {value:?}: {status:?}"
+        );
         assert_eq!(status.origin(), Origin::Peer, "{status:?}");
     }
 
@@ -308,7 +332,10 @@ async fn odd_statuses_from_the_peer_are_read_without_failing() {
     // decoded: kept, the bad parts as they came or replaced.
     let status = odd_status(
         &channel,
-        &[("grpc-status", "3"), ("grpc-message", "50%25 done %zz, %E2%98 and 100%")],
+        &[
+            ("grpc-status", "3"),
+            ("grpc-message", "50%25 done %zz, %E2%98 and 100%"),
+        ],
     )
     .await;
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
@@ -322,7 +349,7 @@ async fn odd_statuses_from_the_peer_are_read_without_failing() {
         &[
             ("grpc-status", "5"),
             ("grpc-message", "gone"),
-            ("grpc-status-details-bin", "!!not base64!!"),
+            ("grpc-status-details_bin", "!!not base64!!"),
         ],
     )
     .await;
@@ -334,7 +361,7 @@ async fn odd_statuses_from_the_peer_are_read_without_failing() {
     // Base64 that is not a google.rpc.Status.
     let status = odd_status(
         &channel,
-        &[("grpc-status", "5"), ("grpc-status-details-bin", "/////w")],
+        &[("grpc-status", "5"), ("grpc-status-details_bin", "/////w")],
     )
     .await;
     assert_eq!(status.code(), Code::NotFound, "{status:?}");

@@ -45,7 +45,10 @@ fn assert_request_metadata(received: &Metadata) {
     );
     // What belongs to gRPC and HTTP/2 is not the application's metadata.
     for reserved in ["content-type", "te", "grpc-timeout", "grpc-accept-encoding"] {
-        assert!(!received.contains_key(reserved), "{reserved} in {received:?}");
+        assert!(
+            !received.contains_key(reserved),
+            "{reserved} in {received:?}"
+        );
     }
 }
 
@@ -175,12 +178,22 @@ async fn binary_values_are_read_padded_unpadded_and_comma_joined() {
         .header("x-unpadded-bin", "AAEC/w")
         .header("x-joined-bin", "AAEC/w,/g==, aGk");
     let response = raw
-        .send(head, &[frame(&ProbeRequest::new("raw", Action::Reply))], true)
+        .send(
+            head,
+            &[frame(&ProbeRequest::new("raw", Action::Reply))],
+            true,
+        )
         .await;
     assert_eq!(response.expect_status().code(), Code::Ok, "{response:?}");
     let (received, _) = server.events.started("raw").await;
-    assert_eq!(received.get_bin("x-padded-bin").unwrap(), Some(vec![0, 1, 2, 255]));
-    assert_eq!(received.get_bin("x-unpadded-bin").unwrap(), Some(vec![0, 1, 2, 255]));
+    assert_eq!(
+        received.get_bin("x-padded-bin").unwrap(),
+        Some(vec![0, 1, 2, 255])
+    );
+    assert_eq!(
+        received.get_bin("x-unpadded-bin").unwrap(),
+        Some(vec![0, 1, 2, 255])
+    );
     let joined: Vec<Vec<u8>> = received
         .get_all_bin("x-joined-bin")
         .collect::<Result<_, _>>()

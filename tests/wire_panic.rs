@@ -7,9 +7,7 @@
 
 use grpcx_status::{Code, Origin, Status};
 use grpcx_tests::probe::{Action, ProbeRequest};
-use grpcx_tests::{
-    PANIC_TEXT, TestServer, codec, drain, path, server_streaming, unary, within,
-};
+use grpcx_tests::{PANIC_TEXT, TestServer, codec, drain, path, server_streaming, unary, within};
 use grpcx_transport::{CallOutcome, Request};
 
 /// Checks the status of a call whose handler panicked: `INTERNAL`, from the
@@ -195,7 +193,10 @@ async fn a_panicking_on_done_callback_does_not_break_the_server() {
             .await
             .unwrap();
     }
-    unary(&server.channel(), ProbeRequest::new("new-connection", Action::Reply))
-        .await
-        .unwrap();
+    unary(
+        &server.channel(),
+        ProbeRequest::new("new-connection", Action::Reply),
+    )
+    .await
+    .unwrap();
 }

@@ -1,5 +1,8 @@
 //! Codec throughput: framing + protobuf, by message size, ± gzip.
 
+// A benchmark that cannot set itself up should stop loudly.
+#![allow(clippy::unwrap_used)]
+
 use bytes::BytesMut;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use grpcx_codec::{

@@ -1,6 +1,9 @@
 //! Loopback calls over a real HTTP/2 connection: unary latency and
 //! server-streaming throughput.
 
+// A benchmark that cannot set itself up should stop loudly.
+#![allow(clippy::unwrap_used)]
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use futures_util::StreamExt as _;
 use grpcx_codec::ProstCodec;

@@ -30,7 +30,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 pub use probe::{
-    Action, Event, ProbeReply, ProbeRequest, Events, PANIC_TEXT, SERVICE, SPECIAL_MESSAGE,
+    Action, Event, Events, PANIC_TEXT, ProbeReply, ProbeRequest, SERVICE, SPECIAL_MESSAGE,
 };
 
 /// The bound on every wait of a test: generous, so a loaded machine does
@@ -183,11 +183,7 @@ pub async fn unary(
     request: impl IntoRequest<ProbeRequest>,
 ) -> Result<Response<ProbeReply>, Status> {
     let request = request.into_request();
-    within(
-        "unary call",
-        channel.unary(path("Unary"), request, codec()),
-    )
-    .await
+    within("unary call", channel.unary(path("Unary"), request, codec())).await
 }
 
 /// A server-streaming call of `Probe/ServerStream`: the response head,
@@ -232,7 +228,11 @@ pub fn assert_status(status: &Status, code: Code, message: &str, origin: Origin)
 /// Checks that `metadata` holds exactly the probe's initial metadata.
 #[track_caller]
 pub fn assert_initial_metadata(metadata: &Metadata) {
-    assert_eq!(metadata.get("x-initial"), Some("initial value"), "{metadata:?}");
+    assert_eq!(
+        metadata.get("x-initial"),
+        Some("initial value"),
+        "{metadata:?}"
+    );
     assert_eq!(
         metadata.get_bin("x-initial-bin").unwrap(),
         Some(probe::INITIAL_BIN.to_vec()),
@@ -263,7 +263,11 @@ pub fn assert_context_trailers(metadata: &Metadata) {
 /// status's own metadata.
 #[track_caller]
 pub fn assert_status_metadata(metadata: &Metadata) {
-    assert_eq!(metadata.get("x-status"), Some("from the status"), "{metadata:?}");
+    assert_eq!(
+        metadata.get("x-status"),
+        Some("from the status"),
+        "{metadata:?}"
+    );
     assert_eq!(
         metadata.get_bin("x-status-bin").unwrap(),
         Some(probe::STATUS_BIN.to_vec()),

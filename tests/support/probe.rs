@@ -18,9 +18,7 @@ use std::time::Duration;
 
 use futures_util::Stream;
 use grpcx_codec::ProstCodec;
-use grpcx_status::{
-    BadRequest, Code, Detail, ErrorInfo, Metadata, RetryInfo, Status,
-};
+use grpcx_status::{BadRequest, Code, Detail, ErrorInfo, Metadata, RetryInfo, Status};
 use grpcx_transport::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
 use grpcx_transport::{CallOutcome, Context, Request, Response, Streaming};
 use tokio::sync::{mpsc, watch};
@@ -31,7 +29,8 @@ use crate::within;
 pub const SERVICE: &str = "grpcx.test.Probe";
 
 /// The message gRPC's spec uses to test `grpc-message` encoding.
-pub const SPECIAL_MESSAGE: &str = "\t\ntest with whitespace\r\nand Unicode BMP ☺ and non-BMP 😈\t\n";
+pub const SPECIAL_MESSAGE: &str =
+    "\t\ntest with whitespace\r\nand Unicode BMP ☺ and non-BMP 😈\t\n";
 
 /// What a panicking probe panics with; a client must never see it.
 pub const PANIC_TEXT: &str = "probe panic: secret-token-7f3a do not leak";
@@ -225,7 +224,7 @@ impl Events {
         }
     }
 
-    /// Waits (bounded by [`WAIT`]) for the first event that `matches`,
+    /// Waits (bounded by [`WAIT`](crate::WAIT)) for the first event that `matches`,
     /// keeping the others for later waits.
     pub async fn wait_for(&mut self, what: &str, matches: impl Fn(&Event) -> bool) -> Event {
         if let Some(index) = self.seen.iter().position(&matches) {
@@ -250,7 +249,9 @@ impl Events {
     pub async fn started(&mut self, id: &str) -> (Metadata, Option<Duration>) {
         let what = format!("call {id:?} starting on the server");
         match self
-            .wait_for(&what, |e| matches!(e, Event::Started { .. }) && e.id() == id)
+            .wait_for(&what, |e| {
+                matches!(e, Event::Started { .. }) && e.id() == id
+            })
             .await
         {
             Event::Started {
@@ -446,12 +447,7 @@ impl Drop for DropReport {
 impl Shared {
     /// Reports the start, registers the `on_done` callbacks and the
     /// trailing metadata the request asks for, and arms a drop report.
-    fn start(
-        &self,
-        request: &ProbeRequest,
-        ctx: &Context,
-        metadata: Metadata,
-    ) -> DropReport {
+    fn start(&self, request: &ProbeRequest, ctx: &Context, metadata: Metadata) -> DropReport {
         tracing::debug!(id = %request.id, method = %ctx.method(), "probe call started");
         if request.panic_on_done {
             ctx.on_done(|_| panic!("{PANIC_TEXT} (on_done)"));
@@ -627,41 +623,44 @@ struct StreamState {
 }
 
 fn replies(state: StreamState) -> ReplyStream {
-    Box::pin(futures_util::stream::unfold(state, |mut state| async move {
-        if state.ended {
-            return None;
-        }
-        if state.request.is_none() {
-            let requests = state.requests.as_mut()?;
-            let first = match requests.message().await {
-                Ok(Some(first)) => first,
-                Ok(None) => {
-                    state.ended = true;
-                    return Some((Err(Status::invalid_argument("no request")), state));
-                }
-                Err(status) => {
-                    state.ended = true;
-                    return Some((Err(status), state));
-                }
-            };
-            let metadata = state.metadata.take().unwrap_or_default();
-            state.report = Some(state.shared.start(&first, &state.ctx, metadata));
-            state.request = Some(first);
-        }
-        let request = state.request.as_ref()?;
-        if state.sent < request.count {
-            let item = reply(request, state.sent);
-            state.sent += 1;
-            return Some((Ok(item), state));
-        }
-        let result = state.shared.act(request, &state.ctx).await;
-        state.ended = true;
-        if let Some(report) = &mut state.report {
-            report.disarm();
-        }
-        match result {
-            Ok(()) => None,
-            Err(status) => Some((Err(status), state)),
-        }
-    }))
+    Box::pin(futures_util::stream::unfold(
+        state,
+        |mut state| async move {
+            if state.ended {
+                return None;
+            }
+            if state.request.is_none() {
+                let requests = state.requests.as_mut()?;
+                let first = match requests.message().await {
+                    Ok(Some(first)) => first,
+                    Ok(None) => {
+                        state.ended = true;
+                        return Some((Err(Status::invalid_argument("no request")), state));
+                    }
+                    Err(status) => {
+                        state.ended = true;
+                        return Some((Err(status), state));
+                    }
+                };
+                let metadata = state.metadata.take().unwrap_or_default();
+                state.report = Some(state.shared.start(&first, &state.ctx, metadata));
+                state.request = Some(first);
+            }
+            let request = state.request.as_ref()?;
+            if state.sent < request.count {
+                let item = reply(request, state.sent);
+                state.sent += 1;
+                return Some((Ok(item), state));
+            }
+            let result = state.shared.act(request, &state.ctx).await;
+            state.ended = true;
+            if let Some(report) = &mut state.report {
+                report.disarm();
+            }
+            match result {
+                Ok(()) => None,
+                Err(status) => Some((Err(status), state)),
+            }
+        },
+    ))
 }

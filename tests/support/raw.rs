@@ -138,11 +138,8 @@ impl RawCall {
     pub async fn response_then_reset(self) -> (RawResponse, Option<h2::Reason>) {
         let RawCall { mut body, response } = self;
         let received = within("the raw response", read_response(response)).await;
-        let reset = tokio::time::timeout(
-            crate::WAIT,
-            std::future::poll_fn(|cx| body.poll_reset(cx)),
-        )
-        .await;
+        let reset =
+            tokio::time::timeout(crate::WAIT, std::future::poll_fn(|cx| body.poll_reset(cx))).await;
         let reset = match reset {
             Ok(Ok(reason)) => Some(reason),
             Ok(Err(err)) => err.reason(),

@@ -9,6 +9,16 @@
 //! - `grpc-status-details-bin` is a serialized `google.rpc.Status`, in
 //!   base64 without padding; padded and unpadded values are both accepted.
 //!
+//! # Long messages
+//!
+//! Peers limit the size of the header list they accept (8 KiB to 16 KiB is
+//! common), and a status whose trailers are over the limit does not arrive
+//! at all: the peer fails the call, or the whole connection. So a message
+//! whose encoded form is longer than [`MAX_MESSAGE_HEADER_LEN`] is sent cut
+//! at a character boundary and ended with `…`, in `grpc-message` and in the
+//! details alike (so they still agree). The [`Status`] itself keeps the
+//! whole message.
+//!
 //! # When the details disagree with `grpc-status`
 //!
 //! `grpc-status` and `grpc-message` are what every gRPC peer reads, so they
@@ -51,6 +61,10 @@ pub(crate) const BASE64_ANY: GeneralPurpose = GeneralPurpose::new(
         .with_decode_padding_mode(DecodePaddingMode::Indifferent)
         .with_decode_allow_trailing_bits(true),
 );
+
+/// The longest `grpc-message` value sent, in bytes after percent-encoding;
+/// a longer message is cut (see the module documentation).
+pub const MAX_MESSAGE_HEADER_LEN: usize = 8 * 1024;
 
 /// Bytes `grpc-message` escapes: everything outside 0x20..=0x7E, and `%`.
 const MESSAGE_ESCAPES: &AsciiSet = &CONTROLS.add(b'%');
@@ -168,16 +182,17 @@ impl Status {
             GRPC_STATUS,
             HeaderValue::from_static(self.code().header_value()),
         );
-        if !self.message().is_empty() {
+        let message = message_for_header(self.message());
+        if !message.is_empty() {
             // Percent-encoding leaves only printable ASCII, always a valid value.
-            if let Ok(value) = HeaderValue::from_str(&encode_message(self.message())) {
+            if let Ok(value) = HeaderValue::from_str(&encode_message(&message)) {
                 headers.insert(GRPC_MESSAGE, value);
             }
         }
         if !self.details_any().is_empty() {
             let proto = pb::Status {
                 code: self.code().as_i32(),
-                message: self.message().to_owned(),
+                message: message.into_owned(),
                 details: self.details_any().to_vec(),
             };
             let encoded = BASE64_ENCODE.encode(proto.encode_to_vec());
@@ -211,6 +226,38 @@ impl Status {
         status.set_raw_details(proto.details, None);
         status
     }
+}
+
+/// The message as sent: whole, or cut so that its encoded form fits in
+/// [`MAX_MESSAGE_HEADER_LEN`].
+fn message_for_header(message: &str) -> Cow<'_, str> {
+    const ELLIPSIS: &str = "…";
+    let encoded_len = |c: char| -> usize {
+        if (' '..='~').contains(&c) && c != '%' {
+            1
+        } else {
+            3 * c.len_utf8()
+        }
+    };
+    let mut total = 0;
+    for (i, c) in message.char_indices() {
+        total += encoded_len(c);
+        if total > MAX_MESSAGE_HEADER_LEN {
+            // Cut so that the message and the encoded ellipsis (9 bytes) fit.
+            let budget = MAX_MESSAGE_HEADER_LEN - 3 * ELLIPSIS.len();
+            let mut used = 0;
+            let mut end = 0;
+            for (j, c) in message[..i].char_indices() {
+                used += encoded_len(c);
+                if used > budget {
+                    break;
+                }
+                end = j + c.len_utf8();
+            }
+            return Cow::Owned(format!("{}{ELLIPSIS}", &message[..end]));
+        }
+    }
+    Cow::Borrowed(message)
 }
 
 fn decode_details(value: &[u8], status: &Status) -> (Vec<prost_types::Any>, Option<DetailsError>) {
@@ -307,6 +354,25 @@ mod tests {
             Some(vec![0, 255])
         );
         assert_eq!(back.metadata().len(), 2);
+    }
+
+    #[test]
+    fn long_messages_are_cut_to_fit_and_agree_with_the_details() {
+        let long = "é".repeat(5000) + &"x".repeat(5000);
+        let status = Status::internal(long.clone()).with_detail(ErrorInfo::new("R", "d"));
+        let headers = status.to_header_map();
+        let sent = headers["grpc-message"].as_bytes();
+        assert!(sent.len() <= MAX_MESSAGE_HEADER_LEN, "{}", sent.len());
+        let back = Status::from_header_map(&headers).unwrap();
+        assert!(back.message().ends_with('…'));
+        assert!(long.starts_with(back.message().trim_end_matches('…')));
+        assert_eq!(back.details_error(), None, "the cut message agrees with the details");
+        // The status itself keeps the whole message.
+        assert_eq!(status.message(), long);
+        // A message that fits is sent whole, even right at the limit.
+        let fits = "a".repeat(MAX_MESSAGE_HEADER_LEN);
+        let back = Status::from_header_map(&Status::internal(fits.clone()).to_header_map()).unwrap();
+        assert_eq!(back.message(), fits);
     }
 
     #[test]
@@ -462,6 +528,14 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn cut_messages_fit_and_are_prefixes(message in ".{0,4000}", repeat in 1usize..8) {
+            let message = message.repeat(repeat);
+            let cut = message_for_header(&message);
+            prop_assert!(encode_message(&cut).len() <= MAX_MESSAGE_HEADER_LEN);
+            prop_assert!(message == cut.as_ref() || message.starts_with(cut.trim_end_matches('…')));
+        }
+
         #[test]
         fn message_round_trips(message in any::<String>()) {
             let encoded = encode_message(&message);

@@ -47,6 +47,8 @@ pub struct Context {
 }
 
 struct Inner {
+    /// The shared context of requests not received by a server: never ends.
+    detached: bool,
     method: Box<str>,
     peer: Option<SocketAddr>,
     deadline: Option<Instant>,
@@ -79,6 +81,7 @@ impl Context {
     ) -> Context {
         Context {
             inner: Arc::new(Inner {
+                detached: false,
                 method: method.into(),
                 peer,
                 deadline,
@@ -90,10 +93,18 @@ impl Context {
     }
 
     /// A context attached to no call, for requests built by hand (in tests,
-    /// or on the client side). It has no deadline and never ends.
+    /// or on the client side). It has no deadline and never ends; it is
+    /// shared by every such request, so setting anything on it (codes,
+    /// trailers, callbacks) does nothing.
     pub fn detached() -> &'static Context {
         static DETACHED: OnceLock<Context> = OnceLock::new();
-        DETACHED.get_or_init(|| Context::new("", None, None))
+        DETACHED.get_or_init(|| {
+            let mut context = Context::new("", None, None);
+            if let Some(inner) = Arc::get_mut(&mut context.inner) {
+                inner.detached = true;
+            }
+            context
+        })
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -140,11 +151,17 @@ impl Context {
     /// Sets the code of the status sent at the end of the call, when the
     /// handler itself returns successfully.
     pub fn set_code(&self, code: Code) {
+        if self.inner.detached {
+            return;
+        }
         self.state().code = Some(code);
     }
 
     /// Sets the message of the status sent at the end of the call.
     pub fn set_details(&self, details: impl Into<String>) {
+        if self.inner.detached {
+            return;
+        }
         self.state().details = Some(details.into());
     }
 
@@ -160,6 +177,9 @@ impl Context {
 
     /// Adds trailing metadata, sent with the final status whatever it is.
     pub fn set_trailing_metadata(&self, metadata: Metadata) {
+        if self.inner.detached {
+            return;
+        }
         self.state().trailers.extend(metadata);
     }
 
@@ -173,6 +193,9 @@ impl Context {
     /// default; `Identity` turns compression off for this call. Takes
     /// effect when the handler returns its response.
     pub fn set_compression(&self, encoding: CompressionEncoding) {
+        if self.inner.detached {
+            return;
+        }
         self.state().send_compression = Some(encoding);
     }
 
@@ -182,6 +205,9 @@ impl Context {
     /// stream can send some messages uncompressed (say, secrets that must
     /// not be compressed next to attacker-chosen data).
     pub fn set_message_compression(&self, enabled: bool) {
+        if self.inner.detached {
+            return;
+        }
         self.inner
             .message_compression
             .store(enabled, Ordering::Relaxed);
@@ -223,6 +249,9 @@ impl Context {
     /// Ends the call now with a status that may carry details and metadata
     /// (see [`Context::abort`]).
     pub fn abort_with_status(&self, status: Status) -> Status {
+        if self.inner.detached {
+            return status;
+        }
         {
             let mut state = self.state();
             if state.outcome.is_none() && state.aborted.is_none() {
@@ -236,6 +265,10 @@ impl Context {
     /// Registers a callback run once when the call ends, with how it ended.
     /// A callback registered after the end runs at once.
     pub fn on_done(&self, callback: impl FnOnce(CallOutcome) + Send + 'static) {
+        if self.inner.detached {
+            // A detached context never ends: keeping the callback would leak it.
+            return;
+        }
         let mut state = self.state();
         match state.outcome {
             Some(outcome) => {
@@ -309,6 +342,9 @@ impl Context {
     /// Records how the call ended and runs the callbacks; only the first
     /// call counts.
     pub(crate) fn finish(&self, outcome: CallOutcome) {
+        if self.inner.detached {
+            return;
+        }
         let callbacks = {
             let mut state = self.state();
             if state.outcome.is_some() {
@@ -384,6 +420,15 @@ mod tests {
         assert_eq!(ctx.time_remaining(), Some(Duration::ZERO));
         assert!(!ctx.is_active());
         assert_eq!(Context::detached().time_remaining(), None);
+        // The shared detached context cannot be ended or changed.
+        let detached = Context::detached();
+        detached.set_code(Code::Internal);
+        detached.abort(Code::Aborted, "no");
+        detached.finish(CallOutcome::Cancelled);
+        detached.on_done(|_| panic!("a detached context never ends"));
+        assert!(detached.is_active());
+        assert_eq!(detached.outcome(), None);
+        assert_eq!(detached.code(), None);
     }
 
     #[tokio::test]

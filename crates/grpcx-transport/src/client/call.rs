@@ -324,7 +324,10 @@ impl Channel {
             }
             return Err(status);
         }
-        if parts.status != http::StatusCode::OK {
+        // No gRPC status, and either an HTTP error or a response that
+        // already ended: the code comes from the HTTP status (200 gives
+        // UNKNOWN), as gRPC's http-grpc-status-mapping says.
+        if parts.status != http::StatusCode::OK || http_body::Body::is_end_stream(&body) {
             let code = Code::from_http(parts.status.as_u16()).unwrap_or(Code::Unknown);
             return Err(Status::new(
                 code,

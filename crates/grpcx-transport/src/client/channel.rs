@@ -47,9 +47,14 @@ pub struct Endpoint {
     pub(crate) user_agent: http::HeaderValue,
     pub(crate) initial_stream_window_size: u32,
     pub(crate) initial_connection_window_size: u32,
+    pub(crate) max_header_list_size: u32,
     #[cfg(feature = "tls-rustls")]
     pub(crate) tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>,
 }
+
+/// The default largest header list a client accepts: generous, since a
+/// server's status can carry rich details, yet bounded.
+const DEFAULT_MAX_HEADER_LIST_SIZE: u32 = 1024 * 1024;
 
 /// Reconnection backoff, as gRPC's `connection-backoff.md` describes:
 /// after the n-th failure in a row, calls fail fast with `UNAVAILABLE` for
@@ -150,6 +155,7 @@ impl Endpoint {
             )),
             initial_stream_window_size: 1024 * 1024,
             initial_connection_window_size: 2 * 1024 * 1024,
+            max_header_list_size: DEFAULT_MAX_HEADER_LIST_SIZE,
             #[cfg(feature = "tls-rustls")]
             tls: None,
         })
@@ -222,6 +228,14 @@ impl Endpoint {
     /// by default), sent as `grpc-accept-encoding`.
     pub fn accept_compression(mut self, encodings: EncodingSet) -> Endpoint {
         self.compression.accept = encodings;
+        self
+    }
+
+    /// The largest header list (response headers or trailers) accepted
+    /// (`SETTINGS_MAX_HEADER_LIST_SIZE`; 1 MiB by default). A larger one
+    /// fails the call.
+    pub fn max_header_list_size(mut self, max: u32) -> Endpoint {
+        self.max_header_list_size = max;
         self
     }
 
@@ -391,7 +405,8 @@ impl Channel {
             .initial_connection_window_size(endpoint.initial_connection_window_size)
             .keep_alive_interval(endpoint.keepalive_interval)
             .keep_alive_timeout(endpoint.keepalive_timeout)
-            .keep_alive_while_idle(endpoint.keepalive_while_idle);
+            .keep_alive_while_idle(endpoint.keepalive_while_idle)
+            .max_header_list_size(endpoint.max_header_list_size);
         if endpoint.scheme == Scheme::HTTPS {
             return self.handshake_tls(builder, stream, host).await;
         }

@@ -32,11 +32,19 @@ pub(crate) fn code_for_reset(reason: h2::Reason) -> Code {
 pub(crate) fn status_from_hyper(err: &hyper::Error) -> Status {
     let h2 = find_h2(err);
     let (code, origin, what) = match h2 {
-        Some(h2) if h2.is_go_away() => (
+        Some(h2) if h2.is_go_away() && h2.is_remote() => (
             Code::Unavailable,
             Origin::Transport,
             format!(
                 "the server closed the connection (GOAWAY {})",
+                reason_text(h2.reason())
+            ),
+        ),
+        Some(h2) if h2.is_go_away() => (
+            Code::Internal,
+            Origin::Protocol,
+            format!(
+                "this client closed the connection because the server broke HTTP/2 (GOAWAY {})",
                 reason_text(h2.reason())
             ),
         ),

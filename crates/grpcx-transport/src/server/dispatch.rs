@@ -145,7 +145,7 @@ async fn dispatch(
             Ok(timeout) => Instant::now().checked_add(timeout),
             Err(err) => {
                 let status = Status::internal(err.to_string()).with_origin(Origin::Protocol);
-                return trailers_only(status, Context::detached());
+                return trailers_only(status, &Context::new(parts.uri.path(), peer, None));
             }
         },
     };

@@ -34,7 +34,7 @@ use tokio::task::JoinSet;
 
 pub use body::ResponseBody;
 pub use dispatch::{BoxFuture, GrpcService, ServerCall};
-pub(crate) use dispatch::{is_grpc_content_type, request_body_error};
+pub(crate) use dispatch::{deadline_exceeded, is_grpc_content_type, panicked, request_body_error};
 
 use crate::error::{Error, Kind};
 use dispatch::{ConnService, Router};
@@ -42,6 +42,10 @@ use dispatch::{ConnService, Router};
 /// The default largest message a server decodes: 4 MiB, as in other gRPC
 /// implementations.
 pub const DEFAULT_MAX_DECODE_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
+
+/// The default bound of the pool blocking handlers run on (see
+/// [`Server::blocking_threads`]).
+pub(crate) const DEFAULT_BLOCKING_THREADS: usize = 64;
 
 /// How long a TLS handshake may take before the connection is dropped.
 #[cfg(feature = "tls-rustls")]
@@ -63,6 +67,8 @@ pub(crate) struct Config {
     pub(crate) compression: CompressionConfig,
     pub(crate) drain_timeout: Duration,
     pub(crate) tcp_nodelay: bool,
+    /// One permit per blocking handler allowed to run at once.
+    pub(crate) blocking_permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl Default for Config {
@@ -81,6 +87,7 @@ impl Default for Config {
             compression: CompressionConfig::default(),
             drain_timeout: Duration::from_secs(30),
             tcp_nodelay: true,
+            blocking_permits: Arc::new(tokio::sync::Semaphore::new(DEFAULT_BLOCKING_THREADS)),
         }
     }
 }
@@ -162,6 +169,18 @@ impl Server {
     /// before closing their connections (30 s by default).
     pub fn drain_timeout(mut self, timeout: Duration) -> Server {
         self.config.drain_timeout = timeout;
+        self
+    }
+
+    /// The most blocking handlers (the `blocking_*` adapters of
+    /// [`handler`]) that run at once (64 by default; at least 1). Each runs
+    /// on a thread of the runtime's blocking pool, never on an async
+    /// worker; a call arriving while all are busy waits for one to finish,
+    /// and its deadline still applies while it waits. The runtime's own
+    /// limit on blocking threads (512 by default) also applies.
+    pub fn blocking_threads(mut self, n: usize) -> Server {
+        let n = n.clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
+        self.config.blocking_permits = Arc::new(tokio::sync::Semaphore::new(n));
         self
     }
 
@@ -288,6 +307,9 @@ fn http2_builder(config: &Config) -> hyper::server::conn::http2::Builder<TokioEx
     let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
     builder
         .timer(TokioTimer::new())
+        // gRPC has no use for a `date` header; it would only show up as
+        // metadata at the client.
+        .auto_date_header(false)
         .max_concurrent_streams(config.max_concurrent_streams)
         .max_header_list_size(config.max_header_list_size)
         .keep_alive_interval(config.keepalive_interval)

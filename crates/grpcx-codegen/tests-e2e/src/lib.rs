@@ -1,0 +1,1 @@
+//! Placeholder until the e2e tests land.
