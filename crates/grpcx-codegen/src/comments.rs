@@ -8,7 +8,9 @@
 //! sees the comment. Code blocks are found with pulldown-cmark, the Markdown
 //! parser rustdoc itself uses, so the two agree on what a code block is;
 //! when a block cannot be rewritten in place (an indented block inside a
-//! block quote, say), the whole comment becomes one text block.
+//! block quote, say), the whole comment becomes one text block. Inline
+//! HTML (`List<String>` in prose) is escaped, so that rustdoc does not
+//! warn about unclosed tags.
 
 use std::ops::Range;
 
@@ -40,10 +42,7 @@ pub(crate) fn sanitize_descriptor_set(fds: &mut FileDescriptorSet) {
 /// in a Rust comment).
 pub(crate) fn sanitize(comment: &str) -> String {
     let text = normalize(comment);
-    if has_only_text_blocks(&text) {
-        return text;
-    }
-    let rewritten = fence_code_blocks(&text);
+    let rewritten = rewrite(&text);
     if has_only_text_blocks(&rewritten) {
         return rewritten;
     }
@@ -102,6 +101,16 @@ fn code_blocks(text: &str) -> Vec<(CodeBlockKind<'_>, Range<usize>)> {
         .collect()
 }
 
+fn inline_html(text: &str) -> Vec<usize> {
+    Parser::new_ext(text, options())
+        .into_offset_iter()
+        .filter_map(|(event, range)| match event {
+            Event::InlineHtml(_) => Some(range.start),
+            _ => None,
+        })
+        .collect()
+}
+
 fn has_only_text_blocks(text: &str) -> bool {
     code_blocks(text)
         .iter()
@@ -116,11 +125,24 @@ enum Edit {
     /// Fence the indented block on these lines, whose container content
     /// starts at `indent` spaces.
     Indented { lines: Range<usize>, indent: usize },
+    /// Escape the `<` at this byte offset of the line.
+    EscapeHtml { line: usize, at: usize },
 }
 
-/// Rewrites each code block in place: fences get the `text` info string,
-/// indented blocks are wrapped in a `text` fence.
-fn fence_code_blocks(text: &str) -> String {
+impl Edit {
+    /// Where the edit is, to apply the edits from the end.
+    fn position(&self) -> (usize, usize) {
+        match self {
+            Edit::FenceInfo { line, from } => (*line, *from),
+            Edit::Indented { lines, .. } => (lines.start, 0),
+            Edit::EscapeHtml { line, at } => (*line, *at),
+        }
+    }
+}
+
+/// Rewrites each code block in place (fences get the `text` info string,
+/// indented blocks are wrapped in a `text` fence) and escapes inline HTML.
+fn rewrite(text: &str) -> String {
     let starts: Vec<usize> = std::iter::once(0)
         .chain(text.match_indices('\n').map(|(i, _)| i + 1))
         .collect();
@@ -155,13 +177,26 @@ fn fence_code_blocks(text: &str) -> String {
         }
     }
 
-    // Later edits first, so earlier line numbers stay valid.
-    edits.sort_by_key(|edit| match edit {
-        Edit::FenceInfo { line, .. } => *line,
-        Edit::Indented { lines, .. } => lines.start,
-    });
+    for offset in inline_html(text) {
+        let line = line_of(offset);
+        edits.push(Edit::EscapeHtml {
+            line,
+            at: offset - starts[line],
+        });
+    }
+
+    // Later edits first, so earlier positions stay valid.
+    edits.sort_by_key(Edit::position);
     for edit in edits.into_iter().rev() {
         match edit {
+            Edit::EscapeHtml { line, at } => {
+                if lines[line]
+                    .get(at..)
+                    .is_some_and(|rest| rest.starts_with('<'))
+                {
+                    lines[line].insert(at, '\\');
+                }
+            }
             Edit::FenceInfo { line, from } => {
                 let current = &lines[line];
                 let Some(start) = current
@@ -178,7 +213,10 @@ fn fence_code_blocks(text: &str) -> String {
                     .count();
                 lines[line] = format!("{}text", &current[..start + run]);
             }
-            Edit::Indented { lines: range, indent } => {
+            Edit::Indented {
+                lines: range,
+                indent,
+            } => {
                 let pad = " ".repeat(indent);
                 for line in &mut lines[range.clone()] {
                     let strip = indent + 4;
@@ -197,11 +235,7 @@ fn fence_code_blocks(text: &str) -> String {
 /// The whole comment as one `text` block, with a fence longer than any run
 /// of backticks inside it.
 fn fence_whole(text: &str) -> String {
-    let longest = text
-        .split(|c| c != '`')
-        .map(str::len)
-        .max()
-        .unwrap_or(0);
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest.max(2) + 1);
     format!("{fence}text\n{}\n{fence}", text.trim_end_matches('\n'))
 }
@@ -266,8 +300,18 @@ mod tests {
             "```text\n> quoted\n>\n>     code();\n```",
         );
         check(
-            "> ````\n> ```\n>\n>     x",
-            "`````text\n> ````\n> ```\n>\n>     x\n`````",
+            "> a ```` b\n>\n>     x",
+            "`````text\n> a ```` b\n>\n>     x\n`````",
+        );
+        // A fence in a block quote is rewritten in place.
+        check("> ```\n> x\n> ```", "> ```text\n> x\n> ```");
+    }
+
+    #[test]
+    fn inline_html_is_escaped() {
+        check(
+            " Returns a List<String> or <b>bold</b>.\n See <https://x.io>, `Vec<u8>`.",
+            "Returns a List\\<String> or \\<b>bold\\</b>.\nSee <https://x.io>, `Vec<u8>`.",
         );
     }
 

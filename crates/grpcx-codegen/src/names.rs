@@ -106,7 +106,11 @@ impl MethodNames {
         if CLIENT_METHODS.contains(&method.as_str()) {
             method.push('_');
         }
-        let base = method.strip_prefix("r#").unwrap_or(&method).to_owned();
+        let base = method
+            .strip_prefix("r#")
+            .unwrap_or(&method)
+            .trim_end_matches('_')
+            .to_owned();
         MethodNames {
             with: sanitize_identifier(&format!("{base}_with")),
             future: sanitize_identifier(&format!("{base}_future")),
@@ -153,14 +157,16 @@ struct Item {
     what: String,
 }
 
+/// The names taken in one namespace of a module, with what took them.
+type Namespace = BTreeMap<String, Item>;
+
 /// Checks that the names generated for every service of `fds` are valid
 /// and distinct, within each service and within each package's module.
 /// Types in `externs` (fully qualified proto names or prefixes) are not
 /// generated, so they do not count.
 pub(crate) fn check(fds: &FileDescriptorSet, externs: &[String]) -> Result<(), Error> {
-    // Per package: type-namespace and value-namespace names.
-    let mut packages: BTreeMap<&str, (BTreeMap<String, Item>, BTreeMap<String, Item>)> =
-        BTreeMap::new();
+    // Per package: the type namespace and the value namespace.
+    let mut packages: BTreeMap<&str, (Namespace, Namespace)> = BTreeMap::new();
     let is_extern = |full: &str| {
         externs
             .iter()
@@ -216,12 +222,7 @@ fn package_scope(package: &str) -> String {
 
 /// Adds `rust` to `namespace`, or fails if it is taken or not an
 /// identifier; `scope` says where the names live, for the message.
-fn insert(
-    namespace: &mut BTreeMap<String, Item>,
-    rust: &str,
-    what: String,
-    scope: &str,
-) -> Result<(), Error> {
+fn insert(namespace: &mut Namespace, rust: &str, what: String, scope: &str) -> Result<(), Error> {
     if !is_valid_identifier(rust) {
         return Err(Error::names(format!(
             "{what} would be named `{rust}`, which is not a Rust identifier"
@@ -264,17 +265,42 @@ fn check_methods(service: &str, methods: &[MethodDescriptorProto]) -> Result<(),
         let client_streaming = method.client_streaming();
         let server_streaming = method.server_streaming();
         insert(&mut client, &names.method, what("client method"), &scope)?;
-        insert(&mut blocking_client, &names.method, what("blocking client method"), &scope)?;
-        insert(&mut server, &names.method, what("server trait method"), &scope)?;
+        insert(
+            &mut blocking_client,
+            &names.method,
+            what("blocking client method"),
+            &scope,
+        )?;
+        insert(
+            &mut server,
+            &names.method,
+            what("server trait method"),
+            &scope,
+        )?;
         if client_streaming && server_streaming {
             insert(&mut client, &names.with, what("client method"), &scope)?;
-            insert(&mut blocking_client, &names.with, what("blocking client method"), &scope)?;
+            insert(
+                &mut blocking_client,
+                &names.with,
+                what("blocking client method"),
+                &scope,
+            )?;
         }
         if !client_streaming && !server_streaming {
-            insert(&mut blocking_client, &names.future, what("blocking client method"), &scope)?;
+            insert(
+                &mut blocking_client,
+                &names.future,
+                what("blocking client method"),
+                &scope,
+            )?;
         }
         if server_streaming {
-            insert(&mut server, &names.stream_type, what("response stream type"), &scope)?;
+            insert(
+                &mut server,
+                &names.stream_type,
+                what("response stream type"),
+                &scope,
+            )?;
         }
     }
     Ok(())
@@ -300,6 +326,7 @@ mod tests {
         assert_eq!(names.future, "match_future");
         assert_eq!(names.stream_type, "MatchStream");
         assert_eq!(MethodNames::new("Self").method, "self_");
+        assert_eq!(MethodNames::new("Self").with, "self_with");
         assert_eq!(MethodNames::new("New").method, "new_");
         assert_eq!(MethodNames::new("Clone").method, "clone_");
         assert_eq!(MethodNames::new("GetHTTPStatus").method, "get_http_status");

@@ -17,10 +17,14 @@
 //!   incoming message streams, on both sides.
 //! - [`Context`]: a server handler's view of its call (deadline,
 //!   cancellation, abort, status and trailers).
+//! - [`blocking`]: the blocking API, for code on plain threads: a
+//!   [`BlockingChannel`](blocking::BlockingChannel) client and blocking
+//!   server handlers.
 //!
 //! Every call's failure is a [`Status`](grpcx_status::Status); failures
 //! outside any call (binding, connecting, a bad URI) are an [`Error`].
 
+pub mod blocking;
 pub mod client;
 mod context;
 pub mod descriptor;

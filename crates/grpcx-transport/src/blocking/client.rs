@@ -13,7 +13,9 @@ use http::uri::PathAndQuery;
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{BlockingStreaming, CallHandle, RuntimeRef, block_on, in_async_runtime, must_not_block};
+use super::{
+    BlockingStreaming, CallHandle, RuntimeRef, block_on, in_async_runtime, must_not_block,
+};
 use crate::client::{Channel, SendError};
 use crate::error::{Error, Kind};
 use crate::request::{Request, Response};
@@ -263,8 +265,10 @@ impl BlockingChannel {
             match (&mut task.0).await {
                 Ok(result) => result,
                 Err(err) if err.is_panic() => Err(Status::internal("the call panicked")),
-                Err(_) => Err(Status::cancelled("the call was dropped: its runtime shut down")
-                    .with_origin(Origin::Cancelled)),
+                Err(_) => Err(
+                    Status::cancelled("the call was dropped: its runtime shut down")
+                        .with_origin(Origin::Cancelled),
+                ),
             }
         });
         let stream = Streaming::pending(head);

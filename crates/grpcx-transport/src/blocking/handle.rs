@@ -85,8 +85,10 @@ impl CallError {
 impl From<CallError> for Status {
     fn from(err: CallError) -> Status {
         match err {
-            CallError::Timeout => Status::deadline_exceeded("the call did not finish within the wait")
-                .with_origin(Origin::Deadline),
+            CallError::Timeout => {
+                Status::deadline_exceeded("the call did not finish within the wait")
+                    .with_origin(Origin::Deadline)
+            }
             CallError::Cancelled => {
                 Status::cancelled("the call was cancelled").with_origin(Origin::Cancelled)
             }
@@ -317,7 +319,10 @@ mod tests {
             grpcx_status::Code::Internal
         );
         let rpc = CallError::Rpc(Status::not_found("gone"));
-        assert_eq!(rpc.status().map(Status::code), Some(grpcx_status::Code::NotFound));
+        assert_eq!(
+            rpc.status().map(Status::code),
+            Some(grpcx_status::Code::NotFound)
+        );
         assert!(CallError::Timeout.status().is_none());
         assert_eq!(rpc.to_string(), Status::not_found("gone").to_string());
         assert_eq!(Status::from(rpc).message(), "gone");

@@ -39,6 +39,13 @@
 //!     }
 //! }
 //! ```
+//!
+//! Handlers written as plain, blocking functions use the `blocking_*`
+//! adapters ([`blocking_unary`], [`blocking_server_streaming`],
+//! [`blocking_client_streaming`], [`blocking_streaming`]): they run on the
+//! runtime's blocking pool, never on an async worker, bounded by
+//! [`Server::blocking_threads`](crate::Server::blocking_threads); see
+//! [`blocking`](crate::blocking).
 
 use std::future::Future;
 
@@ -58,6 +65,10 @@ use crate::context::Context;
 use crate::glue;
 use crate::request::{Request, Response};
 use crate::streaming::Streaming;
+
+pub use crate::blocking::server::{
+    blocking_client_streaming, blocking_server_streaming, blocking_streaming, blocking_unary,
+};
 
 /// Runs a unary handler: one request, one response.
 pub async fn unary<C, F, Fut, E>(
