@@ -15,6 +15,79 @@
 //!
 //! # Examples
 //!
+//! A server and a client in one process, over a real HTTP/2 connection. The
+//! service here is written by hand against the runtime so the example is
+//! self-contained; with [`include_proto!`] and `grpcx-codegen` in
+//! `build.rs`, the same service is a trait to implement and the client a
+//! typed struct (see below).
+//!
+//! ```
+//! use grpcx::codec::ProstCodec;
+//! use grpcx::server::{handler, BoxFuture, GrpcService, ResponseBody, ServerCall};
+//! use grpcx::{BadRequest, Code, Endpoint, Origin, Request, Response, Server, Status};
+//!
+//! /// `demo.Greeter/Greet`: greets a name, refuses an empty one.
+//! struct Greeter;
+//!
+//! impl GrpcService for Greeter {
+//!     fn name(&self) -> &'static str {
+//!         "demo.Greeter"
+//!     }
+//!
+//!     fn call(&self, method: &str, call: ServerCall) -> BoxFuture<http::Response<ResponseBody>> {
+//!         match method {
+//!             "Greet" => Box::pin(handler::unary(call, ProstCodec::<String, String>::default(), greet)),
+//!             _ => Box::pin(async move { call.unimplemented() }),
+//!         }
+//!     }
+//! }
+//!
+//! async fn greet(request: Request<String>) -> Result<Response<String>, Status> {
+//!     let name = request.into_inner();
+//!     if name.is_empty() {
+//!         return Err(Status::invalid_argument("a name is required")
+//!             .with_detail(BadRequest::default().violation("name", "must not be empty")));
+//!     }
+//!     Ok(Response::new(format!("hello, {name}")))
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let address = listener.local_addr()?;
+//! tokio::spawn(Server::builder().add_service(Greeter).serve(listener));
+//!
+//! let channel = Endpoint::new(format!("http://{address}"))?.connect_lazy();
+//! let path = http::uri::PathAndQuery::from_static("/demo.Greeter/Greet");
+//! let codec = ProstCodec::<String, String>::default;
+//!
+//! let reply = channel.unary(path.clone(), Request::new("ada".to_owned()), codec()).await?;
+//! assert_eq!(reply.into_inner(), "hello, ada");
+//!
+//! let status = channel.unary(path, Request::new(String::new()), codec()).await.unwrap_err();
+//! assert_eq!(status.code(), Code::InvalidArgument);
+//! assert_eq!(status.origin(), Origin::Peer);
+//! assert_eq!(status.get_detail::<BadRequest>().unwrap().field_violations[0].field, "name");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! With generated code, `build.rs` holds
+//! `grpcx_codegen::compile_protos("proto/greeter.proto")?;` and the crate
+//! implements the generated trait and calls the generated client:
+//!
+//! ```text
+//! grpcx::include_proto!("demo");          // messages, GreeterClient, Greeter, GreeterServer, ...
+//!
+//! struct MyGreeter;
+//! impl Greeter for MyGreeter {
+//!     async fn greet(&self, request: Request<GreetRequest>) -> Result<Response<GreetReply>, Status> { ... }
+//! }
+//! Server::builder().add_service(GreeterServer::new(MyGreeter)).serve(listener).await?;
+//!
+//! let reply = GreeterClient::new(channel).greet(GreetRequest { name: "ada".into() }).await?;
+//! ```
+//!
 //! A rich status, as a handler returns it and a client reads it:
 //!
 //! ```
@@ -55,6 +128,24 @@ pub mod codec {
 pub mod server {
     pub use grpcx_transport::server::*;
 }
+
+/// Descriptors of services and methods (generated code declares one per
+/// service, as `FOO_DESCRIPTOR`).
+pub mod descriptor {
+    pub use grpcx_transport::descriptor::*;
+}
+
+/// A boxed stream of response messages: the simplest choice for the
+/// `type FooStream` of a generated server trait.
+///
+/// ```
+/// # use grpcx::{BoxStream, Status};
+/// let stream: BoxStream<u32> = Box::pin(futures_util::stream::iter([Ok(1), Err(Status::aborted("no"))]));
+/// # drop(stream);
+/// ```
+pub type BoxStream<T> = std::pin::Pin<
+    Box<dyn futures_core::Stream<Item = Result<T, grpcx_status::Status>> + Send + 'static>,
+>;
 
 /// The client: endpoints and channels.
 pub mod client {
