@@ -366,12 +366,17 @@ mod tests {
         let back = Status::from_header_map(&headers).unwrap();
         assert!(back.message().ends_with('…'));
         assert!(long.starts_with(back.message().trim_end_matches('…')));
-        assert_eq!(back.details_error(), None, "the cut message agrees with the details");
+        assert_eq!(
+            back.details_error(),
+            None,
+            "the cut message agrees with the details"
+        );
         // The status itself keeps the whole message.
         assert_eq!(status.message(), long);
         // A message that fits is sent whole, even right at the limit.
         let fits = "a".repeat(MAX_MESSAGE_HEADER_LEN);
-        let back = Status::from_header_map(&Status::internal(fits.clone()).to_header_map()).unwrap();
+        let back =
+            Status::from_header_map(&Status::internal(fits.clone()).to_header_map()).unwrap();
         assert_eq!(back.message(), fits);
     }
 

@@ -1,4 +1,6 @@
 //! `Channel::bidi`: a sender and a lazily started response stream.
+// Test helpers stop loudly on a broken setup.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::Duration;
 

@@ -1,5 +1,7 @@
 //! Graceful shutdown: in-flight calls drain, new calls are refused, and the
 //! drain timeout bounds how long the server waits.
+// Test helpers stop loudly on a broken setup.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::Duration;
 

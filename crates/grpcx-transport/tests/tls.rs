@@ -1,5 +1,7 @@
 //! h2 over TLS (ALPN) with rustls, both sides.
 #![cfg(feature = "tls-rustls")]
+// Test helpers stop loudly on a broken setup.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
 use std::time::Duration;
