@@ -1,6 +1,8 @@
 //! Blocking server handlers of the four kinds, called by the async client:
 //! statuses with details and metadata, the context, deadlines, the bound
 //! on blocking threads, and panics.
+// Test helpers stop loudly on a broken setup.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
@@ -458,11 +460,16 @@ async fn blocking_bidi_handlers_echo_and_fail() {
         Request::new(()).with_timeout(PATIENCE),
         ProstCodec::<String, String>::default(),
     );
-    for i in 0..50 {
-        requests.send(format!("m{i}")).await.unwrap();
-    }
-    requests.close();
+    // Sent from another task: the async `bidi` starts the call on the
+    // first read, and its sender buffers only a few requests before that.
+    let sending = tokio::spawn(async move {
+        for i in 0..50 {
+            requests.send(format!("m{i}")).await.unwrap();
+        }
+        requests.close();
+    });
     let replies: Vec<String> = responses.map(Result::unwrap).collect().await;
+    sending.await.unwrap();
     assert_eq!(replies.len(), 50);
 }
 
@@ -515,6 +522,14 @@ async fn a_handler_blocked_past_the_deadline_sees_the_call_inactive_and_its_answ
     assert_eq!(next(&mut fx.started).await, "slow list");
     let status = stream.message().await.unwrap_err();
     assert_eq!(status.code(), Code::DeadlineExceeded);
+    let outcome = fx.outcome_of("SlowList").await;
+    assert!(
+        matches!(
+            outcome,
+            CallOutcome::DeadlineExceeded | CallOutcome::Cancelled
+        ),
+        "{outcome:?}"
+    );
     fx.probes.gate.open(1);
     assert_eq!(
         next(&mut fx.observed).await,
@@ -604,6 +619,16 @@ async fn the_deadline_applies_while_waiting_for_a_blocking_thread() {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::DeadlineExceeded);
+    // The server ends the waiting call too (the client's timer started
+    // first, so wait for the server's word before freeing the thread).
+    let outcome = fx.outcome_of("Pool").await;
+    assert!(
+        matches!(
+            outcome,
+            CallOutcome::DeadlineExceeded | CallOutcome::Cancelled
+        ),
+        "{outcome:?}"
+    );
     fx.probes.gate.open(1);
     assert_eq!(*holder.await.unwrap().unwrap().get_ref(), 1);
     // The call that timed out while waiting never ran.

@@ -260,8 +260,9 @@ impl BlockingChannel {
                 .await
                 .map(Response::into_inner)
         });
+        // Wrapped now: the stream may be dropped before it is ever read.
+        let mut task = AbortOnDrop(task);
         let head = Box::pin(async move {
-            let mut task = AbortOnDrop(task);
             match (&mut task.0).await {
                 Ok(result) => result,
                 Err(err) if err.is_panic() => Err(Status::internal("the call panicked")),

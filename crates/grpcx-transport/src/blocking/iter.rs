@@ -2,11 +2,11 @@
 
 use std::fmt;
 
-use grpcx_status::{Metadata, Origin, Status};
+use grpcx_status::{Metadata, Status};
 use tokio::runtime::Handle;
 
-use super::{RuntimeRef, block_on, in_async_runtime, must_not_block};
-use crate::context::{CallOutcome, Context};
+use super::{RuntimeRef, block_on, call_ended, in_async_runtime, must_not_block};
+use crate::context::Context;
 use crate::streaming::Streaming;
 
 /// The messages of a call's incoming stream, read by blocking: the
@@ -113,7 +113,7 @@ impl<T> BlockingStreaming<T> {
 
     /// Cancels the call (a client's): the HTTP/2 stream is reset with
     /// CANCEL, the server's handler is told, and the next item is one
-    /// `CANCELLED` status with [`Origin::Cancelled`], after which the
+    /// `CANCELLED` status with [`Origin::Cancelled`](grpcx_status::Origin::Cancelled), after which the
     /// stream ends. Does not block; dropping the stream cancels the call
     /// the same way.
     pub fn cancel(&mut self) {
@@ -135,16 +135,5 @@ impl<T> fmt::Debug for BlockingStreaming<T> {
             .field("inner", &self.inner)
             .field("ended", &self.ended)
             .finish_non_exhaustive()
-    }
-}
-
-/// The status a handler reading requests gets once its call is over.
-fn call_ended(outcome: CallOutcome) -> Status {
-    match outcome {
-        CallOutcome::DeadlineExceeded => crate::server::deadline_exceeded(),
-        CallOutcome::Cancelled => {
-            Status::cancelled("the client cancelled the call").with_origin(Origin::Cancelled)
-        }
-        _ => Status::cancelled("the call has ended").with_origin(Origin::Cancelled),
     }
 }

@@ -18,9 +18,9 @@
 //!   [`Server::blocking_threads`](crate::Server::blocking_threads). A
 //!   streaming handler sends its responses through a [`ResponseSink`].
 //!
-//! Errors are the same [`Status`](grpcx_status::Status) values the async
+//! Errors are the same [`Status`] values the async
 //! API gives, with their details, metadata and
-//! [`Origin`](grpcx_status::Origin).
+//! [`Origin`].
 //!
 //! # Never inside async code
 //!
@@ -140,8 +140,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::Thread;
 
-use grpcx_status::Status;
+use grpcx_status::{Origin, Status};
 use tokio::runtime::Handle;
+
+use crate::context::{CallOutcome, Context as CallContext};
 
 pub use client::{BlockingChannel, BlockingSender};
 pub use handle::{CallError, CallHandle};
@@ -203,6 +205,30 @@ pub(crate) fn in_async_runtime() -> Status {
     Status::internal(
         "a blocking grpcx call was made inside an async runtime; use the async client there",
     )
+}
+
+/// The status a blocking handler gets for a call that is over: reading
+/// its requests fails with it, and a handler not yet started is not run.
+pub(crate) fn call_ended(outcome: CallOutcome) -> Status {
+    match outcome {
+        CallOutcome::DeadlineExceeded => crate::server::deadline_exceeded(),
+        CallOutcome::Cancelled => {
+            Status::cancelled("the client cancelled the call").with_origin(Origin::Cancelled)
+        }
+        _ => Status::cancelled("the call has ended").with_origin(Origin::Cancelled),
+    }
+}
+
+/// Why a server call is no longer active, if it is not.
+pub(crate) fn inactive_status(context: &CallContext) -> Option<Status> {
+    if context.is_active() {
+        return None;
+    }
+    Some(match (context.abort_status(), context.outcome()) {
+        (Some(aborted), _) => aborted,
+        (None, Some(outcome)) => call_ended(outcome),
+        (None, None) => crate::server::deadline_exceeded(),
+    })
 }
 
 thread_local! {

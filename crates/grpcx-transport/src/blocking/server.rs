@@ -20,7 +20,7 @@ use grpcx_status::Status;
 use tokio::runtime::Handle;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
-use super::{AllowBlocking, BlockingStreaming, block_on, must_not_block};
+use super::{AllowBlocking, BlockingStreaming, block_on, inactive_status, must_not_block};
 use crate::client::SendError;
 use crate::context::Context;
 use crate::panic::describe_panic;
@@ -206,8 +206,11 @@ impl Pool {
 
     /// Waits for a permit (the call's deadline and aborts still apply:
     /// the dispatcher stops waiting for this future), then the runtime to
-    /// run a handler on.
-    async fn admit(&self) -> Result<(tokio::sync::OwnedSemaphorePermit, Handle), Status> {
+    /// run a handler on. A call that ended meanwhile is not run.
+    async fn admit(
+        &self,
+        context: &Context,
+    ) -> Result<(tokio::sync::OwnedSemaphorePermit, Handle), Status> {
         let handle = Handle::try_current()
             .map_err(|_| Status::internal("blocking handlers need a tokio runtime"))?;
         let permit = self
@@ -216,6 +219,9 @@ impl Pool {
             .acquire_owned()
             .await
             .map_err(|_| shutting_down())?;
+        if let Some(status) = inactive_status(context) {
+            return Err(status);
+        }
         Ok((permit, handle))
     }
 
@@ -225,7 +231,7 @@ impl Pool {
         F: FnOnce(Handle) -> Result<R, Status> + Send + 'static,
         R: Send + 'static,
     {
-        let (permit, handle) = self.admit().await?;
+        let (permit, handle) = self.admit(&context).await?;
         let on_thread = handle.clone();
         let task = handle.spawn_blocking(move || {
             let _permit = permit;
@@ -251,7 +257,7 @@ impl Pool {
         F: FnOnce(ResponseSink<T>, Handle) -> Result<(), Status> + Send + 'static,
         T: Send + 'static,
     {
-        let (permit, handle) = self.admit().await?;
+        let (permit, handle) = self.admit(&context).await?;
         let (tx, messages) = mpsc::channel(RESPONSE_BUFFER);
         let (end_tx, end) = oneshot::channel();
         let sink = ResponseSink {
