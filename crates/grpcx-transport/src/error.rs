@@ -28,6 +28,7 @@ pub(crate) enum Kind {
     InvalidUri,
     Connect,
     Timeout,
+    Runtime,
 }
 
 impl Error {
@@ -58,6 +59,11 @@ impl Error {
         self.kind == Kind::Connect
     }
 
+    /// Whether starting the async runtime of a blocking channel failed.
+    pub fn is_runtime(&self) -> bool {
+        self.kind == Kind::Runtime
+    }
+
     /// Whether connecting took longer than the connect timeout.
     pub fn is_timeout(&self) -> bool {
         self.kind == Kind::Timeout
@@ -70,6 +76,7 @@ impl Error {
             Kind::InvalidUri => "invalid endpoint URI",
             Kind::Connect => "could not connect to the server",
             Kind::Timeout => "timed out connecting to the server",
+            Kind::Runtime => "could not start the async runtime of a blocking channel",
         }
     }
 }

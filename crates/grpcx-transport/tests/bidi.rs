@@ -199,3 +199,28 @@ async fn an_enormous_timeout_is_no_deadline_rather_than_a_panic() {
     requests.send("x".to_owned()).await.unwrap();
     assert_eq!(responses.message().await.unwrap().unwrap(), "echo x");
 }
+
+#[tokio::test]
+async fn many_requests_flow_before_any_response_is_read() {
+    let port = server().await;
+    let channel = Endpoint::new(format!("http://127.0.0.1:{port}"))
+        .unwrap()
+        .connect_lazy();
+    let (requests, responses) = channel.bidi(
+        PathAndQuery::from_static("/test.Echo/Chat"),
+        Request::new(()).with_timeout(Duration::from_secs(20)),
+        ProstCodec::<String, String>::default(),
+    );
+    // Far more than the sender buffers: the call must already be running.
+    let sent = tokio::time::timeout(Duration::from_secs(20), async {
+        for i in 0..200 {
+            requests.send(format!("m{i}")).await.unwrap();
+        }
+    })
+    .await;
+    assert!(sent.is_ok(), "sending blocked before any response was read");
+    drop(requests);
+    let replies: Vec<_> = responses.collect().await;
+    assert_eq!(replies.len(), 200);
+    assert_eq!(replies[199].as_ref().unwrap(), "echo m199");
+}

@@ -147,6 +147,13 @@ pub type BoxStream<T> = std::pin::Pin<
     Box<dyn futures_core::Stream<Item = Result<T, grpcx_status::Status>> + Send + 'static>,
 >;
 
+/// The blocking API, for plain threads: a blocking channel (with the
+/// futures-style `CallHandle` of grpcio), blocking streams, and the sinks
+/// blocking server handlers send responses through.
+pub mod blocking {
+    pub use grpcx_transport::blocking::*;
+}
+
 /// The client: endpoints and channels.
 pub mod client {
     pub use grpcx_transport::client::*;

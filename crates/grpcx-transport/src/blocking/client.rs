@@ -57,7 +57,7 @@ impl BlockingChannel {
             .build()
             .map_err(|err| {
                 Error::new(
-                    Kind::Connect,
+                    Kind::Runtime,
                     format!("could not start the blocking client's runtime: {err}"),
                 )
             })?;

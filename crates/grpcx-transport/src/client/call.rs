@@ -140,10 +140,11 @@ impl Channel {
     /// Starts a bidirectional-streaming call and returns at once: a
     /// sender for the requests and the stream of responses.
     ///
-    /// Nothing waits for the server: the call starts when the response
-    /// stream is first polled, so a client may send its first request
-    /// before the server has answered anything (some servers send no
-    /// response headers until their first response). Dropping the sender
+    /// Nothing waits for the server: inside a tokio runtime the call
+    /// starts at once in its own task, so a client may send requests before
+    /// the server has answered anything (some servers send no response
+    /// headers until their first response); outside one it starts when the
+    /// response stream is first polled. Dropping the sender
     /// ends the request stream; dropping the response stream cancels the
     /// call. Errors, including ones that prevent the call from starting,
     /// come out of the response stream.
@@ -175,8 +176,26 @@ impl Channel {
         let (tx, rx) = tokio::sync::mpsc::channel(REQUEST_BUFFER);
         let request = request.map(|()| ReceiverStream(rx));
         let channel = self.clone();
-        let head = Box::pin(async move { channel.streaming_inner(path, request, codec).await });
-        (RequestSender { tx }, Streaming::pending(head))
+        let head = async move { channel.streaming_inner(path, request, codec).await };
+        let stream = match tokio::runtime::Handle::try_current() {
+            // Started at once in a task, so that requests flow (and the
+            // sender does not fill up) before anyone reads a response.
+            Ok(runtime) => {
+                let task = AbortOnDrop(runtime.spawn(head));
+                Streaming::pending(Box::pin(async move {
+                    let mut task = task;
+                    match (&mut task.0).await {
+                        Ok(started) => started,
+                        Err(_) => Err(Status::cancelled("the call's task ended before it started")
+                            .with_origin(Origin::Cancelled)),
+                    }
+                }))
+            }
+            // Outside a runtime nothing can run yet: the call starts when
+            // the response stream is first polled.
+            Err(_) => Streaming::pending(Box::pin(head)),
+        };
+        (RequestSender { tx }, stream)
     }
 
     async fn streaming_inner<C, S>(
@@ -360,6 +379,16 @@ impl Channel {
             deadline,
             timeout,
         }))
+    }
+}
+
+/// A task that is aborted when its handle is dropped: dropping a pending
+/// response stream cancels the call it started.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
