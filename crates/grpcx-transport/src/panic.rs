@@ -25,7 +25,8 @@ impl<F: Future> Future for CatchUnwind<AssertUnwindSafe<F>> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let inner = self.project().inner;
-        // SAFETY-free: the projection gives a pinned AssertUnwindSafe<F>, which is itself a future.
+        // The handler is only polled again after a panic if the caller asks,
+        // and callers drop it instead: unwind safety is not an issue here.
         match catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
