@@ -513,11 +513,12 @@ mod tests {
     fn endpoint_uris() {
         assert!(Endpoint::new("http://127.0.0.1:50051").is_ok());
         assert!(Endpoint::new("127.0.0.1:50051").is_ok());
-        assert!(
-            Endpoint::new("https://example.com")
-                .unwrap_err()
-                .is_invalid_uri()
+        // https needs the TLS feature.
+        assert_eq!(
+            Endpoint::new("https://example.com").is_ok(),
+            cfg!(feature = "tls-rustls")
         );
+        assert!(Endpoint::new("ftp://example.com").unwrap_err().is_invalid_uri());
         assert!(Endpoint::new("/just/a/path").unwrap_err().is_invalid_uri());
         assert!(Endpoint::new("not a uri").unwrap_err().is_invalid_uri());
     }
