@@ -60,6 +60,9 @@ fn ci() -> Result {
     codegen::run(&root(), true)?;
     doc()?;
     test()?;
+    // The README's first command: a tour of every error kind, which exits
+    // non-zero when a call does not end as expected.
+    cargo(&["run", "-q", "-p", "grpcx-demo"], &[])?;
     interop::run(&root())
 }
 

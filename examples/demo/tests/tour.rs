@@ -1,0 +1,197 @@
+//! The demo's tour, run in-process: every row ends with the code and the
+//! origin it demonstrates, and no server status leaks internals.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashSet;
+
+use grpcx::{Code, Origin};
+
+/// Every row of the tour, in order: call, code, origin.
+const EXPECTED: &[(&str, Code, Option<Origin>)] = &[
+    ("users.CreateUser ada", Code::Ok, None),
+    (
+        "users.CreateUser '' bad-email",
+        Code::InvalidArgument,
+        Some(Origin::Peer),
+    ),
+    (
+        "users.CreateUser alice",
+        Code::AlreadyExists,
+        Some(Origin::Peer),
+    ),
+    (
+        "users.CreateUser, quota used",
+        Code::ResourceExhausted,
+        Some(Origin::Peer),
+    ),
+    (
+        "users.CreateUser, database down",
+        Code::Internal,
+        Some(Origin::Peer),
+    ),
+    (
+        "users.GetUsers, no token",
+        Code::Unauthenticated,
+        Some(Origin::Peer),
+    ),
+    (
+        "users.GetUsers, guest token",
+        Code::PermissionDenied,
+        Some(Origin::Peer),
+    ),
+    ("users.GetUsers, admin token", Code::Ok, None),
+    (
+        "users.GetUsers, offset 99",
+        Code::OutOfRange,
+        Some(Origin::Peer),
+    ),
+    ("users.StreamActivity", Code::DataLoss, Some(Origin::Peer)),
+    (
+        "users.ProcessTransaction, stale version",
+        Code::Aborted,
+        Some(Origin::Peer),
+    ),
+    (
+        "users.ProcessTransaction, amount 0",
+        Code::InvalidArgument,
+        Some(Origin::Peer),
+    ),
+    (
+        "users.ProcessTransaction, overdraft",
+        Code::FailedPrecondition,
+        Some(Origin::Peer),
+    ),
+    (
+        "users.ProcessTransaction, no such account",
+        Code::NotFound,
+        Some(Origin::Peer),
+    ),
+    ("users.ProcessTransaction alice pays bob 10", Code::Ok, None),
+    ("products.GetProduct p-1", Code::Ok, None),
+    (
+        "products.GetProduct p-9",
+        Code::NotFound,
+        Some(Origin::Peer),
+    ),
+    (
+        "products.GetProduct p-down",
+        Code::Unavailable,
+        Some(Origin::Peer),
+    ),
+    (
+        "products.CreateProduct, price -5",
+        Code::InvalidArgument,
+        Some(Origin::Peer),
+    ),
+    ("HTTP GET /products/p-9", Code::NotFound, Some(Origin::Peer)),
+    (
+        "HTTP GET /products/p-1, service down",
+        Code::Unavailable,
+        Some(Origin::Peer),
+    ),
+    ("chaos.Panic", Code::Internal, Some(Origin::Peer)),
+    (
+        "chaos.Sleep 2 s, deadline 150 ms",
+        Code::DeadlineExceeded,
+        Some(Origin::Deadline),
+    ),
+    (
+        "chaos.Ticks, Streaming::cancel",
+        Code::Cancelled,
+        Some(Origin::Cancelled),
+    ),
+    (
+        "chaos.Sleep (blocking), CallHandle::cancel",
+        Code::Cancelled,
+        Some(Origin::Cancelled),
+    ),
+    (
+        "users.GetUsers, nothing listening",
+        Code::Unavailable,
+        Some(Origin::Transport),
+    ),
+    (
+        "chaos.Panic, on the users server",
+        Code::Unimplemented,
+        Some(Origin::Peer),
+    ),
+];
+
+// One test, so that one tour runs at a time: the deadline row races the
+// server's own deadline, and a second tour in parallel would load the
+// machine for nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_row_ends_with_its_code_and_origin() {
+    let rows = grpcx_demo::run().await.unwrap();
+    let got: Vec<_> = rows
+        .iter()
+        .map(|row| (row.call.as_str(), row.code, row.origin))
+        .collect();
+    assert_eq!(got, EXPECTED);
+    for row in &rows {
+        assert!(row.passed(), "{row:?}");
+        assert_eq!(row.leaked, None, "{row:?}");
+    }
+
+    // Every code but UNKNOWN is shown.
+    let codes: HashSet<Code> = rows.iter().map(|row| row.code).collect();
+    for code in (0..=16).map(Code::from_i32) {
+        assert_eq!(codes.contains(&code), code != Code::Unknown, "{code}");
+    }
+
+    let row = |call: &str| rows.iter().find(|row| row.call == call).unwrap();
+    // A panic reaches the client as the generic INTERNAL, nothing more.
+    let panic = row("chaos.Panic");
+    assert_eq!(panic.message, "internal server error");
+    assert_eq!(panic.details, "");
+    // So does a database failure.
+    assert_eq!(
+        row("users.CreateUser, database down").message,
+        "internal server error"
+    );
+    // Rich details, compactly.
+    assert_eq!(
+        row("users.CreateUser '' bad-email").details,
+        "BadRequest[username: is required; email: is not an email address]"
+    );
+    assert_eq!(
+        row("users.CreateUser, quota used").details,
+        "QuotaFailure[client:web-1: 1 user creations per 30s] RetryInfo(30s)"
+    );
+    assert_eq!(
+        row("HTTP GET /products/p-9").details,
+        "ErrorInfo(PRODUCT_NOT_FOUND@products.example.com {productId=p-9})"
+    );
+    assert_eq!(
+        row("users.GetUsers, no token").details,
+        "ErrorInfo(CREDENTIALS_MISSING@users.example.com) +www-authenticate"
+    );
+    // The failed transactions were all rolled back before this one.
+    assert_eq!(
+        row("users.ProcessTransaction alice pays bob 10").message,
+        "alice 90 (v2), bob 60 (v2)"
+    );
+
+    assert_table_is_aligned(&rows);
+}
+
+fn assert_table_is_aligned(rows: &[grpcx_demo::Row]) {
+    let table = grpcx_demo::render(rows);
+    let lines: Vec<&str> = table.lines().collect();
+    // A header, a rule, one line per row.
+    assert_eq!(lines.len(), rows.len() + 2);
+    let column = |line: &str, text: &str| {
+        let at = line.find(text).unwrap();
+        line[..at].chars().count()
+    };
+    let code_column = column(lines[0], "code");
+    let origin_column = column(lines[0], "origin");
+    for (line, row) in lines[2..].iter().zip(rows) {
+        assert!(line.starts_with('✓'), "{line}");
+        assert_eq!(column(line, row.code.as_str()), code_column, "{line}");
+        let origin = row.origin.map_or("-", |origin| origin.as_str());
+        let after_code: String = line.chars().skip(origin_column).collect();
+        assert!(after_code.starts_with(origin), "{line}");
+    }
+}
