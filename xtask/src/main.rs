@@ -15,7 +15,7 @@ cargo xtask <task>
 
 tasks:
   ci               everything CI checks: fmt, lint, codegen --check, doc, the demo,
-                   interop, test, interop
+                   interop, test
   fmt              cargo fmt --check over the workspace
   lint             cargo clippy --workspace --all-targets --all-features -D warnings
   test             every test of the workspace (unit, integration, doc)
