@@ -185,6 +185,14 @@ impl<T> Streaming<T> {
     /// Ends the stream with `status`, dropping the body (which resets the
     /// HTTP/2 stream if it is still open).
     fn fail(&mut self, status: Status) -> Poll<Option<Result<T, Status>>> {
+        let status = match &self.role {
+            Role::Client {
+                deadline_at,
+                timeout,
+                ..
+            } => crate::client::after_deadline(status, *deadline_at, *timeout),
+            Role::Server => status,
+        };
         self.done = true;
         self.body = None;
         self.cancel_request = None;

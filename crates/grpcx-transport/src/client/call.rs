@@ -325,15 +325,7 @@ impl Channel {
             },
             None => exchange.await,
         };
-        let response = response.map_err(|status| {
-            // A reset seen after the deadline is the deadline's doing.
-            match deadline {
-                Some(d) if Instant::now() >= d && status.code() == Code::Cancelled => {
-                    deadline_status(timeout)
-                }
-                _ => status,
-            }
-        })?;
+        let response = response.map_err(|status| after_deadline(status, deadline, timeout))?;
         let (parts, body) = response.into_parts();
         // A status in the headers: Trailers-Only (or an error page that
         // still speaks gRPC).
@@ -341,7 +333,7 @@ impl Channel {
             if status.code() == Code::Ok && parts.status == http::StatusCode::OK {
                 return Ok(Started::Empty(status.metadata().clone()));
             }
-            return Err(status);
+            return Err(after_deadline(status, deadline, timeout));
         }
         // No gRPC status, and either an HTTP error or a response that
         // already ended: the code comes from the HTTP status (200 gives
@@ -454,6 +446,25 @@ impl<T> Stream for ReceiverStream<T> {
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<T>> {
         self.0.poll_recv(cx)
+    }
+}
+
+/// A cancellation or deadline seen once this client's own deadline has
+/// passed is the deadline's doing: reported as `DEADLINE_EXCEEDED`, made
+/// locally, whichever side's timer fired first (PROTOCOL-HTTP2.md).
+pub(crate) fn after_deadline(
+    status: Status,
+    deadline: Option<Instant>,
+    timeout: Option<Duration>,
+) -> Status {
+    match deadline {
+        Some(d)
+            if Instant::now() >= d
+                && matches!(status.code(), Code::Cancelled | Code::DeadlineExceeded) =>
+        {
+            deadline_status(timeout)
+        }
+        _ => status,
     }
 }
 

@@ -518,7 +518,11 @@ mod tests {
             Endpoint::new("https://example.com").is_ok(),
             cfg!(feature = "tls-rustls")
         );
-        assert!(Endpoint::new("ftp://example.com").unwrap_err().is_invalid_uri());
+        assert!(
+            Endpoint::new("ftp://example.com")
+                .unwrap_err()
+                .is_invalid_uri()
+        );
         assert!(Endpoint::new("/just/a/path").unwrap_err().is_invalid_uri());
         assert!(Endpoint::new("not a uri").unwrap_err().is_invalid_uri());
     }

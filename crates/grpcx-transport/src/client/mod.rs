@@ -13,5 +13,6 @@ mod channel;
 pub(crate) mod errors;
 
 pub use body::{RequestBody, RequestBodyError};
+pub(crate) use call::after_deadline;
 pub use call::{RequestSender, SendError};
 pub use channel::{Channel, Endpoint};

@@ -13,7 +13,7 @@ use http::HeaderMap;
 use http_body::{Frame, SizeHint};
 use tokio::time::Sleep;
 
-use super::dispatch::{deadline_exceeded, merge_trailers, panicked};
+use super::dispatch::{deadline_exceeded, log_handler_error, merge_trailers, panicked};
 use crate::context::{CallGuard, CallOutcome, Context};
 use crate::panic::describe_panic;
 
@@ -119,6 +119,7 @@ impl Streaming {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(Some(Ok(data)))) => Poll::Ready((Some(data), None)),
             Ok(Poll::Ready(Some(Err(status)))) => {
+                log_handler_error(&status, &self.context);
                 Poll::Ready((None, Some(self.context.error_status(status))))
             }
             Ok(Poll::Ready(None)) => Poll::Ready((None, Some(self.context.final_status()))),

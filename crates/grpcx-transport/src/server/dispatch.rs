@@ -203,6 +203,22 @@ async fn sleep_until(deadline: Option<Instant>) {
     }
 }
 
+/// Logs the cause a handler's status carries (its source, which is never
+/// sent): as an error for the codes that mean a server-side failure, at
+/// debug level for the others. A status without a source has nothing more
+/// to tell than what the client sees.
+pub(crate) fn log_handler_error(status: &Status, context: &Context) {
+    if std::error::Error::source(status).is_none() {
+        return;
+    }
+    match status.code() {
+        Code::Internal | Code::Unknown | Code::DataLoss => {
+            tracing::error!(method = %context.method(), "handler failed: {status:#}");
+        }
+        _ => tracing::debug!(method = %context.method(), "handler failed: {status:#}"),
+    }
+}
+
 /// The status a client receives when its handler panicked: nothing of the
 /// panic is revealed (it is logged on the server).
 pub(crate) fn panicked() -> Status {

@@ -60,7 +60,7 @@ use http::header::{CONTENT_TYPE, HeaderValue};
 
 use super::Config;
 use super::body::ResponseBody;
-use super::dispatch::{ServerCall, merge_trailers, trailers_only};
+use super::dispatch::{ServerCall, log_handler_error, merge_trailers, trailers_only};
 use crate::context::Context;
 use crate::glue;
 use crate::request::{Request, Response};
@@ -280,7 +280,10 @@ fn respond_one<C: Codec>(
 ) -> http::Response<ResponseBody> {
     let response = match result {
         Ok(response) => response,
-        Err(status) => return trailers_only(context.error_status(status), context),
+        Err(status) => {
+            log_handler_error(&status, context);
+            return trailers_only(context.error_status(status), context);
+        }
     };
     let status = context.final_status();
     if !status.is_ok() {
@@ -316,7 +319,10 @@ where
 {
     let response = match result {
         Ok(response) => response,
-        Err(status) => return trailers_only(context.error_status(status), context),
+        Err(status) => {
+            log_handler_error(&status, context);
+            return trailers_only(context.error_status(status), context);
+        }
     };
     if let Some(status) = context.abort_status() {
         return trailers_only(status, context);
