@@ -83,13 +83,9 @@ where
     Fut: Future<Output = Result<Response<C::Encode>, E>>,
     E: Into<Status>,
 {
-    let (mut requests, metadata, context, send) = match open(call, &mut codec) {
+    let (message, metadata, context, send) = match open_one(call, &mut codec).await {
         Ok(opened) => opened,
         Err(response) => return *response,
-    };
-    let message = match single_request(&mut requests).await {
-        Ok(message) => message,
-        Err(status) => return trailers_only(status, &context),
     };
     let result = handler(Request::from_server(message, metadata, context.clone()))
         .await
@@ -112,13 +108,9 @@ where
     E: Into<Status>,
     S: Stream<Item = Result<C::Encode, Status>> + Send + 'static,
 {
-    let (mut requests, metadata, context, send) = match open(call, &mut codec) {
+    let (message, metadata, context, send) = match open_one(call, &mut codec).await {
         Ok(opened) => opened,
         Err(response) => return *response,
-    };
-    let message = match single_request(&mut requests).await {
-        Ok(message) => message,
-        Err(status) => return trailers_only(status, &context),
     };
     let result = handler(Request::from_server(message, metadata, context.clone()))
         .await
@@ -197,13 +189,15 @@ impl Sending {
     }
 }
 
-type Opened<T> = (Streaming<T>, Metadata, Context, Sending);
+/// An opened call: its request (a message or a stream), metadata, context,
+/// and how its responses go out.
+type Opened<R> = (R, Metadata, Context, Sending);
 
 /// Reads the request head: the request's compression and the response's.
 fn open<C: Codec>(
     call: ServerCall,
     codec: &mut C,
-) -> Result<Opened<C::Decode>, Box<http::Response<ResponseBody>>>
+) -> Result<Opened<Streaming<C::Decode>>, Box<http::Response<ResponseBody>>>
 where
     C::Decode: Send + 'static,
 {
@@ -235,6 +229,21 @@ where
         codec.decoder(),
     );
     Ok((requests, Metadata::from_headers(headers), context, send))
+}
+
+/// Opens a call whose client sends one request, and reads that request.
+async fn open_one<C: Codec>(
+    call: ServerCall,
+    codec: &mut C,
+) -> Result<Opened<C::Decode>, Box<http::Response<ResponseBody>>>
+where
+    C::Decode: Send + 'static,
+{
+    let (mut requests, metadata, context, send) = open(call, codec)?;
+    match single_request(&mut requests).await {
+        Ok(message) => Ok((message, metadata, context, send)),
+        Err(status) => Err(Box::new(trailers_only(status, &context))),
+    }
 }
 
 /// Reads the one request of a unary or server-streaming call.
