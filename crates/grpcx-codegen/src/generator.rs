@@ -542,6 +542,15 @@ fn server(info: &ServiceInfo) -> TokenStream {
             }
         }
     });
+    let glue = server_glue(
+        attributes,
+        &server_doc,
+        &server,
+        &trait_name,
+        &name_const,
+        &descriptor,
+        arms.collect(),
+    );
     quote! {
         #docs
         #[doc = ""]
@@ -551,64 +560,7 @@ fn server(info: &ServiceInfo) -> TokenStream {
             #(#items)*
         }
 
-        #attributes
-        #server_doc
-        #[derive(Debug)]
-        pub struct #server<T> {
-            inner: ::grpcx::codegen::Arc<T>,
-        }
-
-        #attributes
-        impl<T: #trait_name> #server<T> {
-            /// Serves `service`.
-            pub fn new(service: T) -> Self {
-                Self::from_arc(::grpcx::codegen::Arc::new(service))
-            }
-
-            /// Serves a shared `service`.
-            pub fn from_arc(service: ::grpcx::codegen::Arc<T>) -> Self {
-                Self { inner: service }
-            }
-
-            /// The service.
-            pub fn get_ref(&self) -> &T {
-                &self.inner
-            }
-
-            /// The shared service, consuming the server.
-            pub fn into_inner(self) -> ::grpcx::codegen::Arc<T> {
-                self.inner
-            }
-        }
-
-        #attributes
-        impl<T> ::core::clone::Clone for #server<T> {
-            fn clone(&self) -> Self {
-                Self { inner: ::grpcx::codegen::Arc::clone(&self.inner) }
-            }
-        }
-
-        #attributes
-        impl<T: #trait_name> ::grpcx::codegen::GrpcService for #server<T> {
-            fn name(&self) -> &'static str {
-                #name_const
-            }
-
-            fn call(
-                &self,
-                method: &str,
-                call: ::grpcx::codegen::ServerCall,
-            ) -> ::grpcx::codegen::BoxFuture<::grpcx::codegen::http::Response<::grpcx::codegen::ResponseBody>> {
-                match method {
-                    #(#arms)*
-                    _ => ::std::boxed::Box::pin(async move { call.unimplemented() }),
-                }
-            }
-
-            fn descriptor(&self) -> ::core::option::Option<&'static ::grpcx::codegen::ServiceDescriptor> {
-                ::core::option::Option::Some(&#descriptor)
-            }
-        }
+        #glue
     }
 }
 
@@ -837,6 +789,15 @@ fn blocking_server(info: &ServiceInfo) -> TokenStream {
             }
         }
     });
+    let glue = server_glue(
+        attributes,
+        &server_doc,
+        &server,
+        &trait_name,
+        &name_const,
+        &descriptor,
+        arms.collect(),
+    );
     quote! {
         #docs
         #attributes
@@ -844,6 +805,22 @@ fn blocking_server(info: &ServiceInfo) -> TokenStream {
             #(#items)*
         }
 
+        #glue
+    }
+}
+
+/// The struct that serves a service trait, and its `GrpcService` impl: the
+/// same for the async and the blocking trait, bar the match arms.
+fn server_glue(
+    attributes: &TokenStream,
+    server_doc: &TokenStream,
+    server: &Ident,
+    trait_name: &Ident,
+    name_const: &Ident,
+    descriptor: &Ident,
+    arms: Vec<TokenStream>,
+) -> TokenStream {
+    quote! {
         #attributes
         #server_doc
         #[derive(Debug)]
