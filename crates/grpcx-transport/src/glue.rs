@@ -1,7 +1,7 @@
 //! The transport's use of grpcx-codec: framing with the call's compression.
 
 use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
@@ -13,6 +13,10 @@ use crate::context::Context as CallContext;
 /// The first capacity of a stream's output buffer; it grows as needed and
 /// is reused from one message to the next.
 const INITIAL_BUFFER: usize = 8 * 1024;
+
+/// How many framed bytes a stream gathers, from messages that are ready,
+/// before it hands them to HTTP/2 as one chunk.
+const YIELD_THRESHOLD: usize = 32 * 1024;
 
 /// A frame decoder for a stream whose messages use `encoding`.
 pub(crate) fn frame_decoder(
@@ -68,7 +72,7 @@ where
         frames,
         context,
         buf: BytesMut::new(),
-        done: false,
+        end: End::No,
     })
 }
 
@@ -104,7 +108,7 @@ struct EncodeStream<S, E> {
     frames: FrameEncoder,
     context: Option<CallContext>,
     buf: BytesMut,
-    done: bool,
+    end: End,
 }
 
 impl<S, E> Stream for EncodeStream<S, E>
@@ -114,36 +118,142 @@ where
 {
     type Item = Result<Bytes, Status>;
 
+    /// Frames every message that is ready, up to [`YIELD_THRESHOLD`] bytes,
+    /// into one chunk: a stream of small messages then costs one HTTP/2
+    /// DATA frame per batch, not per message. What ends the stream (an
+    /// error, or the end) comes after the messages framed before it.
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.project();
-        if *this.done {
-            return Poll::Ready(None);
+        let mut this = self.project();
+        match this.end {
+            End::No => {}
+            End::Done => return Poll::Ready(None),
+            End::After(_) => {
+                let end = std::mem::replace(this.end, End::Done);
+                return Poll::Ready(match end {
+                    End::After(Some(status)) => Some(Err(status)),
+                    _ => None,
+                });
+            }
         }
-        match ready!(this.messages.poll_next(cx)) {
-            Some(Ok(item)) => {
-                if this.buf.capacity() == 0 {
-                    this.buf.reserve(INITIAL_BUFFER);
-                }
-                if let Some(context) = this.context {
-                    this.frames
-                        .set_message_compression(context.message_compression());
-                }
-                match this.frames.encode(this.encoder, item, this.buf) {
-                    Ok(()) => Poll::Ready(Some(Ok(this.buf.split().freeze()))),
-                    Err(status) => {
-                        *this.done = true;
-                        Poll::Ready(Some(Err(status)))
+        loop {
+            let next = match this.messages.as_mut().poll_next(cx) {
+                Poll::Pending if this.buf.is_empty() => return Poll::Pending,
+                Poll::Pending => break,
+                Poll::Ready(next) => next,
+            };
+            let end = match next {
+                Some(Ok(item)) => {
+                    if this.buf.capacity() == 0 {
+                        this.buf.reserve(INITIAL_BUFFER);
+                    }
+                    if let Some(context) = this.context {
+                        this.frames
+                            .set_message_compression(context.message_compression());
+                    }
+                    match this.frames.encode(this.encoder, item, this.buf) {
+                        Ok(()) if this.buf.len() >= YIELD_THRESHOLD => break,
+                        Ok(()) => continue,
+                        Err(status) => Some(status),
                     }
                 }
+                Some(Err(status)) => Some(status),
+                None => None,
+            };
+            if this.buf.is_empty() {
+                *this.end = End::Done;
+                return Poll::Ready(end.map(Err));
             }
-            Some(Err(status)) => {
-                *this.done = true;
-                Poll::Ready(Some(Err(status)))
-            }
-            None => {
-                *this.done = true;
-                Poll::Ready(None)
+            *this.end = End::After(end);
+            break;
+        }
+        Poll::Ready(Some(Ok(this.buf.split().freeze())))
+    }
+}
+
+/// How far an [`EncodeStream`] is from its end.
+enum End {
+    /// Messages may follow.
+    No,
+    /// The stream ended (with an error, or not) after the framed messages
+    /// not yet handed out.
+    After(Option<Status>),
+    /// Nothing follows.
+    Done,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use grpcx_codec::{Codec as _, Decoder as _, ProstCodec};
+
+    fn encode_all(items: Vec<Result<String, Status>>) -> Vec<Result<Bytes, Status>> {
+        let codec = ProstCodec::<String, String>::default().encoder();
+        let mut stream =
+            encode_result_stream(futures_util_iter(items), codec, FrameEncoder::new(), None);
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        let mut out = Vec::new();
+        while let Poll::Ready(Some(item)) = stream.as_mut().poll_next(&mut cx) {
+            out.push(item);
+        }
+        out
+    }
+
+    /// A ready stream over a vector, without pulling in futures-util.
+    fn futures_util_iter<T: Unpin + Send + 'static>(items: Vec<T>) -> impl Stream<Item = T> + Send {
+        struct Iter<T>(std::vec::IntoIter<T>);
+        impl<T: Unpin> Stream for Iter<T> {
+            type Item = T;
+            fn poll_next(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<T>> {
+                Poll::Ready(self.0.next())
             }
         }
+        Iter(items.into_iter())
+    }
+
+    fn decode(chunks: &[Result<Bytes, Status>]) -> Vec<String> {
+        let mut frames = FrameDecoder::new();
+        let mut decoder = ProstCodec::<String, String>::default().decoder();
+        let mut out = Vec::new();
+        for chunk in chunks.iter().flatten() {
+            frames.push(chunk.clone());
+            while let Some(message) = frames.next_message().unwrap() {
+                out.push(decoder.decode(message).unwrap());
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn ready_messages_are_batched_into_one_chunk() {
+        let items: Vec<_> = (0..100).map(|i| Ok(format!("m{i}"))).collect();
+        let chunks = encode_all(items);
+        assert_eq!(chunks.len(), 1, "100 small messages fit in one chunk");
+        let messages = decode(&chunks);
+        assert_eq!(messages.len(), 100);
+        assert_eq!(messages[99], "m99");
+    }
+
+    #[test]
+    fn batches_stop_at_the_threshold() {
+        let big = "x".repeat(10_000);
+        let items: Vec<_> = (0..10).map(|_| Ok(big.clone())).collect();
+        let chunks = encode_all(items);
+        assert!(chunks.len() >= 3, "{} chunks", chunks.len());
+        assert_eq!(decode(&chunks).len(), 10);
+    }
+
+    #[test]
+    fn an_error_comes_after_the_messages_before_it() {
+        let items = vec![
+            Ok("a".to_owned()),
+            Ok("b".to_owned()),
+            Err(Status::aborted("stop")),
+            Ok("never".to_owned()),
+        ];
+        let chunks = encode_all(items);
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(decode(&chunks[..1]), ["a", "b"]);
+        assert_eq!(chunks[1].as_ref().unwrap_err().message(), "stop");
     }
 }
