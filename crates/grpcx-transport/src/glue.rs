@@ -1,5 +1,6 @@
 //! The transport's use of grpcx-codec: framing with the call's compression.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -136,10 +137,15 @@ where
             }
         }
         loop {
-            let next = match this.messages.as_mut().poll_next(cx) {
-                Poll::Pending if this.buf.is_empty() => return Poll::Pending,
-                Poll::Pending => break,
-                Poll::Ready(next) => next,
+            let messages = this.messages.as_mut();
+            let polled = catch_unwind(AssertUnwindSafe(|| messages.poll_next(cx)));
+            let next = match polled {
+                Ok(Poll::Pending) if this.buf.is_empty() => return Poll::Pending,
+                Ok(Poll::Pending) => break,
+                Ok(Poll::Ready(next)) => next,
+                // A panicking stream is never polled again; what it yielded
+                // before goes out first.
+                Err(panic) => Some(Err(stream_panicked(this.context.as_ref(), &*panic))),
             };
             let end = match next {
                 Some(Ok(item)) => {
@@ -167,6 +173,22 @@ where
             break;
         }
         Poll::Ready(Some(Ok(this.buf.split().freeze())))
+    }
+}
+
+/// The status that ends a stream whose producer panicked, logged here with
+/// the panic: a response stream's client learns nothing of it.
+fn stream_panicked(context: Option<&CallContext>, panic: &(dyn std::any::Any + Send)) -> Status {
+    let panic = crate::panic::describe_panic(panic);
+    match context {
+        Some(context) => {
+            tracing::error!(method = %context.method(), %panic, "response stream panicked");
+            crate::server::panicked()
+        }
+        None => {
+            tracing::error!(%panic, "request stream panicked");
+            Status::internal("the request stream panicked")
+        }
     }
 }
 
@@ -241,6 +263,36 @@ mod tests {
         let chunks = encode_all(items);
         assert!(chunks.len() >= 3, "{} chunks", chunks.len());
         assert_eq!(decode(&chunks).len(), 10);
+    }
+
+    #[test]
+    fn a_panicking_stream_ends_with_internal_after_the_messages_before_it() {
+        struct Panicky(u32);
+        impl Stream for Panicky {
+            type Item = Result<String, Status>;
+            fn poll_next(
+                mut self: Pin<&mut Self>,
+                _: &mut Context<'_>,
+            ) -> Poll<Option<Self::Item>> {
+                self.0 += 1;
+                if self.0 > 2 {
+                    panic!("secret state");
+                }
+                Poll::Ready(Some(Ok(format!("m{}", self.0))))
+            }
+        }
+        let codec = ProstCodec::<String, String>::default().encoder();
+        let mut stream = encode_result_stream(Panicky(0), codec, FrameEncoder::new(), None);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut chunks = Vec::new();
+        while let Poll::Ready(Some(item)) = stream.as_mut().poll_next(&mut cx) {
+            chunks.push(item);
+        }
+        assert_eq!(chunks.len(), 2);
+        assert_eq!(decode(&chunks[..1]), ["m1", "m2"]);
+        let status = chunks[1].as_ref().unwrap_err();
+        assert_eq!(status.code(), grpcx_status::Code::Internal);
+        assert!(!status.message().contains("secret"));
     }
 
     #[test]
