@@ -8,8 +8,10 @@
 //!   as [`Event`]s.
 //! - [`TestServer`]: a probe server on an ephemeral port, its events, and
 //!   channels to it; [`serve`] starts any [`Server`].
-//! - [`raw`]: an h2 client that sends exactly the bytes a test wants, and
-//!   an h2 server that answers exactly what a test wants.
+//! - [`raw`]: an h2 client that sends exactly the bytes a test wants (and
+//!   reports the GOAWAY and RST_STREAM frames it gets), and an h2 server
+//!   that answers exactly what a test wants.
+//! - [`relay`]: a TCP relay that turns into a network blackhole on command.
 //!
 //! Every wait is bounded by [`WAIT`]; nothing sleeps to synchronise.
 
@@ -18,6 +20,7 @@
 
 pub mod probe;
 pub mod raw;
+pub mod relay;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -60,6 +63,15 @@ pub struct ServerHandle {
 }
 
 impl ServerHandle {
+    /// Gives the server its shutdown signal, without waiting: it stops
+    /// accepting, sends GOAWAY and drains the calls in flight.
+    /// [`shutdown`](ServerHandle::shutdown) then waits for the end.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+
     /// Stops accepting, drains the calls in flight, and waits (bounded) for
     /// the server to finish.
     pub async fn shutdown(mut self) {

@@ -201,7 +201,8 @@ pub enum Event {
 }
 
 impl Event {
-    fn id(&self) -> &str {
+    /// The id of the call the event is about.
+    pub fn id(&self) -> &str {
         match self {
             Event::Started { id, .. } | Event::HandlerDropped { id } | Event::Done { id, .. } => id,
         }
@@ -287,12 +288,30 @@ impl Events {
     /// Whether the handler of call `id` was reported dropped so far (without
     /// waiting).
     pub fn was_dropped(&mut self, id: &str) -> bool {
-        while let Ok(event) = self.rx.try_recv() {
-            self.seen.push_back(event);
-        }
+        self.receive_now();
         self.seen
             .iter()
             .any(|e| matches!(e, Event::HandlerDropped { .. }) && e.id() == id)
+    }
+
+    /// Whether call `id` was reported started so far and not yet waited
+    /// for (without waiting).
+    pub fn was_started(&mut self, id: &str) -> bool {
+        self.count_so_far(|e| matches!(e, Event::Started { .. }) && e.id() == id) > 0
+    }
+
+    /// How many of the events reported so far and not yet waited for
+    /// `match` (without waiting).
+    pub fn count_so_far(&mut self, matches: impl Fn(&Event) -> bool) -> usize {
+        self.receive_now();
+        self.seen.iter().filter(|e| matches(e)).count()
+    }
+
+    /// Moves the events already sent into `seen`.
+    fn receive_now(&mut self) {
+        while let Ok(event) = self.rx.try_recv() {
+            self.seen.push_back(event);
+        }
     }
 }
 

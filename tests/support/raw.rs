@@ -1,17 +1,25 @@
 //! Raw HTTP/2: a client that sends exactly what a test wants (bad framing,
 //! bad headers) and a server that answers exactly what a test wants (HTTP
 //! errors, resets, a dropped connection), both on the `h2` crate.
+//!
+//! [`RawClient::connect_with`] also reports the GOAWAY and RST_STREAM frames
+//! the server sends, as read off the socket ([`WireEvents`]), and can hold
+//! the connection back until the test has queued its requests.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use grpcx_status::{Code, Status};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use prost::Message;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::probe::{Action, ProbeReply, ProbeRequest, SERVICE};
@@ -44,6 +52,7 @@ pub struct RawClient {
     sender: h2::client::SendRequest<Bytes>,
     authority: String,
     connection: JoinHandle<()>,
+    ping_pong: Option<h2::PingPong>,
 }
 
 impl std::fmt::Debug for RawClient {
@@ -189,22 +198,62 @@ async fn read_response(response: h2::client::ResponseFuture) -> RawResponse {
 impl RawClient {
     /// Connects to `addr` and does the HTTP/2 handshake.
     pub async fn connect(addr: SocketAddr) -> RawClient {
+        RawClient::connect_with(addr, &h2::client::Builder::new(), None)
+            .await
+            .0
+    }
+
+    /// Connects to `addr` with the client settings of `builder`; gives the
+    /// client and what the server sends on the wire ([`WireEvents`]).
+    ///
+    /// With `hold`, the connection is not driven (nothing but the preface
+    /// is sent, nothing is read) until `hold` fires: the requests started
+    /// meanwhile go out together, before the client has seen the server's
+    /// SETTINGS, so they are bound only by `builder`'s
+    /// `initial_max_send_streams`, not by the server's
+    /// `SETTINGS_MAX_CONCURRENT_STREAMS`.
+    pub async fn connect_with(
+        addr: SocketAddr,
+        builder: &h2::client::Builder,
+        hold: Option<oneshot::Receiver<()>>,
+    ) -> (RawClient, WireEvents) {
         let tcp = within("TCP connect", TcpStream::connect(addr))
             .await
             .expect("TCP connect");
-        let (sender, connection) = within("h2 handshake", h2::client::handshake(tcp))
+        // Frames go out as h2 writes them, not held back by Nagle.
+        let _ = tcp.set_nodelay(true);
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        let io = Sniffed {
+            io: tcp,
+            parser: FrameParser::default(),
+            events: events_tx,
+            closed: false,
+        };
+        let (sender, mut connection) = within("h2 handshake", builder.handshake(io))
             .await
             .expect("h2 handshake");
+        let ping_pong = connection.ping_pong();
         let connection = tokio::spawn(async move {
+            if let Some(hold) = hold {
+                let _ = hold.await;
+            }
             if let Err(err) = connection.await {
                 tracing::debug!(error = %err, "raw client connection ended");
             }
         });
-        RawClient {
+        let client = RawClient {
             sender,
             authority: addr.to_string(),
             connection,
-        }
+            ping_pong,
+        };
+        (
+            client,
+            WireEvents {
+                rx: events_rx,
+                seen: VecDeque::new(),
+            },
+        )
     }
 
     /// A gRPC request head for `/grpcx.test.Probe/<method>`: POST, the
@@ -224,14 +273,33 @@ impl RawClient {
 
     /// Sends a request head; the body follows through [`RawCall::send`].
     pub async fn start(&mut self, head: http::request::Builder) -> RawCall {
-        let request = head.body(()).expect("a valid request head");
-        let mut sender = within("the connection being ready", self.sender.clone().ready())
+        self.try_start(head)
             .await
-            .expect("the raw connection is usable");
-        let (response, body) = sender
-            .send_request(request, false)
-            .expect("send the request head");
-        RawCall { body, response }
+            .expect("the raw connection is usable")
+    }
+
+    /// Sends a request head, or gives the error that keeps the connection
+    /// from opening a stream (a GOAWAY, a lost connection). Waiting for the
+    /// connection to be ready is bounded by [`WAIT`](crate::WAIT).
+    pub async fn try_start(&mut self, head: http::request::Builder) -> Result<RawCall, h2::Error> {
+        let request = head.body(()).expect("a valid request head");
+        let mut sender = within("the connection being ready", self.sender.clone().ready()).await?;
+        let (response, body) = sender.send_request(request, false)?;
+        Ok(RawCall { body, response })
+    }
+
+    /// Sends a PING and waits (bounded by [`WAIT`](crate::WAIT)) for its
+    /// answer: once it came, the server has read every frame sent before
+    /// it, and whatever it sent in return before the answer was read (and
+    /// reported to the [`WireEvents`]).
+    pub async fn ping(&mut self) -> Result<(), h2::Error> {
+        let ping_pong = self
+            .ping_pong
+            .as_mut()
+            .expect("the connection's PingPong was taken");
+        within("a PING's answer", ping_pong.ping(h2::Ping::opaque()))
+            .await
+            .map(|_pong| ())
     }
 
     /// Sends a whole request: `head`, then `chunks` of body, ending the
@@ -271,6 +339,220 @@ impl RawClient {
 impl Drop for RawClient {
     fn drop(&mut self) {
         self.connection.abort();
+    }
+}
+
+/// A frame the server sent, as a [`RawClient`] read it off the socket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WireEvent {
+    /// A GOAWAY frame.
+    GoAway {
+        /// The last stream the server says it processed (or may process).
+        last_stream_id: u32,
+        /// Its error code.
+        reason: h2::Reason,
+    },
+    /// A RST_STREAM frame.
+    Reset {
+        /// The stream reset.
+        stream_id: u32,
+        /// Its error code.
+        reason: h2::Reason,
+    },
+    /// The server closed the connection (end of file), or reading failed.
+    Closed,
+}
+
+/// What a [`RawClient`]'s server sent, in order.
+#[derive(Debug)]
+pub struct WireEvents {
+    rx: mpsc::UnboundedReceiver<WireEvent>,
+    /// Events received by [`peek`](WireEvents::peek), not yet taken.
+    seen: VecDeque<WireEvent>,
+}
+
+impl WireEvents {
+    /// The first event already received that `matches`, without waiting
+    /// and without taking it: a later [`wait_for`](WireEvents::wait_for)
+    /// still finds it.
+    pub fn peek(&mut self, matches: impl Fn(&WireEvent) -> bool) -> Option<WireEvent> {
+        while let Ok(event) = self.rx.try_recv() {
+            self.seen.push_back(event);
+        }
+        self.seen.iter().find(|e| matches(e)).cloned()
+    }
+
+    /// Waits (bounded by [`WAIT`](crate::WAIT)) for the first event that
+    /// `matches`, dropping the events before it; gives the events skipped
+    /// and the one that matched.
+    pub async fn wait_for(
+        &mut self,
+        what: &str,
+        matches: impl Fn(&WireEvent) -> bool,
+    ) -> (Vec<WireEvent>, WireEvent) {
+        let mut skipped = Vec::new();
+        while let Some(event) = self.seen.pop_front() {
+            if matches(&event) {
+                return (skipped, event);
+            }
+            skipped.push(event);
+        }
+        let rx = &mut self.rx;
+        within(what, async {
+            loop {
+                match rx.recv().await {
+                    Some(event) if matches(&event) => return (skipped, event),
+                    Some(event) => skipped.push(event),
+                    None => panic!("{what}: the connection ended without it; saw {skipped:?}"),
+                }
+            }
+        })
+        .await
+    }
+}
+
+/// A socket whose incoming bytes are parsed as HTTP/2 frames on the way,
+/// to report GOAWAY, RST_STREAM and the end of the connection.
+struct Sniffed {
+    io: TcpStream,
+    parser: FrameParser,
+    events: mpsc::UnboundedSender<WireEvent>,
+    closed: bool,
+}
+
+impl Sniffed {
+    fn report_closed(&mut self) {
+        if !self.closed {
+            self.closed = true;
+            let _ = self.events.send(WireEvent::Closed);
+        }
+    }
+}
+
+impl AsyncRead for Sniffed {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        match Pin::new(&mut this.io).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                let read = &buf.filled()[before..];
+                if read.is_empty() {
+                    this.report_closed();
+                } else {
+                    this.parser.feed(read, &this.events);
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(err)) => {
+                this.report_closed();
+                Poll::Ready(Err(err))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl AsyncWrite for Sniffed {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+}
+
+/// Splits a byte stream into HTTP/2 frames (RFC 9113 §4.1), keeping the
+/// first bytes of each payload: enough for GOAWAY and RST_STREAM.
+#[derive(Default)]
+struct FrameParser {
+    head: [u8; 9],
+    head_len: usize,
+    kind: u8,
+    stream_id: u32,
+    remaining: usize,
+    payload: Vec<u8>,
+}
+
+impl FrameParser {
+    const GOAWAY: u8 = 0x7;
+    const RST_STREAM: u8 = 0x3;
+
+    fn feed(&mut self, mut bytes: &[u8], events: &mpsc::UnboundedSender<WireEvent>) {
+        while !bytes.is_empty() {
+            if self.head_len < self.head.len() {
+                let n = (self.head.len() - self.head_len).min(bytes.len());
+                self.head[self.head_len..self.head_len + n].copy_from_slice(&bytes[..n]);
+                self.head_len += n;
+                bytes = &bytes[n..];
+                if self.head_len == self.head.len() {
+                    let [l0, l1, l2, kind, _flags, s0, s1, s2, s3] = self.head;
+                    self.remaining = u32::from_be_bytes([0, l0, l1, l2]) as usize;
+                    self.kind = kind;
+                    self.stream_id = u32::from_be_bytes([s0, s1, s2, s3]) & 0x7fff_ffff;
+                    self.payload.clear();
+                    if self.remaining == 0 {
+                        self.finish(events);
+                    }
+                }
+                continue;
+            }
+            let n = self.remaining.min(bytes.len());
+            let keep = n.min(8usize.saturating_sub(self.payload.len()));
+            self.payload.extend_from_slice(&bytes[..keep]);
+            self.remaining -= n;
+            bytes = &bytes[n..];
+            if self.remaining == 0 {
+                self.finish(events);
+            }
+        }
+    }
+
+    fn finish(&mut self, events: &mpsc::UnboundedSender<WireEvent>) {
+        let word = |at: usize| {
+            self.payload
+                .get(at..at + 4)
+                .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        let event = match self.kind {
+            Self::GOAWAY => word(0).zip(word(4)).map(|(last, code)| WireEvent::GoAway {
+                last_stream_id: last & 0x7fff_ffff,
+                reason: h2::Reason::from(code),
+            }),
+            Self::RST_STREAM => word(0).map(|code| WireEvent::Reset {
+                stream_id: self.stream_id,
+                reason: h2::Reason::from(code),
+            }),
+            _ => None,
+        };
+        if let Some(event) = event {
+            let _ = events.send(event);
+        }
+        self.head_len = 0;
     }
 }
 
