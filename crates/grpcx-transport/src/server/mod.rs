@@ -150,6 +150,17 @@ impl Server {
         self
     }
 
+    /// Rapid-reset defences (CVE-2023-44487): how many streams the client
+    /// may reset before the server accepts them (20 by default), and how
+    /// many streams the server may reset because the client broke the
+    /// protocol (1024 by default), before the connection is closed with
+    /// GOAWAY `ENHANCE_YOUR_CALM`.
+    pub fn max_reset_streams(mut self, pending_accept: usize, local_error: usize) -> Server {
+        self.config.max_pending_accept_reset_streams = pending_accept;
+        self.config.max_local_error_reset_streams = local_error;
+        self
+    }
+
     /// The compression encodings accepted on requests (every supported one
     /// by default); a request in another is refused with `UNIMPLEMENTED`
     /// and the accepted ones in `grpc-accept-encoding`.
