@@ -39,6 +39,9 @@ pub mod timeout;
 pub use client::{Channel, Endpoint};
 pub use context::{CallOutcome, Context};
 pub use error::Error;
-pub use request::{IntoRequest, Request, Response};
+pub use request::{
+    IntoBlockingStreamingRequest, IntoRequest, IntoStreamingRequest, IterStream, Request, Response,
+    marker,
+};
 pub use server::Server;
 pub use streaming::Streaming;

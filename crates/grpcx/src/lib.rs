@@ -109,8 +109,8 @@ pub use grpcx_status::{
     RequestInfo, ResourceInfo, ResultExt, RetryInfo, Status,
 };
 pub use grpcx_transport::{
-    CallOutcome, Channel, Context, Endpoint, Error, IntoRequest, Request, Response, Server,
-    Streaming,
+    CallOutcome, Channel, Context, Endpoint, Error, IntoBlockingStreamingRequest, IntoRequest,
+    IntoStreamingRequest, Request, Response, Server, Streaming,
 };
 
 /// The rich error model: typed `google.rpc` details.
@@ -189,146 +189,9 @@ pub mod codegen {
     /// generated server traits.
     pub type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
-    /// What a generated async client-streaming method takes: a `Stream` or
-    /// an iterator of messages, or either in a [`Request`] for metadata and
-    /// a timeout. `M` is one of the [`marker`]s, inferred.
-    pub trait IntoStreamingRequest<M> {
-        /// The request message.
-        type Message;
-        /// The stream of messages sent.
-        type Stream: Stream<Item = Self::Message> + Send + 'static;
-
-        /// The messages as a request.
-        fn into_streaming_request(self) -> Request<Self::Stream>;
-    }
-
-    /// What a generated blocking client-streaming method takes: an
-    /// iterator of messages, or one in a [`Request`] for metadata and a
-    /// timeout. `M` is one of the [`marker`]s, inferred.
-    pub trait IntoBlockingStreamingRequest<M> {
-        /// The request message.
-        type Message;
-        /// The messages sent, from another thread as the iterator yields
-        /// them.
-        type Iter: Iterator<Item = Self::Message> + Send + 'static;
-
-        /// The messages as a request.
-        fn into_blocking_streaming_request(self) -> Request<Self::Iter>;
-    }
-
-    /// Types telling apart the implementations of [`IntoStreamingRequest`]
-    /// and [`IntoBlockingStreamingRequest`], so that a bare value and a
-    /// [`Request`] can both be taken without the implementations
-    /// overlapping.
-    pub mod marker {
-        /// A bare `Stream`.
-        #[derive(Debug)]
-        pub enum BareStream {}
-        /// A `Stream` in a `Request`.
-        #[derive(Debug)]
-        pub enum RequestStream {}
-        /// A bare iterator.
-        #[derive(Debug)]
-        pub enum BareIter {}
-        /// An iterator in a `Request`.
-        #[derive(Debug)]
-        pub enum RequestIter {}
-    }
-
-    impl<S> IntoStreamingRequest<marker::BareStream> for S
-    where
-        S: Stream + Send + 'static,
-    {
-        type Message = S::Item;
-        type Stream = S;
-
-        fn into_streaming_request(self) -> Request<S> {
-            Request::new(self)
-        }
-    }
-
-    impl<S> IntoStreamingRequest<marker::RequestStream> for Request<S>
-    where
-        S: Stream + Send + 'static,
-    {
-        type Message = S::Item;
-        type Stream = S;
-
-        fn into_streaming_request(self) -> Request<S> {
-            self
-        }
-    }
-
-    impl<I> IntoStreamingRequest<marker::BareIter> for I
-    where
-        I: IntoIterator,
-        I::IntoIter: Send + Unpin + 'static,
-    {
-        type Message = I::Item;
-        type Stream = IterStream<I::IntoIter>;
-
-        fn into_streaming_request(self) -> Request<Self::Stream> {
-            Request::new(IterStream(self.into_iter()))
-        }
-    }
-
-    impl<I> IntoStreamingRequest<marker::RequestIter> for Request<I>
-    where
-        I: IntoIterator,
-        I::IntoIter: Send + Unpin + 'static,
-    {
-        type Message = I::Item;
-        type Stream = IterStream<I::IntoIter>;
-
-        fn into_streaming_request(self) -> Request<Self::Stream> {
-            self.map(|messages| IterStream(messages.into_iter()))
-        }
-    }
-
-    impl<I> IntoBlockingStreamingRequest<marker::BareIter> for I
-    where
-        I: IntoIterator,
-        I::IntoIter: Send + 'static,
-    {
-        type Message = I::Item;
-        type Iter = I::IntoIter;
-
-        fn into_blocking_streaming_request(self) -> Request<I::IntoIter> {
-            Request::new(self.into_iter())
-        }
-    }
-
-    impl<I> IntoBlockingStreamingRequest<marker::RequestIter> for Request<I>
-    where
-        I: IntoIterator,
-        I::IntoIter: Send + 'static,
-    {
-        type Message = I::Item;
-        type Iter = I::IntoIter;
-
-        fn into_blocking_streaming_request(self) -> Request<I::IntoIter> {
-            self.map(IntoIterator::into_iter)
-        }
-    }
-
-    /// An iterator as a `Stream` that is always ready.
-    #[derive(Debug)]
-    pub struct IterStream<I>(I);
-
-    impl<I: Iterator + Unpin> Stream for IterStream<I> {
-        type Item = I::Item;
-
-        fn poll_next(
-            mut self: Pin<&mut Self>,
-            _: &mut std::task::Context<'_>,
-        ) -> std::task::Poll<Option<I::Item>> {
-            std::task::Poll::Ready(self.0.next())
-        }
-
-        fn size_hint(&self) -> (usize, Option<usize>) {
-            self.0.size_hint()
-        }
-    }
+    pub use grpcx_transport::{
+        IntoBlockingStreamingRequest, IntoStreamingRequest, IterStream, marker,
+    };
 }
 
 /// Includes the code `grpcx-codegen` generated in `OUT_DIR` for a protobuf
