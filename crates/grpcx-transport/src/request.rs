@@ -5,6 +5,7 @@ use std::time::Duration;
 use std::pin::Pin;
 
 use futures_core::Stream;
+use grpcx_codec::CompressionEncoding;
 use grpcx_status::Metadata;
 
 use crate::context::Context;
@@ -29,6 +30,7 @@ pub struct Request<T> {
     message: T,
     metadata: Metadata,
     timeout: Option<Duration>,
+    compression: Option<CompressionEncoding>,
     context: Option<Context>,
 }
 
@@ -39,6 +41,7 @@ impl<T> Request<T> {
             message,
             metadata: Metadata::new(),
             timeout: None,
+            compression: None,
             context: None,
         }
     }
@@ -48,6 +51,7 @@ impl<T> Request<T> {
             message,
             metadata,
             timeout: None,
+            compression: None,
             context: Some(context),
         }
     }
@@ -111,6 +115,26 @@ impl<T> Request<T> {
         self
     }
 
+    /// The compression of this call's request messages, when it overrides
+    /// the endpoint's (see [`Request::set_compression`]).
+    pub fn compression(&self) -> Option<CompressionEncoding> {
+        self.compression
+    }
+
+    /// Compresses this call's request messages with `encoding`, whatever
+    /// the endpoint's setting (`Identity` sends them uncompressed). A server
+    /// that does not accept the encoding answers `UNIMPLEMENTED`.
+    pub fn set_compression(&mut self, encoding: CompressionEncoding) {
+        self.compression = Some(encoding);
+    }
+
+    /// Compresses this call's request messages with `encoding` (see
+    /// [`Request::set_compression`]).
+    pub fn with_compression(mut self, encoding: CompressionEncoding) -> Request<T> {
+        self.compression = Some(encoding);
+        self
+    }
+
     /// Replaces the metadata.
     pub fn with_metadata(mut self, metadata: Metadata) -> Request<T> {
         self.metadata = metadata;
@@ -123,6 +147,7 @@ impl<T> Request<T> {
             message: f(self.message),
             metadata: self.metadata,
             timeout: self.timeout,
+            compression: self.compression,
             context: self.context,
         }
     }

@@ -55,11 +55,11 @@ impl Channel {
         C::Encode: Send + 'static,
         C::Decode: Send + 'static,
     {
-        let (metadata, timeout, message) = split(request);
-        let mut frames = self.frame_encoder();
+        let (outgoing, message) = self.split(request);
+        let mut frames = self.frame_encoder(outgoing.encoding);
         let data = glue::encode(&mut frames, &mut codec.encoder(), message)?;
         let started = self
-            .start(path, metadata, timeout, RequestBody::unary(data), None)
+            .start(path, outgoing, RequestBody::unary(data), None)
             .await?;
         let stream = self.response_stream(started, codec)?;
         single_response(stream).await
@@ -82,11 +82,11 @@ impl Channel {
         C::Encode: Send + 'static,
         C::Decode: Send + 'static,
     {
-        let (metadata, timeout, message) = split(request);
-        let mut frames = self.frame_encoder();
+        let (outgoing, message) = self.split(request);
+        let mut frames = self.frame_encoder(outgoing.encoding);
         let data = glue::encode(&mut frames, &mut codec.encoder(), message)?;
         let started = self
-            .start(path, metadata, timeout, RequestBody::unary(data), None)
+            .start(path, outgoing, RequestBody::unary(data), None)
             .await?;
         let metadata = started_metadata(&started);
         let stream = self.response_stream(started, codec)?;
@@ -225,14 +225,13 @@ impl Channel {
         C::Decode: Send + 'static,
         S: Stream<Item = C::Encode> + Send + 'static,
     {
-        let (metadata, timeout, messages) = split(request);
-        let encoded = glue::encode_stream(messages, codec.encoder(), self.frame_encoder());
+        let (outgoing, messages) = self.split(request);
+        let frames = self.frame_encoder(outgoing.encoding);
+        let encoded = glue::encode_stream(messages, codec.encoder(), frames);
         let error = EncodeError::default();
         let (cancel, cancelled) = tokio::sync::oneshot::channel();
         let body = RequestBody::streaming(encoded, error.clone(), cancelled);
-        let started = self
-            .start(path, metadata, timeout, body, Some(error))
-            .await?;
+        let started = self.start(path, outgoing, body, Some(error)).await?;
         let metadata = started_metadata(&started);
         let mut stream = self.response_stream(started, codec)?;
         // Dropping or cancelling the response stream resets the call.
@@ -240,13 +239,29 @@ impl Channel {
         Ok((metadata, stream))
     }
 
-    fn frame_encoder(&self) -> grpcx_codec::FrameEncoder {
+    fn frame_encoder(&self, encoding: CompressionEncoding) -> grpcx_codec::FrameEncoder {
         let endpoint = self.endpoint();
         glue::frame_encoder(
             &endpoint.compression,
-            endpoint.compression.send,
+            encoding,
             endpoint.max_encode_message_size,
         )
+    }
+
+    /// Splits a request into what goes in the request head and the
+    /// message(s).
+    fn split<T>(&self, request: Request<T>) -> (Outgoing, T) {
+        let timeout = request.timeout().or(self.endpoint().timeout);
+        let encoding = request
+            .compression()
+            .unwrap_or(self.endpoint().compression.send);
+        let (metadata, message) = request.into_parts();
+        let outgoing = Outgoing {
+            metadata,
+            timeout,
+            encoding,
+        };
+        (outgoing, message)
     }
 
     fn response_stream<C>(
@@ -276,13 +291,16 @@ impl Channel {
     async fn start(
         &self,
         path: PathAndQuery,
-        metadata: Metadata,
-        timeout: Option<Duration>,
+        outgoing: Outgoing,
         body: RequestBody,
         encode_error: Option<EncodeError>,
     ) -> Result<Started, Status> {
         let endpoint = self.endpoint();
-        let timeout = timeout.or(endpoint.timeout);
+        let Outgoing {
+            metadata,
+            timeout,
+            encoding,
+        } = outgoing;
         // A timeout too long to represent is no deadline at all.
         let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
 
@@ -293,11 +311,10 @@ impl Channel {
         if let Some(timeout) = timeout {
             headers.insert(GRPC_TIMEOUT, format_timeout(timeout));
         }
-        let compression = &endpoint.compression;
-        if compression.send.is_compressed() {
-            headers.insert(GRPC_ENCODING, compression.send.to_header_value());
+        if encoding.is_compressed() {
+            headers.insert(GRPC_ENCODING, encoding.to_header_value());
         }
-        headers.insert(GRPC_ACCEPT_ENCODING, compression.accept_encoding());
+        headers.insert(GRPC_ACCEPT_ENCODING, endpoint.compression.accept_encoding());
         let uri = http::Uri::builder()
             .scheme(endpoint.scheme.clone())
             .authority(endpoint.authority.clone())
@@ -468,10 +485,13 @@ pub(crate) fn after_deadline(
     }
 }
 
-fn split<T>(request: Request<T>) -> (Metadata, Option<Duration>, T) {
-    let timeout = request.timeout();
-    let (metadata, message) = request.into_parts();
-    (metadata, timeout, message)
+/// What a call sends in its request head.
+struct Outgoing {
+    metadata: Metadata,
+    /// The call's timeout, or the endpoint's default.
+    timeout: Option<Duration>,
+    /// The compression of the request messages.
+    encoding: CompressionEncoding,
 }
 
 fn started_metadata(started: &Started) -> Metadata {
