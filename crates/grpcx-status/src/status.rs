@@ -292,6 +292,30 @@ impl Status {
         self
     }
 
+    /// Removes every detail of type `T`: for instance
+    /// `status.without_details::<DebugInfo>()` before a status crosses from
+    /// a trusted service to the public.
+    ///
+    /// ```
+    /// use grpcx_status::{DebugInfo, ErrorInfo, Status};
+    ///
+    /// let status = Status::internal("boom")
+    ///     .with_detail(DebugInfo::new("stack", ["db.rs:12"]))
+    ///     .with_detail(ErrorInfo::new("DB_DOWN", "example.com"))
+    ///     .without_details::<DebugInfo>();
+    /// assert_eq!(status.details_any().len(), 1);
+    /// ```
+    pub fn without_details<T: DetailMessage>(mut self) -> Status {
+        self.retain_details(|any| any.type_url != T::TYPE_URL);
+        self
+    }
+
+    /// Keeps only the details (as sent: type URL and bytes) that `keep`
+    /// accepts, in order.
+    pub fn retain_details(&mut self, keep: impl FnMut(&Any) -> bool) {
+        self.0.details.retain(keep);
+    }
+
     /// Replaces the custom metadata.
     pub fn with_metadata(mut self, metadata: Metadata) -> Status {
         self.0.metadata = metadata;
