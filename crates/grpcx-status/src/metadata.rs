@@ -293,20 +293,13 @@ impl Metadata {
     /// headers) are left out, everything else is kept as received.
     pub fn from_headers(headers: HeaderMap) -> Metadata {
         let mut headers = headers;
-        if headers.keys().any(|name| is_reserved(name.as_str())) {
-            let mut kept = HeaderMap::with_capacity(headers.len());
-            let mut last = None;
-            for (name, value) in headers {
-                if let Some(name) = name {
-                    last = Some(name);
-                }
-                if let Some(name) = &last {
-                    if !is_reserved(name.as_str()) {
-                        kept.append(name.clone(), value);
-                    }
-                }
-            }
-            headers = kept;
+        // Removed in place: no new map, and custom entries are not copied.
+        while let Some(name) = headers
+            .keys()
+            .find(|name| is_reserved(name.as_str()))
+            .cloned()
+        {
+            headers.remove(&name);
         }
         Metadata { headers }
     }
