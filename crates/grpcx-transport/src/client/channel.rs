@@ -361,10 +361,13 @@ impl Channel {
                     State::Failing { failures, .. } => failures + 1,
                     _ => 1,
                 };
+                // The error's own text repeats "could not connect"; its
+                // causes say why.
+                let why = std::error::Error::source(&err)
+                    .map_or_else(|| err.to_string(), error_chain);
                 let status = Status::unavailable(format!(
-                    "could not connect to {}: {}",
-                    endpoint.authority,
-                    error_chain(&err)
+                    "could not connect to {}: {why}",
+                    endpoint.authority
                 ))
                 .with_origin(Origin::Transport);
                 *state = State::Failing {
