@@ -363,8 +363,8 @@ impl Channel {
                 };
                 // The error's own text repeats "could not connect"; its
                 // causes say why.
-                let why = std::error::Error::source(&err)
-                    .map_or_else(|| err.to_string(), error_chain);
+                let why =
+                    std::error::Error::source(&err).map_or_else(|| err.to_string(), error_chain);
                 let status = Status::unavailable(format!(
                     "could not connect to {}: {why}",
                     endpoint.authority
