@@ -69,7 +69,7 @@ pub use rich::{
     BadRequest, DebugInfo, Detail, DetailMessage, ErrorInfo, Help, LocalizedMessage,
     PreconditionFailure, QuotaFailure, RequestInfo, ResourceInfo, RetryInfo,
 };
-pub use status::{Origin, Status};
+pub use status::{Origin, Progress, Pushback, Status};
 pub use wire::DetailsError;
 
 /// The README's examples, compiled and run as doc tests.

@@ -3,6 +3,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use prost_types::Any;
 
@@ -61,8 +62,54 @@ struct Inner {
     metadata: Metadata,
     initial_metadata: Metadata,
     origin: Origin,
+    progress: Progress,
+    pushback: Option<Pushback>,
     source: Option<Arc<dyn StdError + Send + Sync + 'static>>,
 }
+
+/// How far a failed call got before it failed, as the client knows it.
+///
+/// Retry decides by this (gRFC A6): a call that was never sent, or that
+/// the server's HTTP/2 layer refused before any handler saw it, can be
+/// retried transparently whatever its code; a call that may have reached
+/// the server's application is retried only under a retry policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Progress {
+    /// The request never left this client: no connection could be made,
+    /// the deadline passed or the call was cancelled while connecting.
+    NotSent,
+    /// The server's HTTP/2 layer refused the stream before any handler saw
+    /// it: a `REFUSED_STREAM` reset, or a GOAWAY whose last stream id is
+    /// below this call's stream.
+    Refused,
+    /// The request reached the server, which may have processed it (the
+    /// default, and what every status received from the peer says).
+    #[default]
+    Processed,
+}
+
+impl Progress {
+    /// Whether the server's application certainly never saw the call, so
+    /// sending it again cannot repeat its effects.
+    pub fn is_unprocessed(self) -> bool {
+        matches!(self, Progress::NotSent | Progress::Refused)
+    }
+}
+
+/// The server's retry pushback (`grpc-retry-pushback-ms`, gRFC A6): how a
+/// server tells retrying clients to wait, or not to retry at all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Pushback {
+    /// Retry no sooner than after this delay (then the backoff starts over).
+    Delay(Duration),
+    /// Do not retry: the value was negative, malformed or repeated.
+    Stop,
+}
+
+/// The `grpc-retry-pushback-ms` header name.
+pub(crate) const GRPC_RETRY_PUSHBACK_MS: &str = "grpc-retry-pushback-ms";
 
 /// Where a [`Status`] was made.
 ///
@@ -138,6 +185,8 @@ impl Status {
             metadata: Metadata::new(),
             initial_metadata: Metadata::new(),
             origin: Origin::Application,
+            progress: Progress::Processed,
+            pushback: None,
             source: None,
         }))
     }
@@ -329,6 +378,45 @@ impl Status {
         self
     }
 
+    /// How far the call got before it failed (see [`Progress`]); statuses
+    /// received from the peer and made by applications say
+    /// [`Progress::Processed`].
+    pub fn progress(&self) -> Progress {
+        self.0.progress
+    }
+
+    /// Sets how far the call got (grpcx's client transport does this; a
+    /// test double of a channel may too).
+    pub fn with_progress(mut self, progress: Progress) -> Status {
+        self.0.progress = progress;
+        self
+    }
+
+    /// The server's retry pushback, from `grpc-retry-pushback-ms`: absent,
+    /// a delay, or [`Pushback::Stop`] for a negative, malformed or repeated
+    /// value.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use grpcx_status::{Pushback, Status};
+    ///
+    /// let sent = Status::unavailable("overloaded").with_pushback(Pushback::Delay(Duration::from_millis(250)));
+    /// let headers = sent.to_header_map();
+    /// assert_eq!(headers["grpc-retry-pushback-ms"], "250");
+    /// let received = Status::from_header_map(&headers).unwrap();
+    /// assert_eq!(received.pushback(), Some(Pushback::Delay(Duration::from_millis(250))));
+    /// ```
+    pub fn pushback(&self) -> Option<Pushback> {
+        self.0.pushback
+    }
+
+    /// Sets the retry pushback a server sends with this status
+    /// (`grpc-retry-pushback-ms`).
+    pub fn with_pushback(mut self, pushback: Pushback) -> Status {
+        self.0.pushback = Some(pushback);
+        self
+    }
+
     /// Attaches an error kept for logs: it appears in `{:#}` and as
     /// [`std::error::Error::source`], and is never sent to the peer.
     pub fn with_source(mut self, source: impl Into<Box<dyn StdError + Send + Sync>>) -> Status {
@@ -400,6 +488,12 @@ impl fmt::Debug for Status {
         }
         if !self.0.initial_metadata.is_empty() {
             d.field("initial_metadata", &self.0.initial_metadata);
+        }
+        if self.0.progress != Progress::Processed {
+            d.field("progress", &self.0.progress);
+        }
+        if let Some(pushback) = &self.0.pushback {
+            d.field("pushback", pushback);
         }
         if let Some(source) = &self.0.source {
             d.field("source", source);

@@ -42,7 +42,7 @@ use prost::Message as _;
 use crate::code::Code;
 use crate::metadata::Metadata;
 use crate::pb;
-use crate::status::{Origin, Status};
+use crate::status::{GRPC_RETRY_PUSHBACK_MS, Origin, Pushback, Status};
 
 /// The `grpc-status` header name.
 pub const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
@@ -50,6 +50,9 @@ pub const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 pub const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
 /// The `grpc-status-details-bin` header name.
 pub const GRPC_STATUS_DETAILS: HeaderName = HeaderName::from_static("grpc-status-details-bin");
+
+/// The `grpc-retry-pushback-ms` header name (gRFC A6).
+pub const GRPC_RETRY_PUSHBACK: HeaderName = HeaderName::from_static(GRPC_RETRY_PUSHBACK_MS);
 
 /// Base64 as gRPC emits it: the standard alphabet without padding.
 pub(crate) const BASE64_ENCODE: GeneralPurpose = base64::engine::general_purpose::STANDARD_NO_PAD;
@@ -65,6 +68,26 @@ pub(crate) const BASE64_ANY: GeneralPurpose = GeneralPurpose::new(
 /// The longest `grpc-message` value sent, in bytes after percent-encoding;
 /// a longer message is cut (see the module documentation).
 pub const MAX_MESSAGE_HEADER_LEN: usize = 8 * 1024;
+
+/// Reads `grpc-retry-pushback-ms` as gRFC A6 says: a non-negative 32-bit
+/// number of milliseconds is a delay; a negative, malformed or repeated
+/// value means "do not retry".
+fn read_pushback(headers: &HeaderMap) -> Option<Pushback> {
+    let mut values = headers.get_all(GRPC_RETRY_PUSHBACK).iter();
+    let value = values.next()?;
+    if values.next().is_some() {
+        return Some(Pushback::Stop);
+    }
+    let parsed = std::str::from_utf8(value.as_bytes())
+        .ok()
+        .and_then(|text| text.trim().parse::<i32>().ok());
+    Some(match parsed {
+        Some(ms) if ms >= 0 => {
+            Pushback::Delay(std::time::Duration::from_millis(u64::from(ms.unsigned_abs())))
+        }
+        _ => Pushback::Stop,
+    })
+}
 
 /// Bytes `grpc-message` escapes: everything outside 0x20..=0x7E, and `%`.
 const MESSAGE_ESCAPES: &AsciiSet = &CONTROLS.add(b'%');
@@ -159,6 +182,9 @@ impl Status {
             let (details, error) = decode_details(value.as_bytes(), &status);
             status.set_raw_details(details, error);
         }
+        if let Some(pushback) = read_pushback(headers) {
+            status = status.with_pushback(pushback);
+        }
         Some(status)
     }
 
@@ -198,6 +224,18 @@ impl Status {
             let encoded = BASE64_ENCODE.encode(proto.encode_to_vec());
             if let Ok(value) = HeaderValue::from_str(&encoded) {
                 headers.insert(GRPC_STATUS_DETAILS, value);
+            }
+        }
+        match self.pushback() {
+            None => {}
+            Some(Pushback::Delay(delay)) => {
+                let ms = u64::try_from(delay.as_millis())
+                    .unwrap_or(u64::MAX)
+                    .min(i32::MAX as u64);
+                headers.insert(GRPC_RETRY_PUSHBACK, HeaderValue::from(ms));
+            }
+            Some(Pushback::Stop) => {
+                headers.insert(GRPC_RETRY_PUSHBACK, HeaderValue::from_static("-1"));
             }
         }
         self.metadata().append_to(headers);
@@ -286,6 +324,34 @@ mod tests {
 
     /// The special_status_message string of gRPC's interop tests.
     const SPECIAL: &str = "\t\ntest with whitespace\r\nand Unicode BMP ☺ and non-BMP 😈\t\n";
+
+    #[test]
+    fn pushback_is_a_delay_or_stop_as_a6_says() {
+        let read = |values: &[&str]| {
+            let mut headers = HeaderMap::new();
+            headers.insert(GRPC_STATUS, HeaderValue::from_static("14"));
+            for value in values {
+                headers.append(GRPC_RETRY_PUSHBACK, HeaderValue::from_str(value).unwrap());
+            }
+            Status::from_header_map(&headers).unwrap().pushback()
+        };
+        let delay = |ms| Some(Pushback::Delay(std::time::Duration::from_millis(ms)));
+        assert_eq!(read(&[]), None);
+        assert_eq!(read(&["0"]), delay(0));
+        assert_eq!(read(&["1500"]), delay(1500));
+        assert_eq!(read(&["2147483647"]), delay(2_147_483_647));
+        for stop in [&["-1"][..], &["abc"], &[""], &["2147483648"], &["1.5"], &["10", "20"]] {
+            assert_eq!(read(stop), Some(Pushback::Stop), "{stop:?}");
+        }
+        // The header is never custom metadata.
+        let mut headers = HeaderMap::new();
+        headers.insert(GRPC_STATUS, HeaderValue::from_static("14"));
+        headers.insert(GRPC_RETRY_PUSHBACK, HeaderValue::from_static("5"));
+        assert!(Status::from_header_map(&headers).unwrap().metadata().is_empty());
+        // Written back as A6 says.
+        let stop = Status::unavailable("no").with_pushback(Pushback::Stop);
+        assert_eq!(stop.to_header_map()[GRPC_RETRY_PUSHBACK], "-1");
+    }
 
     #[test]
     fn special_status_message_encodes_as_the_spec_says() {
