@@ -511,6 +511,14 @@ impl StdError for Status {
     }
 }
 
+/// An error that cannot happen, as a status: lets an infallible body or
+/// service stand where a fallible one is expected.
+impl From<std::convert::Infallible> for Status {
+    fn from(never: std::convert::Infallible) -> Self {
+        match never {}
+    }
+}
+
 impl From<Code> for Status {
     /// A status with the code and an empty message.
     fn from(code: Code) -> Self {

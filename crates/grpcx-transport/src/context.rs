@@ -364,6 +364,66 @@ impl Context {
     }
 }
 
+tokio::task_local! {
+    /// The server call the current task is handling.
+    static CURRENT: Context;
+}
+
+thread_local! {
+    /// The server call a blocking handler running on this thread handles.
+    static CURRENT_BLOCKING: std::cell::RefCell<Option<Context>> = const { std::cell::RefCell::new(None) };
+}
+
+impl Context {
+    /// The context of the server call being handled here: by the current
+    /// task (an async handler, and whatever it awaits), or by this thread
+    /// (a blocking handler). `None` elsewhere, including in tasks a handler
+    /// spawns.
+    ///
+    /// A client call made while a handler runs takes its deadline from
+    /// here (the earlier of the two), with no code from the user; see
+    /// `Request::inherit_deadline` to opt out.
+    pub fn current() -> Option<Context> {
+        if let Ok(context) = CURRENT.try_with(Context::clone) {
+            return Some(context);
+        }
+        CURRENT_BLOCKING
+            .try_with(|current| current.borrow().clone())
+            .ok()
+            .flatten()
+    }
+
+    /// Runs `future` with this context as [`Context::current`].
+    pub(crate) fn scope<F: std::future::Future>(
+        self,
+        future: F,
+    ) -> tokio::task::futures::TaskLocalFuture<Context, F> {
+        CURRENT.scope(self, future)
+    }
+
+    /// Makes this context [`Context::current`] on this thread until the
+    /// guard is dropped (a blocking handler runs).
+    pub(crate) fn enter_blocking(&self) -> BlockingScope {
+        let previous = CURRENT_BLOCKING
+            .try_with(|current| current.replace(Some(self.clone())))
+            .ok()
+            .flatten();
+        BlockingScope { previous }
+    }
+}
+
+/// Restores the thread's previous current context when dropped.
+pub(crate) struct BlockingScope {
+    previous: Option<Context>,
+}
+
+impl Drop for BlockingScope {
+    fn drop(&mut self) {
+        let previous = self.previous.take();
+        let _ = CURRENT_BLOCKING.try_with(|current| current.replace(previous));
+    }
+}
+
 impl fmt::Debug for Context {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Context")
@@ -476,6 +536,23 @@ mod tests {
         // A second abort does not replace the first.
         ctx.abort(Code::Internal, "second");
         assert_eq!(ctx.final_status().message(), "token expired");
+    }
+
+    #[tokio::test]
+    async fn the_current_context_is_the_one_in_scope() {
+        assert!(Context::current().is_none());
+        let ctx = Context::new("/a.B/C", None, None);
+        let seen = ctx
+            .clone()
+            .scope(async { Context::current().map(|c| c.method().to_owned()) })
+            .await;
+        assert_eq!(seen.as_deref(), Some("/a.B/C"));
+        assert!(Context::current().is_none());
+        {
+            let _scope = ctx.enter_blocking();
+            assert_eq!(Context::current().unwrap().method(), "/a.B/C");
+        }
+        assert!(Context::current().is_none());
     }
 
     #[test]

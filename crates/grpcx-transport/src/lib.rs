@@ -25,10 +25,12 @@
 //! outside any call (binding, connecting, a bad URI) are an [`Error`].
 
 pub mod blocking;
+mod body;
 pub mod client;
 mod context;
 pub mod descriptor;
 mod error;
+mod extensions;
 mod glue;
 mod panic;
 mod request;
@@ -36,9 +38,11 @@ pub mod server;
 mod streaming;
 pub mod timeout;
 
+pub use body::Body;
 pub use client::{Channel, Endpoint};
 pub use context::{CallOutcome, Context};
 pub use error::Error;
+pub use extensions::{Deadline, GrpcMethod};
 pub use request::{
     IntoBlockingStreamingRequest, IntoRequest, IntoStreamingRequest, IterStream, Request, Response,
     marker,
