@@ -82,9 +82,9 @@ fn read_pushback(headers: &HeaderMap) -> Option<Pushback> {
         .ok()
         .and_then(|text| text.trim().parse::<i32>().ok());
     Some(match parsed {
-        Some(ms) if ms >= 0 => {
-            Pushback::Delay(std::time::Duration::from_millis(u64::from(ms.unsigned_abs())))
-        }
+        Some(ms) if ms >= 0 => Pushback::Delay(std::time::Duration::from_millis(u64::from(
+            ms.unsigned_abs(),
+        ))),
         _ => Pushback::Stop,
     })
 }
@@ -340,14 +340,26 @@ mod tests {
         assert_eq!(read(&["0"]), delay(0));
         assert_eq!(read(&["1500"]), delay(1500));
         assert_eq!(read(&["2147483647"]), delay(2_147_483_647));
-        for stop in [&["-1"][..], &["abc"], &[""], &["2147483648"], &["1.5"], &["10", "20"]] {
+        for stop in [
+            &["-1"][..],
+            &["abc"],
+            &[""],
+            &["2147483648"],
+            &["1.5"],
+            &["10", "20"],
+        ] {
             assert_eq!(read(stop), Some(Pushback::Stop), "{stop:?}");
         }
         // The header is never custom metadata.
         let mut headers = HeaderMap::new();
         headers.insert(GRPC_STATUS, HeaderValue::from_static("14"));
         headers.insert(GRPC_RETRY_PUSHBACK, HeaderValue::from_static("5"));
-        assert!(Status::from_header_map(&headers).unwrap().metadata().is_empty());
+        assert!(
+            Status::from_header_map(&headers)
+                .unwrap()
+                .metadata()
+                .is_empty()
+        );
         // Written back as A6 says.
         let stop = Status::unavailable("no").with_pushback(Pushback::Stop);
         assert_eq!(stop.to_header_map()[GRPC_RETRY_PUSHBACK], "-1");

@@ -116,10 +116,52 @@ impl From<Error> for Status {
     }
 }
 
+/// The error type of tower middleware (`tower::BoxError`).
+pub type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// The status for an error a tower layer failed a call with, on either
+/// side.
+///
+/// A [`Status`] is itself. Otherwise the error's type is unknown to grpcx
+/// and can only be recognised by downcasting: tower's timeout (`Elapsed`)
+/// is `DEADLINE_EXCEEDED`, tower's load shedding (`Overloaded`) is
+/// `UNAVAILABLE` (the call was not processed, so it is safe to retry), and
+/// anything else is `UNKNOWN`, with a message that reveals nothing of the
+/// error, which is kept as the status's source for the logs.
+pub fn status_from_layer_error(err: BoxError) -> Status {
+    let err = match err.downcast::<Status>() {
+        Ok(status) => return *status,
+        Err(err) => err,
+    };
+    if err.is::<tower::timeout::error::Elapsed>() {
+        return Status::deadline_exceeded("the call timed out in a middleware layer")
+            .with_source(err);
+    }
+    if err.is::<tower::load_shed::error::Overloaded>() {
+        return Status::unavailable("the service is overloaded").with_source(err);
+    }
+    Status::unknown("a middleware layer failed the call").with_source(err)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use grpcx_status::Code;
+
+    #[test]
+    fn layer_errors_map_to_codes_and_keep_their_source() {
+        let status = status_from_layer_error(Box::new(Status::not_found("no user")));
+        assert_eq!(status.code(), Code::NotFound);
+        assert_eq!(status.message(), "no user");
+        let elapsed = status_from_layer_error(Box::new(tower::timeout::error::Elapsed::new()));
+        assert_eq!(elapsed.code(), Code::DeadlineExceeded);
+        let shed = status_from_layer_error(Box::new(tower::load_shed::error::Overloaded::new()));
+        assert_eq!(shed.code(), Code::Unavailable);
+        let other = status_from_layer_error("secret database password".into());
+        assert_eq!(other.code(), Code::Unknown);
+        assert!(!other.message().contains("secret"));
+        assert!(format!("{other:#}").contains("secret"), "kept for the logs");
+    }
 
     #[test]
     fn connect_errors_become_unavailable_with_the_cause() {

@@ -41,7 +41,7 @@ pub mod timeout;
 pub use body::Body;
 pub use client::{Channel, Endpoint};
 pub use context::{CallOutcome, Context};
-pub use error::Error;
+pub use error::{BoxError, Error, status_from_layer_error};
 pub use extensions::{Deadline, GrpcMethod};
 pub use request::{
     IntoBlockingStreamingRequest, IntoRequest, IntoStreamingRequest, IterStream, Request, Response,

@@ -170,7 +170,9 @@ async fn dispatch(
         context: context.clone(),
         config,
     };
-    let handler = CatchUnwind::new(AssertUnwindSafe(service.call(method, call)));
+    let handler = CatchUnwind::new(AssertUnwindSafe(
+        context.clone().scope(service.call(method, call)),
+    ));
     let outcome = tokio::select! {
         biased;
         result = handler => match result {
