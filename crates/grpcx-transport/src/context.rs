@@ -4,12 +4,17 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::task::{Context as TaskContext, Poll, Waker};
 use std::time::Duration;
+
+use http::uri::PathAndQuery;
 
 use grpcx_codec::CompressionEncoding;
 use grpcx_status::{Code, Metadata, Status};
 use tokio::sync::Notify;
 use tokio::time::Instant;
+
+use crate::server::Config;
 
 /// How a call ended, as its [`Context`] reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -49,9 +54,12 @@ pub struct Context {
 struct Inner {
     /// The shared context of requests not received by a server: never ends.
     detached: bool,
-    method: Box<str>,
+    method: PathAndQuery,
     peer: Option<SocketAddr>,
     deadline: Option<Instant>,
+    /// `grpc-previous-rpc-attempts`, as the client sent it.
+    previous_attempts: u32,
+    config: Arc<Config>,
     state: Mutex<State>,
     /// Whether the next response messages are compressed (read per message).
     message_compression: AtomicBool,
@@ -71,20 +79,39 @@ struct State {
     callbacks: Vec<Callback>,
     request_compression: CompressionEncoding,
     send_compression: Option<CompressionEncoding>,
+    /// `send_headers` was called and the response body has not yet acted.
+    headers_wanted: bool,
+    /// The task driving the call (the dispatcher, then the response body),
+    /// woken by an abort or `send_headers`.
+    driver: Option<Waker>,
+}
+
+/// What wakes the task driving a call.
+#[derive(Debug)]
+pub(crate) enum Signal {
+    /// The call was aborted with this status.
+    Aborted(Status),
+    /// The handler asked for the response headers to go out now.
+    SendHeaders,
 }
 
 impl Context {
+    /// A context for a call of `method` (the request's path).
     pub(crate) fn new(
-        method: &str,
+        method: PathAndQuery,
         peer: Option<SocketAddr>,
         deadline: Option<Instant>,
+        previous_attempts: u32,
+        config: Arc<Config>,
     ) -> Context {
         Context {
             inner: Arc::new(Inner {
                 detached: false,
-                method: method.into(),
+                method,
                 peer,
                 deadline,
+                previous_attempts,
+                config,
                 state: Mutex::new(State::default()),
                 message_compression: AtomicBool::new(true),
                 changed: Notify::new(),
@@ -99,7 +126,13 @@ impl Context {
     pub fn detached() -> &'static Context {
         static DETACHED: OnceLock<Context> = OnceLock::new();
         DETACHED.get_or_init(|| {
-            let mut context = Context::new("", None, None);
+            let mut context = Context::new(
+                PathAndQuery::from_static("/"),
+                None,
+                None,
+                0,
+                Arc::default(),
+            );
             if let Some(inner) = Arc::get_mut(&mut context.inner) {
                 inner.detached = true;
             }
@@ -118,7 +151,18 @@ impl Context {
 
     /// The full method name, `/package.Service/Method`.
     pub fn method(&self) -> &str {
-        &self.inner.method
+        self.inner.method.path()
+    }
+
+    /// How many times the client tried this call before
+    /// (`grpc-previous-rpc-attempts`, sent by retrying clients); 0 for a
+    /// first attempt.
+    pub fn previous_attempts(&self) -> u32 {
+        self.inner.previous_attempts
+    }
+
+    pub(crate) fn config(&self) -> &Arc<Config> {
+        &self.inner.config
     }
 
     /// The client's address, when the transport knows it.
@@ -252,14 +296,63 @@ impl Context {
         if self.inner.detached {
             return status;
         }
-        {
+        let driver = {
             let mut state = self.state();
             if state.outcome.is_none() && state.aborted.is_none() {
                 state.aborted = Some(status.clone());
             }
-        }
+            state.driver.take()
+        };
         self.inner.changed.notify_waiters();
+        if let Some(driver) = driver {
+            driver.wake();
+        }
         status
+    }
+
+    /// Sends the response headers (the initial metadata) now, instead of
+    /// with the first response message.
+    ///
+    /// By default a response stream's headers go out with its first
+    /// message, so a call that fails before sending any message is answered
+    /// Trailers-Only, which retrying clients may retry (gRFC A6). A handler
+    /// whose first message comes late and whose client waits for the
+    /// headers calls this once it has returned its response stream; it has
+    /// no effect on a unary response, whose headers always go with its
+    /// message.
+    pub fn send_headers(&self) {
+        if self.inner.detached {
+            return;
+        }
+        let driver = {
+            let mut state = self.state();
+            state.headers_wanted = true;
+            state.driver.take()
+        };
+        if let Some(driver) = driver {
+            driver.wake();
+        }
+    }
+
+    /// Polls for an abort, and for a `send_headers` request when `headers`
+    /// is set; registers the caller as the call's driver (one at a time:
+    /// the dispatcher while the handler runs, then the response body).
+    pub(crate) fn poll_signal(&self, cx: &mut TaskContext<'_>, headers: bool) -> Poll<Signal> {
+        if self.inner.detached {
+            return Poll::Pending;
+        }
+        let mut state = self.state();
+        if let Some(status) = &state.aborted {
+            return Poll::Ready(Signal::Aborted(status.clone()));
+        }
+        if headers && std::mem::take(&mut state.headers_wanted) {
+            return Poll::Ready(Signal::SendHeaders);
+        }
+        match &mut state.driver {
+            Some(waker) if waker.will_wake(cx.waker()) => {}
+            driver => *driver = Some(cx.waker().clone()),
+        }
+        Poll::Pending
     }
 
     /// Registers a callback run once when the call ends, with how it ended.
@@ -328,12 +421,6 @@ impl Context {
         Status::new(code, message)
     }
 
-    /// The status for an error the handler returned, unless an abort
-    /// already decided it.
-    pub(crate) fn error_status(&self, status: Status) -> Status {
-        self.abort_status().unwrap_or(status)
-    }
-
     /// Takes the trailing metadata set so far.
     pub(crate) fn take_trailers(&self) -> Metadata {
         std::mem::take(&mut self.state().trailers)
@@ -393,12 +480,10 @@ impl Context {
             .flatten()
     }
 
-    /// Runs `future` with this context as [`Context::current`].
-    pub(crate) fn scope<F: std::future::Future>(
-        self,
-        future: F,
-    ) -> tokio::task::futures::TaskLocalFuture<Context, F> {
-        CURRENT.scope(self, future)
+    /// Runs `f` (a poll of the handler's future or stream) with this
+    /// context as [`Context::current`].
+    pub(crate) fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
+        CURRENT.sync_scope(self.clone(), f)
     }
 
     /// Makes this context [`Context::current`] on this thread until the
@@ -460,6 +545,18 @@ impl Drop for CallGuard {
     }
 }
 
+/// A context for unit tests: `/a.B/C`, with `deadline`.
+#[cfg(test)]
+pub(crate) fn test_context(deadline: Option<Instant>) -> Context {
+    Context::new(
+        PathAndQuery::from_static("/a.B/C"),
+        None,
+        deadline,
+        0,
+        Arc::default(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -467,11 +564,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn deadline_and_time_remaining() {
-        let ctx = Context::new(
-            "/a.B/C",
-            None,
-            Some(Instant::now() + Duration::from_secs(2)),
-        );
+        let ctx = test_context(Some(Instant::now() + Duration::from_secs(2)));
         assert_eq!(ctx.time_remaining(), Some(Duration::from_secs(2)));
         assert!(ctx.is_active());
         tokio::time::advance(Duration::from_millis(1500)).await;
@@ -493,7 +586,7 @@ mod tests {
 
     #[tokio::test]
     async fn callbacks_run_once_with_the_outcome() {
-        let ctx = Context::new("/a.B/C", None, None);
+        let ctx = test_context(None);
         let runs = Arc::new(AtomicUsize::new(0));
         let r = runs.clone();
         ctx.on_done(move |outcome| {
@@ -519,7 +612,7 @@ mod tests {
 
     #[tokio::test]
     async fn abort_wins_over_later_results() {
-        let ctx = Context::new("/a.B/C", None, None);
+        let ctx = test_context(None);
         ctx.set_code(Code::DataLoss);
         ctx.set_details("partial");
         assert_eq!(ctx.final_status().code(), Code::DataLoss);
@@ -529,10 +622,6 @@ mod tests {
         assert!(!ctx.is_active());
         assert_eq!(ctx.aborted().await.message(), "token expired");
         assert_eq!(ctx.final_status().code(), Code::Unauthenticated);
-        assert_eq!(
-            ctx.error_status(Status::internal("x")).code(),
-            Code::Unauthenticated
-        );
         // A second abort does not replace the first.
         ctx.abort(Code::Internal, "second");
         assert_eq!(ctx.final_status().message(), "token expired");
@@ -541,11 +630,8 @@ mod tests {
     #[tokio::test]
     async fn the_current_context_is_the_one_in_scope() {
         assert!(Context::current().is_none());
-        let ctx = Context::new("/a.B/C", None, None);
-        let seen = ctx
-            .clone()
-            .scope(async { Context::current().map(|c| c.method().to_owned()) })
-            .await;
+        let ctx = test_context(None);
+        let seen = ctx.enter(|| Context::current().map(|c| c.method().to_owned()));
         assert_eq!(seen.as_deref(), Some("/a.B/C"));
         assert!(Context::current().is_none());
         {
@@ -557,7 +643,7 @@ mod tests {
 
     #[test]
     fn a_panicking_callback_is_contained() {
-        let ctx = Context::new("/a.B/C", None, None);
+        let ctx = test_context(None);
         ctx.on_done(|_| panic!("callback bug"));
         let ran = Arc::new(AtomicUsize::new(0));
         let r = ran.clone();

@@ -32,6 +32,7 @@ pub struct Request<T> {
     timeout: Option<Duration>,
     compression: Option<CompressionEncoding>,
     context: Option<Context>,
+    extensions: http::Extensions,
 }
 
 impl<T> Request<T> {
@@ -43,17 +44,34 @@ impl<T> Request<T> {
             timeout: None,
             compression: None,
             context: None,
+            extensions: http::Extensions::new(),
         }
     }
 
-    pub(crate) fn from_server(message: T, metadata: Metadata, context: Context) -> Request<T> {
+    pub(crate) fn from_server(
+        message: T,
+        (metadata, extensions): (Metadata, http::Extensions),
+        context: Context,
+    ) -> Request<T> {
         Request {
             message,
             metadata,
             timeout: None,
             compression: None,
             context: Some(context),
+            extensions,
         }
+    }
+
+    /// The request's extensions: on the server, what server layers put
+    /// there (an authenticated principal, say) and the call's [`Context`].
+    pub fn extensions(&self) -> &http::Extensions {
+        &self.extensions
+    }
+
+    /// The request's extensions, to change them.
+    pub fn extensions_mut(&mut self) -> &mut http::Extensions {
+        &mut self.extensions
     }
 
     /// The message.
@@ -149,6 +167,7 @@ impl<T> Request<T> {
             timeout: self.timeout,
             compression: self.compression,
             context: self.context,
+            extensions: self.extensions,
         }
     }
 

@@ -10,11 +10,10 @@ use futures_core::Stream;
 use grpcx_codec::{CompressionEncoding, Decoder, FrameDecoder};
 use grpcx_status::{Code, Metadata, Origin, Status};
 use http_body::Body as _;
-use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
-use crate::client::errors::{deadline_status, status_from_hyper};
-use crate::server::request_body_error;
+use crate::body::Body;
+use crate::client::errors::deadline_status;
 
 /// The messages of a call's incoming stream: the requests a server handler
 /// reads, or the responses a client reads.
@@ -27,7 +26,7 @@ use crate::server::request_body_error;
 pub struct Streaming<T> {
     /// A client call whose response head has not arrived yet.
     pending: Option<PendingHead<T>>,
-    body: Option<Incoming>,
+    body: Option<Body>,
     frames: FrameDecoder,
     decoder: Option<Box<dyn Decoder<Item = T> + Send>>,
     role: Role,
@@ -56,7 +55,7 @@ enum Role {
 
 impl<T> Streaming<T> {
     pub(crate) fn server(
-        body: Incoming,
+        body: Body,
         encoding: CompressionEncoding,
         max_message_size: usize,
         decoder: impl Decoder<Item = T> + Send + 'static,
@@ -76,7 +75,7 @@ impl<T> Streaming<T> {
     }
 
     pub(crate) fn client(
-        body: Incoming,
+        body: Body,
         encoding: CompressionEncoding,
         max_message_size: usize,
         decoder: impl Decoder<Item = T> + Send + 'static,
@@ -230,11 +229,10 @@ impl<T> Streaming<T> {
             };
             let frame = match ready!(Pin::new(body).poll_frame(cx)) {
                 Some(Ok(frame)) => frame,
-                Some(Err(err)) => {
+                Some(Err(status)) => {
                     let status = match &self.role {
-                        Role::Server => request_body_error(&err),
                         Role::Client { .. } if self.deadline_passed() => self.deadline_error(),
-                        Role::Client { .. } => status_from_hyper(&err),
+                        _ => status,
                     };
                     return self.fail(status);
                 }

@@ -200,7 +200,7 @@ struct Pool {
 impl Pool {
     fn of(call: &ServerCall) -> Pool {
         Pool {
-            permits: call.config.blocking_permits.clone(),
+            permits: call.context().config().blocking_permits.clone(),
         }
     }
 

@@ -276,7 +276,7 @@ impl Channel {
         Ok(match started {
             Started::Empty(trailers) => Streaming::finished(trailers),
             Started::Streaming(head) => Streaming::client(
-                head.body,
+                crate::body::Body::response(head.body),
                 head.encoding,
                 self.endpoint().max_decode_message_size,
                 codec.decoder(),

@@ -1,137 +1,235 @@
-//! [`ResponseBody`]: the body of a server's response, messages then trailers.
+//! [`ResponseBody`]: the body of a server's response, messages then the
+//! final status, which stays a [`Status`] value until it is rendered.
 
+use std::any::Any;
 use std::fmt;
 use std::future::Future;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
 use bytes::Bytes;
 use futures_core::Stream;
 use grpcx_status::Status;
-use http::HeaderMap;
 use http_body::{Frame, SizeHint};
 use tokio::time::Sleep;
 
-use super::dispatch::{deadline_exceeded, log_handler_error, merge_trailers, panicked};
-use crate::context::{CallGuard, CallOutcome, Context};
-use crate::panic::describe_panic;
+use super::finish;
+use crate::context::{Context, Signal};
+use crate::error::{BoxError, status_from_layer_error};
 
 /// A stream of encoded (framed) response messages.
 pub(crate) type EncodedStream = Pin<Box<dyn Stream<Item = Result<Bytes, Status>> + Send>>;
 
-/// The body of a gRPC response: framed messages, then the trailers that
-/// carry the status. Built by the server; a handler never sees it.
+/// A body a layer put in place of a [`ResponseBody`].
+type ForeignBody = Pin<Box<dyn http_body::Body<Data = Bytes, Error = BoxError> + Send>>;
+
+/// A function a layer applies to the final status of a call.
+type MapStatus = Box<dyn FnOnce(Status) -> Status + Send>;
+
+/// The body of a gRPC response: framed messages, then the final status.
+///
+/// The method adapters build it; a server layer may look at it and change
+/// how the call ends before anything is written:
+/// [`status`](ResponseBody::status) is the final status when it is
+/// already known (an error, or a unary answer whose handler returned), and
+/// [`map_status`](ResponseBody::map_status) replaces the final status
+/// whenever it comes, including the one that ends a stream that fails
+/// midway. The status is rendered into trailers (or, when no message went
+/// out, into a Trailers-Only answer) by the server, in one place, as the
+/// last frame is written.
+///
+/// ```
+/// use grpcx_status::{Code, Status};
+/// use grpcx_transport::server::ResponseBody;
+///
+/// /// Hides the message of every INTERNAL status a service sends.
+/// fn redact(body: ResponseBody) -> ResponseBody {
+///     body.map_status(|status| {
+///         if status.code() == Code::Internal {
+///             status.with_message("internal error")
+///         } else {
+///             status
+///         }
+///     })
+/// }
+/// # drop(redact);
+/// ```
 pub struct ResponseBody {
     state: State,
-    guard: Option<CallGuard>,
+    context: Option<Context>,
+    map: Option<MapStatus>,
 }
 
 enum State {
-    /// Nothing to send: a Trailers-Only or refused response, or the end.
+    /// Nothing more to send.
     Done,
-    /// One message, then the trailers.
-    Unary {
-        data: Option<Bytes>,
-        trailers: Option<HeaderMap>,
-    },
+    /// The call ended with this status; no message goes out.
+    Status(Status),
+    /// One message, then the status.
+    Unary { data: Option<Bytes>, status: Status },
+    /// Messages from a handler's stream, then the status it ends with.
     Streaming(Box<Streaming>),
+    /// A body a layer supplied instead.
+    Foreign(ForeignBody),
 }
 
 struct Streaming {
     messages: EncodedStream,
-    context: Context,
     deadline: Option<Pin<Box<Sleep>>>,
-    aborted: Pin<Box<dyn Future<Output = Status> + Send>>,
 }
 
 impl ResponseBody {
-    /// A body with no frames: the response's headers end the stream.
+    /// A body with nothing in it: the response's headers say everything.
     pub(crate) fn empty() -> ResponseBody {
         ResponseBody {
             state: State::Done,
-            guard: None,
+            context: None,
+            map: None,
         }
     }
 
-    /// One framed message followed by `trailers`.
-    pub(crate) fn unary(data: Bytes, trailers: HeaderMap) -> ResponseBody {
+    /// A call that ends with `status` and no message.
+    pub(crate) fn ended(status: Status, context: &Context) -> ResponseBody {
+        ResponseBody {
+            state: State::Status(status),
+            context: Some(context.clone()),
+            map: None,
+        }
+    }
+
+    /// One framed message followed by `status`.
+    pub(crate) fn unary(data: Bytes, status: Status, context: &Context) -> ResponseBody {
         ResponseBody {
             state: State::Unary {
                 data: Some(data),
-                trailers: Some(trailers),
+                status,
             },
-            guard: None,
+            context: Some(context.clone()),
+            map: None,
         }
     }
 
-    /// Framed messages from a handler's stream, then trailers with the
-    /// status the stream ended with; the call's deadline and aborts end it
-    /// early.
-    pub(crate) fn streaming(messages: EncodedStream, context: Context) -> ResponseBody {
+    /// Framed messages from a handler's stream, then the status the stream
+    /// ends with; the call's deadline and aborts end it early.
+    pub(crate) fn streaming(messages: EncodedStream, context: &Context) -> ResponseBody {
         let deadline = context
             .deadline()
             .map(|deadline| Box::pin(tokio::time::sleep_until(deadline)));
-        let aborted = {
-            let context = context.clone();
-            Box::pin(async move { context.aborted().await })
+        ResponseBody {
+            state: State::Streaming(Box::new(Streaming { messages, deadline })),
+            context: Some(context.clone()),
+            map: None,
+        }
+    }
+
+    /// The body of a response a layer returned: a [`ResponseBody`] as is,
+    /// any other body boxed, its error mapped to a status at its end.
+    pub(crate) fn from_body<B>(body: B, context: &Context) -> ResponseBody
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let mut slot = Some(body);
+        if let Some(body) = (&mut slot as &mut dyn Any).downcast_mut::<Option<ResponseBody>>() {
+            if let Some(body) = body.take() {
+                return body;
+            }
+        }
+        let Some(body) = slot else {
+            return ResponseBody::empty();
         };
         ResponseBody {
-            state: State::Streaming(Box::new(Streaming {
-                messages,
-                context,
-                deadline,
-                aborted,
-            })),
-            guard: None,
+            state: State::Foreign(Box::pin(ErrInto(body))),
+            context: Some(context.clone()),
+            map: None,
         }
     }
 
-    /// Ties the call's lifetime to the body: dropping the body before the
-    /// trailers are sent marks the call cancelled.
-    pub(crate) fn attach(&mut self, guard: CallGuard) {
-        match self.state {
-            // Nothing more will be polled: the call is already finished.
-            State::Done => drop(guard),
-            _ => self.guard = Some(guard),
+    /// The call's final status, when it is already known: the call failed
+    /// before any message, or a unary handler returned. `None` while a
+    /// response stream runs (use [`ResponseBody::map_status`]).
+    pub fn status(&self) -> Option<&Status> {
+        match &self.state {
+            State::Status(status) | State::Unary { status, .. } => Some(status),
+            _ => None,
         }
     }
 
-    fn finish(&mut self, outcome: CallOutcome) {
-        if let Some(guard) = self.guard.take() {
-            guard.context().finish(outcome);
+    /// The call's final status, to change it, when it is already known (see
+    /// [`ResponseBody::status`]).
+    pub fn status_mut(&mut self) -> Option<&mut Status> {
+        match &mut self.state {
+            State::Status(status) | State::Unary { status, .. } => Some(status),
+            _ => None,
         }
     }
-}
 
-impl Streaming {
-    fn poll_frame(&mut self, cx: &mut TaskContext<'_>) -> Poll<(Option<Bytes>, Option<Status>)> {
-        if let Poll::Ready(status) = self.aborted.as_mut().poll(cx) {
-            return Poll::Ready((None, Some(status)));
+    /// Applies `f` to the call's final status when it comes: an error, the
+    /// end of a stream, a failure midway, the deadline or an abort; after
+    /// the functions applied before. The trailing metadata set through the
+    /// handler's context is already in the status `f` receives.
+    pub fn map_status(mut self, f: impl FnOnce(Status) -> Status + Send + 'static) -> ResponseBody {
+        self.map = Some(match self.map.take() {
+            None => Box::new(f),
+            Some(before) => Box::new(move |status| f(before(status))),
+        });
+        self
+    }
+
+    /// Ends the body with `status`: the trailers frame that carries it.
+    fn end(&mut self, status: Status) -> Frame<Bytes> {
+        self.state = State::Done;
+        let status = match self.map.take() {
+            Some(map) => map(status),
+            None => status,
+        };
+        let trailers = match &self.context {
+            Some(context) => finish::render(status, context),
+            None => status.to_header_map(),
+        };
+        Frame::trailers(trailers)
+    }
+
+    fn poll_streaming(&mut self, cx: &mut TaskContext<'_>) -> Poll<Option<Frame<Bytes>>> {
+        let State::Streaming(streaming) = &mut self.state else {
+            return Poll::Ready(None);
+        };
+        if let Some(context) = &self.context {
+            match context.poll_signal(cx, true) {
+                Poll::Ready(Signal::Aborted(status)) => return Poll::Ready(Some(self.end(status))),
+                // An empty chunk releases the response headers (see the
+                // dispatcher); it is not sent.
+                Poll::Ready(Signal::SendHeaders) => {
+                    return Poll::Ready(Some(Frame::data(Bytes::new())));
+                }
+                Poll::Pending => {}
+            }
         }
-        if let Some(deadline) = &mut self.deadline {
+        if let Some(deadline) = &mut streaming.deadline {
             if deadline.as_mut().poll(cx).is_ready() {
-                return Poll::Ready((None, Some(deadline_exceeded())));
+                return Poll::Ready(Some(self.end(finish::deadline_exceeded())));
             }
         }
-        let messages = &mut self.messages;
-        match catch_unwind(AssertUnwindSafe(|| messages.as_mut().poll_next(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(Some(Ok(data)))) => Poll::Ready((Some(data), None)),
-            Ok(Poll::Ready(Some(Err(status)))) => {
-                log_handler_error(&status, &self.context);
-                Poll::Ready((None, Some(self.context.error_status(status))))
-            }
-            Ok(Poll::Ready(None)) => Poll::Ready((None, Some(self.context.final_status()))),
-            Err(panic) => {
-                tracing::error!(
-                    method = %self.context.method(),
-                    panic = %describe_panic(&*panic),
-                    "response stream panicked"
-                );
-                Poll::Ready((None, Some(panicked())))
-            }
-        }
+        // The encoder catches a panic of the handler's stream and ends it
+        // with `INTERNAL`.
+        let messages = streaming.messages.as_mut();
+        let polled = match &self.context {
+            Some(context) => context.enter(|| messages.poll_next(cx)),
+            None => messages.poll_next(cx),
+        };
+        let status = match polled {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Some(Ok(data))) => return Poll::Ready(Some(Frame::data(data))),
+            Poll::Ready(Some(Err(status))) => match &self.context {
+                Some(context) => finish::from_handler_error(status, context),
+                None => status,
+            },
+            Poll::Ready(None) => match &self.context {
+                Some(context) => finish::from_context(context),
+                None => Status::ok(),
+            },
+        };
+        Poll::Ready(Some(self.end(status)))
     }
 }
 
@@ -144,47 +242,44 @@ impl http_body::Body for ResponseBody {
         cx: &mut TaskContext<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = &mut *self;
-        match &mut this.state {
-            State::Done => Poll::Ready(None),
-            State::Unary { data, trailers } => {
-                if let Some(data) = data.take() {
-                    return Poll::Ready(Some(Ok(Frame::data(data))));
-                }
-                let trailers = trailers.take().unwrap_or_default();
-                this.state = State::Done;
-                let code = grpcx_status::Code::from_header_bytes(
-                    trailers
-                        .get(grpcx_status::wire::GRPC_STATUS)
-                        .map_or(&b"0"[..], |v| v.as_bytes()),
-                );
-                this.finish(CallOutcome::Completed(code));
-                Poll::Ready(Some(Ok(Frame::trailers(trailers))))
-            }
-            State::Streaming(streaming) => {
-                let (data, status) = match streaming.poll_frame(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(frame) => frame,
+        let frame = match &mut this.state {
+            State::Done => None,
+            State::Status(_) => {
+                let State::Status(status) = std::mem::replace(&mut this.state, State::Done) else {
+                    return Poll::Ready(None);
                 };
-                if let Some(data) = data {
-                    return Poll::Ready(Some(Ok(Frame::data(data))));
-                }
-                let status = status.unwrap_or_else(Status::ok);
-                let context = streaming.context.clone();
-                this.state = State::Done;
-                let outcome = match status.origin() {
-                    grpcx_status::Origin::Deadline => CallOutcome::DeadlineExceeded,
-                    _ => CallOutcome::Completed(status.code()),
-                };
-                let status = merge_trailers(status, context.take_trailers());
-                let trailers = status.to_header_map();
-                this.finish(outcome);
-                Poll::Ready(Some(Ok(Frame::trailers(trailers))))
+                Some(this.end(status))
             }
-        }
+            State::Unary { data, status } => match data.take() {
+                Some(data) => Some(Frame::data(data)),
+                None => {
+                    let status = std::mem::replace(status, Status::ok());
+                    Some(this.end(status))
+                }
+            },
+            State::Streaming(_) => match this.poll_streaming(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(frame) => frame,
+            },
+            State::Foreign(body) => match body.as_mut().poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(frame))) => Some(frame),
+                Poll::Ready(Some(Err(err))) => Some(this.end(status_from_layer_error(err))),
+                Poll::Ready(None) => {
+                    this.state = State::Done;
+                    None
+                }
+            },
+        };
+        Poll::Ready(frame.map(Ok))
     }
 
     fn is_end_stream(&self) -> bool {
-        matches!(self.state, State::Done)
+        match &self.state {
+            State::Done => true,
+            State::Foreign(body) => body.is_end_stream(),
+            _ => false,
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -197,35 +292,122 @@ impl http_body::Body for ResponseBody {
                 hint.set_lower(data.as_ref().map_or(0, |d| d.len() as u64));
                 hint
             }
-            State::Streaming(_) => SizeHint::default(),
+            _ => SizeHint::default(),
         }
     }
 }
 
 impl fmt::Debug for ResponseBody {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match self.state {
-            State::Done => "done",
-            State::Unary { .. } => "unary",
-            State::Streaming(_) => "streaming",
+        let mut d = f.debug_struct("ResponseBody");
+        match &self.state {
+            State::Done => d.field("state", &"done"),
+            State::Status(status) => d.field("status", status),
+            State::Unary { status, .. } => d.field("unary", status),
+            State::Streaming(_) => d.field("state", &"streaming"),
+            State::Foreign(_) => d.field("state", &"foreign"),
         };
-        f.debug_struct("ResponseBody")
-            .field("state", &state)
-            .finish()
+        d.finish()
+    }
+}
+
+/// A body with its error made a [`BoxError`].
+#[pin_project::pin_project]
+struct ErrInto<B>(#[pin] B);
+
+impl<B> http_body::Body for ErrInto<B>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.project().0.poll_frame(cx).map_err(Into::into)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.0.size_hint()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::context::{CallOutcome, test_context};
+    use grpcx_status::Code;
     use http_body::Body as _;
+
+    fn poll(body: &mut ResponseBody) -> Option<Frame<Bytes>> {
+        let mut cx = TaskContext::from_waker(std::task::Waker::noop());
+        match Pin::new(body).poll_frame(&mut cx) {
+            Poll::Ready(frame) => frame.map(|f| f.unwrap()),
+            Poll::Pending => panic!("pending"),
+        }
+    }
 
     #[test]
     fn unary_bodies_have_no_exact_size_so_no_content_length_hides_the_trailers() {
-        let body = ResponseBody::unary(Bytes::from_static(b"12345"), HeaderMap::new());
+        let context = test_context(None);
+        let body = ResponseBody::unary(Bytes::from_static(b"12345"), Status::ok(), &context);
         let hint = body.size_hint();
         assert_eq!(hint.lower(), 5);
         assert_eq!(hint.exact(), None);
         assert!(!body.is_end_stream());
+    }
+
+    #[test]
+    fn a_layer_sees_and_replaces_the_final_status_before_it_is_rendered() {
+        let context = test_context(None);
+        let mut body = ResponseBody::ended(Status::internal("db password wrong"), &context);
+        assert_eq!(body.status().unwrap().code(), Code::Internal);
+        body.status_mut()
+            .unwrap()
+            .add_detail(grpcx_status::ErrorInfo::new("DB", "x.example"));
+        let mut body = body
+            .map_status(|s| s.with_message("internal error"))
+            .map_status(|s| s.with_code(Code::Unavailable));
+        let trailers = poll(&mut body).unwrap().into_trailers().unwrap();
+        assert_eq!(trailers["grpc-status"], "14");
+        assert_eq!(trailers["grpc-message"], "internal error");
+        assert!(trailers.contains_key("grpc-status-details-bin"));
+        assert_eq!(
+            context.outcome(),
+            Some(CallOutcome::Completed(Code::Unavailable))
+        );
+        assert!(poll(&mut body).is_none());
+        assert!(body.is_end_stream());
+    }
+
+    #[test]
+    fn a_foreign_body_that_fails_ends_with_a_status() {
+        struct Failing;
+        impl http_body::Body for Failing {
+            type Data = Bytes;
+            type Error = std::io::Error;
+            fn poll_frame(
+                self: Pin<&mut Self>,
+                _: &mut TaskContext<'_>,
+            ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+                Poll::Ready(Some(Err(std::io::Error::other("disk on fire"))))
+            }
+        }
+        let context = test_context(None);
+        let mut body = ResponseBody::from_body(Failing, &context);
+        let trailers = poll(&mut body).unwrap().into_trailers().unwrap();
+        assert_eq!(trailers["grpc-status"], "2");
+        assert!(!trailers["grpc-message"].to_str().unwrap().contains("fire"));
+        // A ResponseBody is taken as is.
+        let inner = ResponseBody::ended(Status::aborted("x"), &context);
+        let body = ResponseBody::from_body(inner, &context);
+        assert_eq!(body.status().unwrap().code(), Code::Aborted);
     }
 }

@@ -60,7 +60,8 @@ use http::header::{CONTENT_TYPE, HeaderValue};
 
 use super::Config;
 use super::body::ResponseBody;
-use super::dispatch::{ServerCall, log_handler_error, merge_trailers, trailers_only};
+use super::finish;
+use super::routes::{ServerCall, trailers_only};
 use crate::context::Context;
 use crate::glue;
 use crate::request::{Request, Response};
@@ -189,9 +190,9 @@ impl Sending {
     }
 }
 
-/// An opened call: its request (a message or a stream), metadata, context,
-/// and how its responses go out.
-type Opened<R> = (R, Metadata, Context, Sending);
+/// An opened call: its request (a message or a stream), metadata and
+/// extensions, context, and how its responses go out.
+type Opened<R> = (R, (Metadata, http::Extensions), Context, Sending);
 
 /// Reads the request head: the request's compression and the response's.
 fn open<C: Codec>(
@@ -201,12 +202,10 @@ fn open<C: Codec>(
 where
     C::Decode: Send + 'static,
 {
-    let ServerCall {
-        headers,
-        body,
-        context,
-        config,
-    } = call;
+    let context = call.context().clone();
+    let config = context.config().clone();
+    let (parts, body) = call.into_request().into_parts();
+    let headers = parts.headers;
     let compression = &config.compression;
     let accept = compression.accept_encoding();
     let encoding = match compression.request_encoding(&headers) {
@@ -228,7 +227,8 @@ where
         config.max_decode_message_size,
         codec.decoder(),
     );
-    Ok((requests, Metadata::from_headers(headers), context, send))
+    let metadata = Metadata::from_headers(headers);
+    Ok((requests, (metadata, parts.extensions), context, send))
 }
 
 /// Opens a call whose client sends one request, and reads that request.
@@ -290,11 +290,10 @@ fn respond_one<C: Codec>(
     let response = match result {
         Ok(response) => response,
         Err(status) => {
-            log_handler_error(&status, context);
-            return trailers_only(context.error_status(status), context);
+            return trailers_only(finish::from_handler_error(status, context), context);
         }
     };
-    let status = context.final_status();
+    let status = finish::from_context(context);
     if !status.is_ok() {
         // With a non-OK code set through the context, the message is not sent.
         return trailers_only(status, context);
@@ -306,12 +305,11 @@ fn respond_one<C: Codec>(
         Ok(data) => data,
         Err(status) => return trailers_only(status, context),
     };
-    let trailers = merge_trailers(status, context.take_trailers()).to_header_map();
     response_head(
         metadata,
         &send,
         encoding,
-        ResponseBody::unary(data, trailers),
+        ResponseBody::unary(data, status, context),
     )
 }
 
@@ -329,8 +327,7 @@ where
     let response = match result {
         Ok(response) => response,
         Err(status) => {
-            log_handler_error(&status, context);
-            return trailers_only(context.error_status(status), context);
+            return trailers_only(finish::from_handler_error(status, context), context);
         }
     };
     if let Some(status) = context.abort_status() {
@@ -344,6 +341,6 @@ where
         metadata,
         &send,
         encoding,
-        ResponseBody::streaming(encoded, context.clone()),
+        ResponseBody::streaming(encoded, context),
     )
 }

@@ -20,24 +20,38 @@
 //! ```
 
 mod body;
-mod dispatch;
+mod call;
+mod finish;
 pub mod handler;
+mod routes;
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+use futures_core::Stream;
 use grpcx_codec::{CompressionConfig, CompressionEncoding, EncodingSet};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
+use tower::layer::util::{Identity, Stack};
+use tower::{Layer, Service};
 
 pub use body::ResponseBody;
-pub use dispatch::{BoxFuture, GrpcService, ServerCall};
-pub(crate) use dispatch::{deadline_exceeded, is_grpc_content_type, panicked, request_body_error};
+pub use call::WireBody;
+pub use routes::{BoxFuture, GrpcService, Routes, RoutesFuture, ServerCall, ServiceRoute};
 
-use crate::error::{Error, Kind};
-use dispatch::{ConnService, Router};
+pub(crate) use call::is_grpc_content_type;
+pub(crate) use finish::{deadline_exceeded, panicked, request_body_error};
+
+use crate::body::Body;
+use crate::error::{BoxError, Error, Kind};
+use call::CallService;
+use routes::Layered;
 
 /// The default largest message a server decodes: 4 MiB, as in other gRPC
 /// implementations.
@@ -92,13 +106,28 @@ impl Default for Config {
     }
 }
 
-/// A gRPC server: services, settings, and the loop that serves them.
-#[derive(Default)]
-pub struct Server {
+/// A gRPC server: services, the layers every call goes through,
+/// settings, and the loop that serves them.
+///
+/// `L` is the stack of layers added with [`Server::layer`].
+pub struct Server<L = Identity> {
     config: Config,
-    router: Router,
+    services: HashMap<&'static str, Arc<dyn GrpcService>>,
+    layer: L,
     #[cfg(feature = "tls-rustls")]
     tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server {
+            config: Config::default(),
+            services: HashMap::new(),
+            layer: Identity::new(),
+            #[cfg(feature = "tls-rustls")]
+            tls: None,
+        }
+    }
 }
 
 impl Server {
@@ -106,37 +135,103 @@ impl Server {
     pub fn builder() -> Server {
         Server::default()
     }
+}
 
+impl<L> Server<L> {
     /// Adds a service; calls for `/<its name>/<method>` go to it.
-    pub fn add_service(mut self, service: impl GrpcService) -> Server {
-        self.router.add(Arc::new(service));
+    pub fn add_service(mut self, service: impl GrpcService) -> Server<L> {
+        self.services.insert(service.name(), Arc::new(service));
         self
+    }
+
+    /// Adds a service wrapped in a layer of its own (an authentication
+    /// check for one service, say), inside the server's layers; calls are
+    /// still routed to it by its name.
+    ///
+    /// The layer wraps a `Service<http::Request<Body>>` whose responses
+    /// carry a [`ResponseBody`]; whatever body the layer answers with, the
+    /// server sends, and an error it fails a call with becomes a status
+    /// (see [`status_from_layer_error`](crate::status_from_layer_error)).
+    pub fn add_layered_service<S, T, B>(
+        mut self,
+        layer: impl Layer<ServiceRoute<S>, Service = T>,
+        service: S,
+    ) -> Server<L>
+    where
+        S: GrpcService,
+        T: Service<http::Request<Body>, Response = http::Response<B>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        T::Future: Send + 'static,
+        T::Error: Into<BoxError>,
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let layered = Layered::new(layer, service);
+        self.services.insert(layered.name(), Arc::new(layered));
+        self
+    }
+
+    /// Wraps every call in `layer`: any tower layer over a
+    /// `Service<http::Request<Body>>` (tower's timeout and concurrency
+    /// limit, tower-http's trace layer, an authentication check of your
+    /// own). The first layer added is the outermost, as with tower's
+    /// `ServiceBuilder`.
+    ///
+    /// A layer reads the request's metadata (its headers) and extensions,
+    /// where the call's [`Context`](crate::Context) is, and may add to
+    /// them; a handler reads them from its `Request`. A layer that answers
+    /// itself returns a response whose body is a [`ResponseBody`] or any
+    /// other; an error it fails a call with becomes a status (see
+    /// [`status_from_layer_error`](crate::status_from_layer_error)), and a
+    /// [`ResponseBody`] lets it read or replace the final status of every
+    /// call ([`ResponseBody::map_status`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use grpcx_transport::Server;
+    ///
+    /// let server = Server::builder()
+    ///     .layer(tower::timeout::TimeoutLayer::new(Duration::from_secs(30)))
+    ///     .layer(tower::limit::ConcurrencyLimitLayer::new(256));
+    /// # drop(server);
+    /// ```
+    pub fn layer<N>(self, layer: N) -> Server<Stack<N, L>> {
+        Server {
+            config: self.config,
+            services: self.services,
+            layer: Stack::new(layer, self.layer),
+            #[cfg(feature = "tls-rustls")]
+            tls: self.tls,
+        }
     }
 
     /// The largest request message accepted, after decompression (4 MiB by
     /// default); a larger one fails the call with `RESOURCE_EXHAUSTED`.
-    pub fn max_decode_message_size(mut self, limit: usize) -> Server {
+    pub fn max_decode_message_size(mut self, limit: usize) -> Server<L> {
         self.config.max_decode_message_size = limit;
         self
     }
 
     /// The largest response message sent (unlimited by default); a larger
     /// one fails the call with `RESOURCE_EXHAUSTED`.
-    pub fn max_encode_message_size(mut self, limit: usize) -> Server {
+    pub fn max_encode_message_size(mut self, limit: usize) -> Server<L> {
         self.config.max_encode_message_size = limit;
         self
     }
 
     /// The most calls a connection may have open at once (HTTP/2
     /// `SETTINGS_MAX_CONCURRENT_STREAMS`; 1024 by default).
-    pub fn max_concurrent_streams(mut self, max: impl Into<Option<u32>>) -> Server {
+    pub fn max_concurrent_streams(mut self, max: impl Into<Option<u32>>) -> Server<L> {
         self.config.max_concurrent_streams = max.into();
         self
     }
 
     /// The largest header list accepted (`SETTINGS_MAX_HEADER_LIST_SIZE`;
     /// 16 KiB by default).
-    pub fn max_header_list_size(mut self, max: u32) -> Server {
+    pub fn max_header_list_size(mut self, max: u32) -> Server<L> {
         self.config.max_header_list_size = max;
         self
     }
@@ -144,7 +239,7 @@ impl Server {
     /// How often to send HTTP/2 keepalive pings on an idle connection
     /// (2 hours by default, as in gRPC; `None` disables them), and how long
     /// to wait for the answer before closing the connection.
-    pub fn keepalive(mut self, interval: Option<Duration>, timeout: Duration) -> Server {
+    pub fn keepalive(mut self, interval: Option<Duration>, timeout: Duration) -> Server<L> {
         self.config.keepalive_interval = interval;
         self.config.keepalive_timeout = timeout;
         self
@@ -155,7 +250,7 @@ impl Server {
     /// many streams the server may reset because the client broke the
     /// protocol (1024 by default), before the connection is closed with
     /// GOAWAY `ENHANCE_YOUR_CALM`.
-    pub fn max_reset_streams(mut self, pending_accept: usize, local_error: usize) -> Server {
+    pub fn max_reset_streams(mut self, pending_accept: usize, local_error: usize) -> Server<L> {
         self.config.max_pending_accept_reset_streams = pending_accept;
         self.config.max_local_error_reset_streams = local_error;
         self
@@ -164,21 +259,21 @@ impl Server {
     /// The compression encodings accepted on requests (every supported one
     /// by default); a request in another is refused with `UNIMPLEMENTED`
     /// and the accepted ones in `grpc-accept-encoding`.
-    pub fn accept_compression(mut self, encodings: EncodingSet) -> Server {
+    pub fn accept_compression(mut self, encodings: EncodingSet) -> Server<L> {
         self.config.compression.accept = encodings;
         self
     }
 
     /// Compresses responses with `encoding` when the client accepts it
     /// (uncompressed by default).
-    pub fn send_compression(mut self, encoding: CompressionEncoding) -> Server {
+    pub fn send_compression(mut self, encoding: CompressionEncoding) -> Server<L> {
         self.config.compression.send = encoding;
         self
     }
 
     /// How long a graceful shutdown waits for calls in flight to finish
     /// before closing their connections (30 s by default).
-    pub fn drain_timeout(mut self, timeout: Duration) -> Server {
+    pub fn drain_timeout(mut self, timeout: Duration) -> Server<L> {
         self.config.drain_timeout = timeout;
         self
     }
@@ -189,7 +284,7 @@ impl Server {
     /// worker; a call arriving while all are busy waits for one to finish,
     /// and its deadline still applies while it waits. The runtime's own
     /// limit on blocking threads (512 by default) also applies.
-    pub fn blocking_threads(mut self, n: usize) -> Server {
+    pub fn blocking_threads(mut self, n: usize) -> Server<L> {
         let n = n.clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
         self.config.blocking_permits = Arc::new(tokio::sync::Semaphore::new(n));
         self
@@ -198,12 +293,22 @@ impl Server {
     /// Serves TLS (HTTP/2 negotiated by ALPN) with `config`, instead of
     /// plaintext h2c. The ALPN protocols of `config` are set to `h2`.
     #[cfg(feature = "tls-rustls")]
-    pub fn tls_config(mut self, mut config: tokio_rustls::rustls::ServerConfig) -> Server {
+    pub fn tls_config(mut self, mut config: tokio_rustls::rustls::ServerConfig) -> Server<L> {
         config.alpn_protocols = vec![b"h2".to_vec()];
         self.tls = Some(tokio_rustls::TlsAcceptor::from(Arc::new(config)));
         self
     }
+}
 
+impl<L, S, B> Server<L>
+where
+    L: Layer<Routes, Service = S>,
+    S: Service<http::Request<Body>, Response = http::Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<BoxError>,
+{
     /// Serves on `listener` until the process ends.
     ///
     /// # Errors
@@ -227,37 +332,81 @@ impl Server {
         listener: TcpListener,
         signal: impl Future<Output = ()>,
     ) -> Result<(), Error> {
+        let incoming = TcpIncoming::new(listener, self.config.tcp_nodelay);
+        self.serve_with_incoming_shutdown(incoming, signal).await
+    }
+
+    /// Serves the connections `incoming` yields (TCP, Unix sockets, tokio's
+    /// in-memory duplex pipes: any [`Connection`]) until it ends.
+    ///
+    /// # Errors
+    ///
+    /// When `incoming` yields an error.
+    pub async fn serve_with_incoming<I, IO, E>(self, incoming: I) -> Result<(), Error>
+    where
+        I: Stream<Item = Result<IO, E>>,
+        IO: Connection,
+        E: Into<BoxError>,
+    {
+        self.serve_with_incoming_shutdown(incoming, std::future::pending())
+            .await
+    }
+
+    /// Serves the connections `incoming` yields until it ends or `signal`
+    /// completes, then shuts down gracefully (see
+    /// [`Server::serve_with_shutdown`]).
+    ///
+    /// ```
+    /// use grpcx_transport::Server;
+    ///
+    /// # async fn run(server: Server) -> Result<(), grpcx_transport::Error> {
+    /// // One in-memory connection: the other end goes to a client's connector.
+    /// let (client_end, server_end) = tokio::io::duplex(64 * 1024);
+    /// let incoming = futures_util::stream::iter([Ok::<_, std::io::Error>(server_end)]);
+    /// tokio::spawn(server.serve_with_incoming(incoming));
+    /// # drop(client_end);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// When `incoming` yields an error.
+    pub async fn serve_with_incoming_shutdown<I, IO, E>(
+        self,
+        incoming: I,
+        signal: impl Future<Output = ()>,
+    ) -> Result<(), Error>
+    where
+        I: Stream<Item = Result<IO, E>>,
+        IO: Connection,
+        E: Into<BoxError>,
+    {
         let config = Arc::new(self.config);
-        let router = Arc::new(self.router);
+        let service = self.layer.layer(Routes::new(self.services));
         let builder = http2_builder(&config);
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let mut connections = JoinSet::new();
         let mut signal = std::pin::pin!(signal);
+        let mut incoming = std::pin::pin!(incoming);
         let mut result = Ok(());
         loop {
             // Reap finished connection tasks so the set stays small.
             while connections.try_join_next().is_some() {}
             let accepted = tokio::select! {
-                accepted = listener.accept() => accepted,
+                accepted = std::future::poll_fn(|cx| incoming.as_mut().poll_next(cx)) => accepted,
                 () = &mut signal => break,
             };
-            let (stream, peer) = match accepted {
-                Ok(accepted) => accepted,
-                Err(err) if is_transient_accept_error(&err) => {
-                    tracing::warn!(error = %err, "accept failed; retrying");
-                    // Out of file descriptors and similar: give the system a moment.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-                Err(err) => {
+            let stream = match accepted {
+                Some(Ok(stream)) => stream,
+                Some(Err(err)) => {
                     result = Err(Error::new(Kind::Accept, err));
                     break;
                 }
+                None => break,
             };
-            if config.tcp_nodelay {
-                let _ = stream.set_nodelay(true);
-            }
-            let service = ConnService::new(router.clone(), config.clone(), Some(peer));
+            let peer = stream.remote_addr();
+            let service = CallService::new(service.clone(), config.clone(), peer);
             let watcher = graceful.watcher();
             #[cfg(feature = "tls-rustls")]
             if let Some(acceptor) = self.tls.clone() {
@@ -268,17 +417,17 @@ impl Server {
                     let stream = match handshake.await {
                         Ok(Ok(stream)) => stream,
                         Ok(Err(err)) => {
-                            tracing::debug!(%peer, error = %err, "TLS handshake failed");
+                            tracing::debug!(?peer, error = %err, "TLS handshake failed");
                             return;
                         }
                         Err(_) => {
-                            tracing::debug!(%peer, "TLS handshake timed out");
+                            tracing::debug!(?peer, "TLS handshake timed out");
                             return;
                         }
                     };
                     let conn = builder.serve_connection(TokioIo::new(stream), service);
                     if let Err(err) = watcher.watch(conn).await {
-                        tracing::debug!(%peer, error = %err, "connection ended with an error");
+                        tracing::debug!(?peer, error = %err, "connection ended with an error");
                     }
                 });
                 continue;
@@ -286,11 +435,10 @@ impl Server {
             let conn = builder.serve_connection(TokioIo::new(stream), service);
             connections.spawn(async move {
                 if let Err(err) = watcher.watch(conn).await {
-                    tracing::debug!(%peer, error = %err, "connection ended with an error");
+                    tracing::debug!(?peer, error = %err, "connection ended with an error");
                 }
             });
         }
-        drop(listener);
         tokio::select! {
             () = graceful.shutdown() => {}
             () = tokio::time::sleep(config.drain_timeout) => {
@@ -305,12 +453,88 @@ impl Server {
     }
 }
 
-impl std::fmt::Debug for Server {
+impl<L> std::fmt::Debug for Server<L> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut services: Vec<_> = self.services.keys().collect();
+        services.sort_unstable();
         f.debug_struct("Server")
-            .field("services", &self.router.names())
+            .field("services", &services)
             .field("config", &self.config)
-            .finish()
+            .finish_non_exhaustive()
+    }
+}
+
+/// A connection a server can serve: any async byte stream. TCP and Unix
+/// sockets and tokio's in-memory duplex pipes are ones; implement it for
+/// another transport to pass it to [`Server::serve_with_incoming`].
+pub trait Connection: AsyncRead + AsyncWrite + Send + Unpin + 'static {
+    /// The remote address, when the transport has one; handlers see it as
+    /// [`Context::peer_addr`](crate::Context::peer_addr).
+    fn remote_addr(&self) -> Option<SocketAddr> {
+        None
+    }
+}
+
+impl Connection for tokio::net::TcpStream {
+    fn remote_addr(&self) -> Option<SocketAddr> {
+        self.peer_addr().ok()
+    }
+}
+
+#[cfg(unix)]
+impl Connection for tokio::net::UnixStream {}
+
+impl Connection for tokio::io::DuplexStream {}
+
+/// The connections of a TCP listener, without the errors that concern
+/// one connection or a passing shortage (logged, then waited out).
+struct TcpIncoming {
+    listener: TcpListener,
+    nodelay: bool,
+    backoff: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl TcpIncoming {
+    fn new(listener: TcpListener, nodelay: bool) -> TcpIncoming {
+        TcpIncoming {
+            listener,
+            nodelay,
+            backoff: None,
+        }
+    }
+}
+
+impl Stream for TcpIncoming {
+    type Item = std::io::Result<tokio::net::TcpStream>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        loop {
+            if let Some(backoff) = &mut self.backoff {
+                if backoff.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                self.backoff = None;
+            }
+            match self.listener.poll_accept(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok((stream, _))) => {
+                    if self.nodelay {
+                        let _ = stream.set_nodelay(true);
+                    }
+                    return Poll::Ready(Some(Ok(stream)));
+                }
+                Poll::Ready(Err(err)) if is_transient_accept_error(&err) => {
+                    tracing::warn!(error = %err, "accept failed; retrying");
+                    // Out of file descriptors and similar: give the system a moment.
+                    self.backoff = Some(Box::pin(tokio::time::sleep(Duration::from_millis(50))));
+                }
+                Poll::Ready(Err(err)) => return Poll::Ready(Some(Err(err))),
+            }
+        }
     }
 }
 

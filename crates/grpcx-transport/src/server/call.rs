@@ -1,0 +1,536 @@
+//! The outermost service of a connection: from an HTTP/2 request to a call,
+//! through the server's layers and routes, and back to HTTP/2.
+//!
+//! [`CallService`] checks the request (POST, a gRPC content-type,
+//! `grpc-timeout`), makes the call's [`Context`] and puts it in the
+//! request's extensions, then drives the layered service with
+//! [`CallFuture`]: the deadline, aborts and panics end the call there
+//! while the handler runs (with the statuses of [`finish`]), and a layer's
+//! error becomes a status. Once the handler has answered, the response
+//! waits for its first frame: a message sends the headers with it, a
+//! status alone goes out Trailers-Only (gRFC A6 asks servers to, so such
+//! calls stay retryable).
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll, ready};
+
+use bytes::Bytes;
+use grpcx_status::{Origin, Status};
+use http::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
+use http::{Method, StatusCode};
+use http_body::{Frame, SizeHint};
+use hyper::body::Incoming;
+use tokio::time::{Instant, Sleep};
+use tower::Service;
+
+use super::Config;
+use super::finish;
+use crate::body::Body;
+use crate::context::{CallGuard, Context, Signal};
+use crate::error::{BoxError, status_from_layer_error};
+use crate::panic::describe_panic;
+use crate::timeout::{GRPC_TIMEOUT, parse_timeout};
+
+/// `grpc-previous-rpc-attempts`, sent by retrying clients (gRFC A6).
+const GRPC_PREVIOUS_RPC_ATTEMPTS: &str = "grpc-previous-rpc-attempts";
+
+/// The per-connection hyper service around the server's layered routes.
+#[derive(Clone)]
+pub(crate) struct CallService<S> {
+    service: S,
+    config: Arc<Config>,
+    peer: Option<SocketAddr>,
+}
+
+impl<S> CallService<S> {
+    pub(crate) fn new(service: S, config: Arc<Config>, peer: Option<SocketAddr>) -> Self {
+        CallService {
+            service,
+            config,
+            peer,
+        }
+    }
+}
+
+impl<S, B> hyper::service::Service<http::Request<Incoming>> for CallService<S>
+where
+    S: Service<http::Request<Body>, Response = http::Response<B>> + Clone,
+    S::Error: Into<BoxError>,
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Response = http::Response<WireBody<B>>;
+    type Error = Infallible;
+    type Future = CallFuture<S, B>;
+
+    fn call(&self, request: http::Request<Incoming>) -> Self::Future {
+        let (mut parts, body) = request.into_parts();
+        if let Some(response) = check_request(&parts.method, &parts.headers) {
+            return CallFuture::refused(response);
+        }
+        let path = parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
+        let deadline = match parts.headers.get(GRPC_TIMEOUT) {
+            None => None,
+            Some(value) => match parse_timeout(value.as_bytes()) {
+                // A deadline too far to represent is no deadline at all.
+                Ok(timeout) => Instant::now().checked_add(timeout),
+                Err(err) => {
+                    let context = Context::new(path, self.peer, None, 0, self.config.clone());
+                    let status = Status::internal(err.to_string()).with_origin(Origin::Protocol);
+                    return CallFuture::refused(trailers_only(status, &context));
+                }
+            },
+        };
+        let previous_attempts = parts
+            .headers
+            .get(GRPC_PREVIOUS_RPC_ATTEMPTS)
+            .and_then(|value| std::str::from_utf8(value.as_bytes()).ok())
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(0);
+        let context = Context::new(
+            path,
+            self.peer,
+            deadline,
+            previous_attempts,
+            self.config.clone(),
+        );
+        parts.extensions.insert(context.clone());
+        let request = http::Request::from_parts(parts, Body::request(body));
+        CallFuture {
+            phase: Phase::Ready {
+                service: self.service.clone(),
+                request: Some(request),
+            },
+            deadline: deadline.map(tokio::time::sleep_until),
+            // The guard marks the call cancelled if hyper drops this future
+            // (the client reset the stream) before the call ended; it moves
+            // into the response body, whose end ends the call.
+            guard: Some(CallGuard::new(context.clone())),
+            context: Some(context),
+        }
+    }
+}
+
+/// One call, from the request to the response head.
+#[pin_project::pin_project]
+pub(crate) struct CallFuture<S: Service<http::Request<Body>>, B> {
+    #[pin]
+    phase: Phase<S, B>,
+    #[pin]
+    deadline: Option<Sleep>,
+    guard: Option<CallGuard>,
+    context: Option<Context>,
+}
+
+#[pin_project::pin_project(project = PhaseProj)]
+enum Phase<S: Service<http::Request<Body>>, B> {
+    /// The answer is known without running anything.
+    Refused(Option<http::Response<WireBody<B>>>),
+    /// Waiting for the layers to be ready (a concurrency limit, say).
+    Ready {
+        service: S,
+        request: Option<http::Request<Body>>,
+    },
+    /// The layers and the handler run.
+    Running(#[pin] S::Future),
+    /// The handler answered; the headers wait for the first frame.
+    Peeking(Option<(http::response::Parts, B)>),
+}
+
+impl<S: Service<http::Request<Body>>, B> CallFuture<S, B> {
+    fn refused(response: http::Response<()>) -> Self {
+        CallFuture {
+            phase: Phase::Refused(Some(response.map(|()| WireBody::done()))),
+            deadline: None,
+            guard: None,
+            context: None,
+        }
+    }
+}
+
+impl<S, B> Future for CallFuture<S, B>
+where
+    S: Service<http::Request<Body>, Response = http::Response<B>>,
+    S::Error: Into<BoxError>,
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Output = Result<http::Response<WireBody<B>>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            let status = match this.phase.as_mut().project() {
+                PhaseProj::Refused(response) => {
+                    return Poll::Ready(Ok(response
+                        .take()
+                        .unwrap_or_else(|| http::Response::new(WireBody::done()))));
+                }
+                PhaseProj::Peeking(peeking) => {
+                    let Some((_, body)) = peeking else {
+                        return Poll::Pending;
+                    };
+                    let first = ready!(poll_body(Pin::new(body), cx));
+                    let Some((parts, body)) = peeking.take() else {
+                        return Poll::Pending;
+                    };
+                    return Poll::Ready(Ok(head(parts, body, first, this.guard.take())));
+                }
+                PhaseProj::Ready { service, request } => {
+                    let Some(context) = this.context.as_ref() else {
+                        return Poll::Pending;
+                    };
+                    match interrupted(context, this.deadline.as_mut(), cx) {
+                        Some(status) => status,
+                        None => match catch_unwind(AssertUnwindSafe(|| {
+                            context.enter(|| service.poll_ready(cx))
+                        })) {
+                            Ok(Poll::Pending) => return Poll::Pending,
+                            Ok(Poll::Ready(Ok(()))) => {
+                                let Some(request) = request.take() else {
+                                    return Poll::Pending;
+                                };
+                                match catch_unwind(AssertUnwindSafe(|| {
+                                    context.enter(|| service.call(request))
+                                })) {
+                                    Ok(future) => {
+                                        this.phase.set(Phase::Running(future));
+                                        continue;
+                                    }
+                                    Err(panic) => panic_status(context, &*panic),
+                                }
+                            }
+                            Ok(Poll::Ready(Err(err))) => status_from_layer_error(err.into()),
+                            Err(panic) => panic_status(context, &*panic),
+                        },
+                    }
+                }
+                PhaseProj::Running(future) => {
+                    let Some(context) = this.context.as_ref() else {
+                        return Poll::Pending;
+                    };
+                    if let Some(status) = interrupted(context, this.deadline.as_mut(), cx) {
+                        status
+                    } else {
+                        // The handler is never polled again after a panic:
+                        // it is dropped, so unwind safety is not a concern.
+                        match catch_unwind(AssertUnwindSafe(|| context.enter(|| future.poll(cx)))) {
+                            Ok(Poll::Pending) => return Poll::Pending,
+                            Ok(Poll::Ready(Ok(response))) => {
+                                let (parts, body) = response.into_parts();
+                                this.phase.set(Phase::Peeking(Some((parts, body))));
+                                continue;
+                            }
+                            Ok(Poll::Ready(Err(err))) => status_from_layer_error(err.into()),
+                            Err(panic) => panic_status(context, &*panic),
+                        }
+                    }
+                }
+            };
+            // The call ended before the handler answered: Trailers-Only.
+            let Some(context) = this.context.as_ref() else {
+                return Poll::Pending;
+            };
+            let response = trailers_only(status, context);
+            drop(this.guard.take());
+            this.phase.set(Phase::Refused(None));
+            return Poll::Ready(Ok(response.map(|()| WireBody::done())));
+        }
+    }
+}
+
+/// Whether the call was aborted or its deadline passed while the handler
+/// runs.
+fn interrupted(
+    context: &Context,
+    deadline: Pin<&mut Option<Sleep>>,
+    cx: &mut TaskContext<'_>,
+) -> Option<Status> {
+    if let Poll::Ready(Signal::Aborted(status)) = context.poll_signal(cx, false) {
+        return Some(status);
+    }
+    let deadline = deadline.as_pin_mut()?;
+    deadline.poll(cx).is_ready().then(finish::deadline_exceeded)
+}
+
+fn panic_status(context: &Context, panic: &(dyn std::any::Any + Send)) -> Status {
+    tracing::error!(method = %context.method(), panic = %describe_panic(panic), "handler panicked");
+    finish::panicked()
+}
+
+/// Polls a body for its first frame worth sending: a message, a status, the
+/// end, or an empty chunk (the handler called `send_headers`).
+fn poll_body<B>(body: Pin<&mut B>, cx: &mut TaskContext<'_>) -> Poll<First>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    Poll::Ready(match ready!(body.poll_frame(cx)) {
+        None => First::End,
+        Some(Err(err)) => First::Failed(status_from_layer_error(err.into())),
+        Some(Ok(frame)) => match frame.into_data() {
+            Ok(data) => First::Data(data),
+            Err(frame) => match frame.into_trailers() {
+                Ok(trailers) => First::Trailers(trailers),
+                // An unknown kind of frame: nothing to send, the headers go.
+                Err(_) => First::Data(Bytes::new()),
+            },
+        },
+    })
+}
+
+/// The first frame of a response body.
+enum First {
+    Data(Bytes),
+    Trailers(HeaderMap),
+    Failed(Status),
+    End,
+}
+
+/// The response head for a body whose first frame is `first`.
+fn head<B>(
+    mut parts: http::response::Parts,
+    body: B,
+    first: First,
+    guard: Option<CallGuard>,
+) -> http::Response<WireBody<B>> {
+    let context = guard.as_ref().map(|guard| guard.context().clone());
+    match first {
+        First::Data(data) => {
+            let first = (!data.is_empty()).then(|| Frame::data(data));
+            http::Response::from_parts(
+                parts,
+                WireBody {
+                    first,
+                    body: Some(body),
+                    trailers: None,
+                    guard,
+                },
+            )
+        }
+        // Trailers-Only: the status joins the response's headers.
+        First::Trailers(trailers) => {
+            parts.headers.extend(trailers);
+            http::Response::from_parts(parts, WireBody::done())
+        }
+        First::Failed(status) => {
+            let trailers = match &context {
+                Some(context) => finish::render(status, context),
+                None => status.to_header_map(),
+            };
+            parts.headers.extend(trailers);
+            http::Response::from_parts(parts, WireBody::done())
+        }
+        // A body that ended without a status: a layer replaced the body
+        // with one that does not speak gRPC. Its headers may carry the
+        // status already; if not, the call fails.
+        First::End => {
+            if !parts.headers.contains_key(grpcx_status::wire::GRPC_STATUS) {
+                let status = Status::internal("the response ended without a gRPC status");
+                let trailers = match &context {
+                    Some(context) => finish::render(status, context),
+                    None => status.to_header_map(),
+                };
+                parts.headers.extend(trailers);
+            }
+            http::Response::from_parts(parts, WireBody::done())
+        }
+    }
+}
+
+/// What hyper writes: the first frame read while the headers waited, the
+/// rest of the body, and the call's guard, which records a cancellation if
+/// the stream goes before the body's end.
+pub struct WireBody<B> {
+    first: Option<Frame<Bytes>>,
+    body: Option<B>,
+    /// The status of a body that failed, as trailers.
+    trailers: Option<HeaderMap>,
+    guard: Option<CallGuard>,
+}
+
+impl<B> WireBody<B> {
+    /// A body with nothing more to send (the headers said it all).
+    fn done() -> WireBody<B> {
+        WireBody {
+            first: None,
+            body: None,
+            trailers: None,
+            guard: None,
+        }
+    }
+}
+
+impl<B> http_body::Body for WireBody<B>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        let this = &mut *self;
+        if let Some(frame) = this.first.take() {
+            return Poll::Ready(Some(Ok(frame)));
+        }
+        if let Some(trailers) = this.trailers.take() {
+            return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+        }
+        loop {
+            let Some(body) = this.body.as_mut() else {
+                return Poll::Ready(None);
+            };
+            match ready!(Pin::new(body).poll_frame(cx)) {
+                Some(Ok(frame)) => {
+                    if frame.data_ref().is_some_and(Bytes::is_empty) {
+                        // A `send_headers` that came after the headers.
+                        continue;
+                    }
+                    if frame.is_trailers() {
+                        this.body = None;
+                        this.guard = None;
+                    }
+                    return Poll::Ready(Some(Ok(frame)));
+                }
+                Some(Err(err)) => {
+                    this.body = None;
+                    let status = status_from_layer_error(err.into());
+                    let trailers = match this.guard.take() {
+                        Some(guard) => finish::render(status, guard.context()),
+                        None => status.to_header_map(),
+                    };
+                    return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+                }
+                None => {
+                    this.body = None;
+                    // The end without trailers: see `First::End`.
+                    let status = Status::internal("the response ended without a gRPC status");
+                    let trailers = match this.guard.take() {
+                        Some(guard) => finish::render(status, guard.context()),
+                        None => status.to_header_map(),
+                    };
+                    return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.first.is_none() && self.trailers.is_none() && self.body.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        if self.is_end_stream() {
+            return SizeHint::with_exact(0);
+        }
+        SizeHint::default()
+    }
+}
+
+/// Refuses what is not a gRPC request, as `PROTOCOL-HTTP2.md` prescribes.
+fn check_request(method: &Method, headers: &HeaderMap) -> Option<http::Response<()>> {
+    if method != Method::POST {
+        let status = Status::unimplemented(format!("gRPC requires POST, got {method}"));
+        let mut response = http_error(StatusCode::METHOD_NOT_ALLOWED, status);
+        response
+            .headers_mut()
+            .insert(http::header::ALLOW, HeaderValue::from_static("POST"));
+        return Some(response);
+    }
+    let content_type = headers.get(CONTENT_TYPE).map(HeaderValue::as_bytes);
+    if !content_type.is_some_and(is_grpc_content_type) {
+        let shown = content_type.map_or_else(
+            || "none".to_owned(),
+            |v| format!("{:?}", String::from_utf8_lossy(v)),
+        );
+        let status = Status::internal(format!("invalid gRPC request content-type: {shown}"));
+        return Some(http_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, status));
+    }
+    None
+}
+
+/// `application/grpc`, `application/grpc+proto`, with optional parameters.
+pub(crate) fn is_grpc_content_type(value: &[u8]) -> bool {
+    let Some(rest) = value.strip_prefix(b"application/grpc") else {
+        return false;
+    };
+    let rest = rest.strip_prefix(b"+proto").unwrap_or(rest);
+    rest.is_empty() || rest.starts_with(b";")
+}
+
+/// A non-200 answer that still carries a gRPC status for gRPC-aware peers.
+fn http_error(code: StatusCode, status: Status) -> http::Response<()> {
+    let mut response = http::Response::new(());
+    *response.status_mut() = code;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    status.write_headers(headers);
+    response
+}
+
+/// A Trailers-Only response made here, before or instead of the handler's:
+/// one HEADERS frame with `:status 200`, the content-type and the status.
+/// Ends the call.
+fn trailers_only(status: Status, context: &Context) -> http::Response<()> {
+    let mut headers = finish::render(status, context);
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    let mut response = http::Response::new(());
+    *response.headers_mut() = headers;
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_content_types() {
+        for ok in [
+            &b"application/grpc"[..],
+            b"application/grpc+proto",
+            b"application/grpc;charset=utf-8",
+        ] {
+            assert!(is_grpc_content_type(ok), "{ok:?}");
+        }
+        for bad in [
+            &b"application/json"[..],
+            b"application/grpc+json",
+            b"application/grpc-web",
+            b"text/plain",
+            b"",
+        ] {
+            assert!(!is_grpc_content_type(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn non_grpc_requests_get_the_prescribed_http_status() {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+        let response = check_request(&Method::GET, &headers).unwrap();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
+        let response = check_request(&Method::POST, &headers).unwrap();
+        assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(response.headers()["grpc-status"], "13");
+        assert_eq!(
+            response.headers()["grpc-message"],
+            "invalid gRPC request content-type: \"text/html\""
+        );
+        assert!(check_request(&Method::POST, &HeaderMap::new()).is_some());
+    }
+}

@@ -1,0 +1,147 @@
+//! How a server call ends: the one place that decides a call's final
+//! status, records its outcome and renders the status into header fields.
+//!
+//! Every way a call can end comes through here:
+//!
+//! - the handler returns `Err` ([`from_handler_error`]: an abort through
+//!   the context wins over it);
+//! - the handler returns `Ok` ([`from_context`]: `OK`, or what
+//!   `ctx.set_code`/`ctx.set_details` chose, or an abort);
+//! - `ctx.abort` while the handler or its response stream runs (the
+//!   dispatcher and the response body poll [`Context::poll_signal`]);
+//! - the handler panics ([`panicked`]), the deadline passes
+//!   ([`deadline_exceeded`]), a layer fails the call
+//!   ([`crate::status_from_layer_error`]);
+//! - the client cancels, or the connection goes: no status is sent, and
+//!   the call's guard ([`CallGuard`](crate::context::CallGuard)) records
+//!   [`CallOutcome::Cancelled`] (or `DeadlineExceeded` when the deadline
+//!   had passed).
+//!
+//! Until [`render`] turns it into header fields, as the response body
+//! yields its last frame, the final status is a [`Status`] value that
+//! server layers can read and replace
+//! ([`ResponseBody::map_status`](super::ResponseBody::map_status)).
+//! [`render`] adds the trailers set through the context, logs the status's
+//! source chain (never sent), records the outcome for `on_done` and
+//! `done()`, and writes `grpc-status`, `grpc-message`,
+//! `grpc-status-details-bin` and the metadata.
+
+use grpcx_status::{Code, Origin, Status};
+use http::HeaderMap;
+
+use crate::context::{CallOutcome, Context};
+
+/// The status of a call whose handler returned `status`: an abort through
+/// the context decided earlier, and wins.
+pub(crate) fn from_handler_error(status: Status, context: &Context) -> Status {
+    context.abort_status().unwrap_or(status)
+}
+
+/// The status of a call whose handler returned successfully: an abort, or
+/// what `set_code`/`set_details` chose, or `OK`.
+pub(crate) fn from_context(context: &Context) -> Status {
+    context.final_status()
+}
+
+/// The status a client receives when its handler (or its response stream)
+/// panicked: nothing of the panic is revealed; it is logged where caught.
+pub(crate) fn panicked() -> Status {
+    Status::internal("internal server error")
+}
+
+/// The status of a call whose deadline passed on the server.
+pub(crate) fn deadline_exceeded() -> Status {
+    Status::deadline_exceeded("deadline exceeded").with_origin(Origin::Deadline)
+}
+
+/// The status a server reports for a request stream that failed: the
+/// client reset it, so the call is cancelled.
+pub(crate) fn request_body_error(err: &hyper::Error) -> Status {
+    Status::new(Code::Cancelled, "the client cancelled the request stream")
+        .with_origin(Origin::Cancelled)
+        .with_source(err.to_string())
+}
+
+/// Renders the final status of a call into the header fields that carry
+/// it (trailers, or the headers of a Trailers-Only response), with the
+/// trailing metadata set through the context; logs its cause and records
+/// how the call ended.
+pub(crate) fn render(mut status: Status, context: &Context) -> HeaderMap {
+    let trailers = context.take_trailers();
+    if !trailers.is_empty() {
+        status.metadata_mut().extend(trailers);
+    }
+    log(&status, context);
+    context.finish(match status.origin() {
+        Origin::Deadline => CallOutcome::DeadlineExceeded,
+        _ => CallOutcome::Completed(status.code()),
+    });
+    status.to_header_map()
+}
+
+/// Logs the cause a status carries (its source, which is never sent): as
+/// an error for the codes that mean a server-side failure, at debug level
+/// for the others. A status without a source has nothing more to tell than
+/// what the client sees.
+fn log(status: &Status, context: &Context) {
+    if std::error::Error::source(status).is_none() {
+        return;
+    }
+    match status.code() {
+        Code::Internal | Code::Unknown | Code::DataLoss => {
+            tracing::error!(method = %context.method(), "call failed: {status:#}");
+        }
+        _ => tracing::debug!(method = %context.method(), "call failed: {status:#}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::test_context;
+    use grpcx_status::Metadata;
+
+    #[test]
+    fn render_merges_the_context_trailers_and_records_the_outcome() {
+        let context = test_context(None);
+        let mut trailers = Metadata::new();
+        trailers.insert("x-trace", "t-1").unwrap();
+        context.set_trailing_metadata(trailers);
+        let headers = render(Status::not_found("no user"), &context);
+        assert_eq!(headers["grpc-status"], "5");
+        assert_eq!(headers["grpc-message"], "no user");
+        assert_eq!(headers["x-trace"], "t-1");
+        assert_eq!(
+            context.outcome(),
+            Some(CallOutcome::Completed(Code::NotFound))
+        );
+    }
+
+    #[test]
+    fn the_deadline_is_its_own_outcome() {
+        let context = test_context(None);
+        let headers = render(deadline_exceeded(), &context);
+        assert_eq!(headers["grpc-status"], "4");
+        assert_eq!(context.outcome(), Some(CallOutcome::DeadlineExceeded));
+    }
+
+    #[test]
+    fn an_abort_wins_over_a_later_error_and_a_success() {
+        let context = test_context(None);
+        context.set_code(Code::DataLoss);
+        assert_eq!(from_context(&context).code(), Code::DataLoss);
+        context.abort(Code::PermissionDenied, "no");
+        assert_eq!(
+            from_handler_error(Status::internal("x"), &context).code(),
+            Code::PermissionDenied
+        );
+        assert_eq!(from_context(&context).code(), Code::PermissionDenied);
+    }
+
+    #[test]
+    fn a_panic_reveals_nothing() {
+        let status = panicked();
+        assert_eq!(status.code(), Code::Internal);
+        assert_eq!(status.message(), "internal server error");
+    }
+}
