@@ -27,10 +27,14 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use grpcx_status::{Code, Metadata, Origin, Status};
-use grpcx_transport::{CallOutcome, Channel, Endpoint, IntoRequest, Response, Server, Streaming};
+use grpcx_transport::server::Routes;
+use grpcx_transport::{
+    Body, BoxError, CallOutcome, Channel, Endpoint, IntoRequest, Response, Server, Streaming,
+};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
+use tower::{Layer, Service};
 
 pub use probe::{
     Action, Event, Events, PANIC_TEXT, ProbeReply, ProbeRequest, SERVICE, SPECIAL_MESSAGE,
@@ -98,9 +102,17 @@ impl Drop for ServerHandle {
     }
 }
 
-/// Starts `server` on `127.0.0.1:0`; returns its address and a handle that
-/// shuts it down.
-pub async fn serve(server: Server) -> ServerHandle {
+/// Starts `server` (with any layers) on `127.0.0.1:0`; returns its address
+/// and a handle that shuts it down.
+pub async fn serve<L, S, B>(server: Server<L>) -> ServerHandle
+where
+    L: Layer<Routes, Service = S> + Send + 'static,
+    S: Service<http::Request<Body>, Response = http::Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body<Data = bytes::Bytes> + Send + Unpin + 'static,
+    B::Error: Into<BoxError>,
+{
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind 127.0.0.1:0");
@@ -143,8 +155,17 @@ impl TestServer {
         TestServer::start_with(|server| server).await
     }
 
-    /// Starts a probe server with settings chosen by `configure`.
-    pub async fn start_with(configure: impl FnOnce(Server) -> Server) -> TestServer {
+    /// Starts a probe server with settings (and layers) chosen by
+    /// `configure`.
+    pub async fn start_with<L, S, B>(configure: impl FnOnce(Server) -> Server<L>) -> TestServer
+    where
+        L: Layer<Routes, Service = S> + Send + 'static,
+        S: Service<http::Request<Body>, Response = http::Response<B>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<BoxError>,
+        B: http_body::Body<Data = bytes::Bytes> + Send + Unpin + 'static,
+        B::Error: Into<BoxError>,
+    {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         let (gate, _) = watch::channel(false);
         let service = probe::Probe::new(events_tx, gate.clone());
