@@ -184,6 +184,8 @@ pub enum Event {
         metadata: Metadata,
         /// `Context::time_remaining` when the handler started.
         time_remaining: Option<Duration>,
+        /// `Context::deadline`.
+        deadline: Option<tokio::time::Instant>,
     },
     /// A call's handler future or response stream was dropped before it
     /// finished.
@@ -197,6 +199,8 @@ pub enum Event {
         id: String,
         /// How it ended.
         outcome: CallOutcome,
+        /// When `on_done` ran.
+        at: tokio::time::Instant,
     },
 }
 
@@ -266,12 +270,32 @@ impl Events {
 
     /// Waits for call `id` to end on the server; gives its outcome.
     pub async fn done(&mut self, id: &str) -> CallOutcome {
+        self.done_at(id).await.0
+    }
+
+    /// Waits for call `id` to end on the server; gives its outcome and when
+    /// it was recorded.
+    pub async fn done_at(&mut self, id: &str) -> (CallOutcome, tokio::time::Instant) {
         let what = format!("on_done of call {id:?}");
         match self
             .wait_for(&what, |e| matches!(e, Event::Done { .. }) && e.id() == id)
             .await
         {
-            Event::Done { outcome, .. } => outcome,
+            Event::Done { outcome, at, .. } => (outcome, at),
+            other => unreachable!("{other:?}"),
+        }
+    }
+
+    /// Waits for call `id` to start; gives its deadline on the server.
+    pub async fn started_deadline(&mut self, id: &str) -> Option<tokio::time::Instant> {
+        let what = format!("call {id:?} starting on the server");
+        match self
+            .wait_for(&what, |e| {
+                matches!(e, Event::Started { .. }) && e.id() == id
+            })
+            .await
+        {
+            Event::Started { deadline, .. } => deadline,
             other => unreachable!("{other:?}"),
         }
     }
@@ -474,7 +498,8 @@ impl Shared {
         let events = self.events.clone();
         let id = request.id.clone();
         ctx.on_done(move |outcome| {
-            let _ = events.send(Event::Done { id, outcome });
+            let at = tokio::time::Instant::now();
+            let _ = events.send(Event::Done { id, outcome, at });
         });
         if request.context_trailers {
             ctx.set_trailing_metadata(context_trailers());
@@ -484,6 +509,7 @@ impl Shared {
             method: ctx.method().to_owned(),
             metadata,
             time_remaining: ctx.time_remaining(),
+            deadline: ctx.deadline(),
         });
         DropReport {
             id: request.id.clone(),

@@ -584,6 +584,22 @@ mod tests {
         assert_eq!(detached.code(), None);
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn a_reset_at_or_after_the_deadline_is_the_deadlines_doing() {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let early = test_context(Some(deadline));
+        tokio::time::advance(Duration::from_millis(999)).await;
+        drop(CallGuard::new(early.clone()));
+        assert_eq!(early.outcome(), Some(CallOutcome::Cancelled));
+        let late = test_context(Some(deadline));
+        tokio::time::advance(Duration::from_millis(1)).await;
+        drop(CallGuard::new(late.clone()));
+        assert_eq!(late.outcome(), Some(CallOutcome::DeadlineExceeded));
+        let none = test_context(None);
+        drop(CallGuard::new(none.clone()));
+        assert_eq!(none.outcome(), Some(CallOutcome::Cancelled));
+    }
+
     #[tokio::test]
     async fn callbacks_run_once_with_the_outcome() {
         let ctx = test_context(None);
