@@ -55,7 +55,7 @@ struct Inner {
     /// The shared context of requests not received by a server: never ends.
     detached: bool,
     method: PathAndQuery,
-    peer: Option<SocketAddr>,
+    peer: Peer,
     deadline: Option<Instant>,
     /// `grpc-previous-rpc-attempts`, as the client sent it.
     previous_attempts: u32,
@@ -86,6 +86,15 @@ struct State {
     driver: Option<Waker>,
 }
 
+/// What the server knows of the other end of a call's connection.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Peer {
+    pub(crate) addr: Option<SocketAddr>,
+    #[cfg(feature = "tls-rustls")]
+    pub(crate) certificates:
+        Option<Arc<[tokio_rustls::rustls::pki_types::CertificateDer<'static>]>>,
+}
+
 /// What wakes the task driving a call.
 #[derive(Debug)]
 pub(crate) enum Signal {
@@ -99,7 +108,7 @@ impl Context {
     /// A context for a call of `method` (the request's path).
     pub(crate) fn new(
         method: PathAndQuery,
-        peer: Option<SocketAddr>,
+        peer: Peer,
         deadline: Option<Instant>,
         previous_attempts: u32,
         config: Arc<Config>,
@@ -128,7 +137,7 @@ impl Context {
         DETACHED.get_or_init(|| {
             let mut context = Context::new(
                 PathAndQuery::from_static("/"),
-                None,
+                Peer::default(),
                 None,
                 0,
                 Arc::default(),
@@ -167,7 +176,16 @@ impl Context {
 
     /// The client's address, when the transport knows it.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
-        self.inner.peer
+        self.inner.peer.addr
+    }
+
+    /// The certificates the client presented on a TLS connection (its own
+    /// first), when it presented any.
+    #[cfg(feature = "tls-rustls")]
+    pub fn peer_certificates(
+        &self,
+    ) -> Option<&[tokio_rustls::rustls::pki_types::CertificateDer<'static>]> {
+        self.inner.peer.certificates.as_deref()
     }
 
     /// The call's deadline, from the client's `grpc-timeout`.
@@ -513,7 +531,7 @@ impl fmt::Debug for Context {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Context")
             .field("method", &self.inner.method)
-            .field("peer", &self.inner.peer)
+            .field("peer", &self.inner.peer.addr)
             .field("deadline", &self.inner.deadline)
             .field("outcome", &self.outcome())
             .finish()
@@ -550,7 +568,7 @@ impl Drop for CallGuard {
 pub(crate) fn test_context(deadline: Option<Instant>) -> Context {
     Context::new(
         PathAndQuery::from_static("/a.B/C"),
-        None,
+        Peer::default(),
         deadline,
         0,
         Arc::default(),

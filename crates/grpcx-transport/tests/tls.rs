@@ -32,6 +32,16 @@ impl GrpcService for Echo {
                     Ok(Response::new(format!("echo {}", req.get_ref())))
                 },
             )),
+            // The client's certificate, as the server saw it.
+            "Who" => Box::pin(handler::unary(
+                call,
+                ProstCodec::<Vec<u8>, Vec<u8>>::default(),
+                |req: Request<Vec<u8>>| async move {
+                    let certificates = req.context().peer_certificates().unwrap_or_default();
+                    let first = certificates.first().map(|c| c.to_vec());
+                    Ok::<_, Status>(Response::new(first.unwrap_or_default()))
+                },
+            )),
             _ => Box::pin(async move { call.unimplemented() }),
         }
     }
@@ -111,6 +121,56 @@ async fn unary_calls_and_errors_over_tls() {
         .unwrap()
         .unwrap()
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_handler_sees_the_clients_certificate() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let server_cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let client_cert = rcgen::generate_simple_self_signed(vec!["client".to_owned()]).unwrap();
+    let der = |cert: &rcgen::CertifiedKey<rcgen::KeyPair>| cert.cert.der().clone();
+    let key = |cert: &rcgen::CertifiedKey<rcgen::KeyPair>| {
+        rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der()).unwrap()
+    };
+    let mut client_roots = rustls::RootCertStore::empty();
+    client_roots.add(der(&client_cert)).unwrap();
+    let verifier = rustls::server::WebPkiClientVerifier::builder(Arc::new(client_roots))
+        .build()
+        .unwrap();
+    let server_config = rustls::ServerConfig::builder()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(vec![der(&server_cert)], key(&server_cert))
+        .unwrap();
+    let mut server_roots = rustls::RootCertStore::empty();
+    server_roots.add(der(&server_cert)).unwrap();
+    let client_config = rustls::ClientConfig::builder()
+        .with_root_certificates(Arc::new(server_roots))
+        .with_client_auth_cert(vec![der(&client_cert)], key(&client_cert))
+        .unwrap();
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(
+        Server::builder()
+            .tls_config(server_config)
+            .add_service(Echo)
+            .serve(listener),
+    );
+    let channel = Endpoint::new(format!("https://localhost:{port}"))
+        .unwrap()
+        .tls_config(client_config)
+        .connect_lazy();
+    let seen = channel
+        .unary(
+            PathAndQuery::from_static("/test.Echo/Who"),
+            Request::new(Vec::new()).with_timeout(Duration::from_secs(10)),
+            ProstCodec::<Vec<u8>, Vec<u8>>::default(),
+        )
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(seen, der(&client_cert).to_vec());
+    server.abort();
 }
 
 #[tokio::test]

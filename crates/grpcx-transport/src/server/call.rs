@@ -13,7 +13,6 @@
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -31,7 +30,7 @@ use tower::Service;
 use super::Config;
 use super::finish;
 use crate::body::Body;
-use crate::context::{CallGuard, Context, Signal};
+use crate::context::{CallGuard, Context, Peer, Signal};
 use crate::error::{BoxError, status_from_layer_error};
 use crate::panic::describe_panic;
 use crate::timeout::{GRPC_TIMEOUT, parse_timeout};
@@ -44,11 +43,11 @@ const GRPC_PREVIOUS_RPC_ATTEMPTS: &str = "grpc-previous-rpc-attempts";
 pub(crate) struct CallService<S> {
     service: S,
     config: Arc<Config>,
-    peer: Option<SocketAddr>,
+    peer: Peer,
 }
 
 impl<S> CallService<S> {
-    pub(crate) fn new(service: S, config: Arc<Config>, peer: Option<SocketAddr>) -> Self {
+    pub(crate) fn new(service: S, config: Arc<Config>, peer: Peer) -> Self {
         CallService {
             service,
             config,
@@ -84,7 +83,8 @@ where
                 // A deadline too far to represent is no deadline at all.
                 Ok(timeout) => Instant::now().checked_add(timeout),
                 Err(err) => {
-                    let context = Context::new(path, self.peer, None, 0, self.config.clone());
+                    let context =
+                        Context::new(path, self.peer.clone(), None, 0, self.config.clone());
                     let status = Status::internal(err.to_string()).with_origin(Origin::Protocol);
                     return CallFuture::refused(trailers_only(status, &context));
                 }
@@ -98,7 +98,7 @@ where
             .unwrap_or(0);
         let context = Context::new(
             path,
-            self.peer,
+            self.peer.clone(),
             deadline,
             previous_attempts,
             self.config.clone(),

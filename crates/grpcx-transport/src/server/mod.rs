@@ -49,6 +49,7 @@ pub(crate) use call::is_grpc_content_type;
 pub(crate) use finish::{deadline_exceeded, panicked, request_body_error};
 
 use crate::body::Body;
+use crate::context::Peer;
 use crate::error::{BoxError, Error, Kind};
 use call::CallService;
 use routes::Layered;
@@ -406,11 +407,12 @@ where
                 None => break,
             };
             let peer = stream.remote_addr();
-            let service = CallService::new(service.clone(), config.clone(), peer);
             let watcher = graceful.watcher();
             #[cfg(feature = "tls-rustls")]
             if let Some(acceptor) = self.tls.clone() {
                 let builder = builder.clone();
+                let service = service.clone();
+                let config = config.clone();
                 connections.spawn(async move {
                     let handshake =
                         tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream));
@@ -425,6 +427,20 @@ where
                             return;
                         }
                     };
+                    let certificates = stream.get_ref().1.peer_certificates().map(|certificates| {
+                        certificates
+                            .iter()
+                            .map(|c| c.clone().into_owned())
+                            .collect()
+                    });
+                    let service = CallService::new(
+                        service,
+                        config,
+                        Peer {
+                            addr: peer,
+                            certificates,
+                        },
+                    );
                     let conn = builder.serve_connection(TokioIo::new(stream), service);
                     if let Err(err) = watcher.watch(conn).await {
                         tracing::debug!(?peer, error = %err, "connection ended with an error");
@@ -432,6 +448,14 @@ where
                 });
                 continue;
             }
+            let service = CallService::new(
+                service.clone(),
+                config.clone(),
+                Peer {
+                    addr: peer,
+                    ..Peer::default()
+                },
+            );
             let conn = builder.serve_connection(TokioIo::new(stream), service);
             connections.spawn(async move {
                 if let Err(err) = watcher.watch(conn).await {
@@ -485,6 +509,13 @@ impl Connection for tokio::net::TcpStream {
 impl Connection for tokio::net::UnixStream {}
 
 impl Connection for tokio::io::DuplexStream {}
+
+#[cfg(feature = "tls-rustls")]
+impl<IO: Connection> Connection for tokio_rustls::server::TlsStream<IO> {
+    fn remote_addr(&self) -> Option<SocketAddr> {
+        self.get_ref().0.remote_addr()
+    }
+}
 
 /// The connections of a TCP listener, without the errors that concern
 /// one connection or a passing shortage (logged, then waited out).

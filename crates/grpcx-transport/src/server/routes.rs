@@ -62,7 +62,7 @@ impl ServerCall {
                     .path_and_query()
                     .cloned()
                     .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
-                None,
+                crate::context::Peer::default(),
                 None,
                 0,
                 Arc::default(),
