@@ -551,6 +551,16 @@ impl CallGuard {
     pub(crate) fn context(&self) -> &Context {
         &self.ctx
     }
+
+    /// Records that the call ended with the status in `trailers` (sent by
+    /// a body that is not grpcx's own; grpcx's records its outcome when it
+    /// renders the status, and this changes nothing then).
+    pub(crate) fn complete(self, trailers: &http::HeaderMap) {
+        let code = trailers
+            .get(grpcx_status::wire::GRPC_STATUS)
+            .map_or(Code::Unknown, |value| Code::from_header_bytes(value.as_bytes()));
+        self.ctx.finish(CallOutcome::Completed(code));
+    }
 }
 
 impl Drop for CallGuard {

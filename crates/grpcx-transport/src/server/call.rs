@@ -312,13 +312,15 @@ fn head<B>(
                 WireBody {
                     first,
                     body: Some(body),
-                    trailers: None,
                     guard,
                 },
             )
         }
         // Trailers-Only: the status joins the response's headers.
         First::Trailers(trailers) => {
+            if let Some(guard) = guard {
+                guard.complete(&trailers);
+            }
             parts.headers.extend(trailers);
             http::Response::from_parts(parts, WireBody::done())
         }
@@ -353,8 +355,6 @@ fn head<B>(
 pub struct WireBody<B> {
     first: Option<Frame<Bytes>>,
     body: Option<B>,
-    /// The status of a body that failed, as trailers.
-    trailers: Option<HeaderMap>,
     guard: Option<CallGuard>,
 }
 
@@ -364,7 +364,6 @@ impl<B> WireBody<B> {
         WireBody {
             first: None,
             body: None,
-            trailers: None,
             guard: None,
         }
     }
@@ -386,28 +385,41 @@ where
         if let Some(frame) = this.first.take() {
             return Poll::Ready(Some(Ok(frame)));
         }
-        if let Some(trailers) = this.trailers.take() {
-            return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
-        }
         loop {
             let Some(body) = this.body.as_mut() else {
                 return Poll::Ready(None);
             };
-            match ready!(Pin::new(body).poll_frame(cx)) {
+            // grpcx's own body contains the panics of a handler's stream; a
+            // layer's body that panics fails its call, not the connection.
+            let polled = catch_unwind(AssertUnwindSafe(|| {
+                Pin::new(body)
+                    .poll_frame(cx)
+                    .map(|frame| frame.map(|frame| frame.map_err(Into::into)))
+            }));
+            let polled: Option<Result<Frame<Bytes>, BoxError>> = match polled {
+                Ok(polled) => ready!(polled),
+                Err(panic) => {
+                    tracing::error!(panic = %describe_panic(&*panic), "a response body panicked");
+                    Some(Err(Box::new(finish::panicked())))
+                }
+            };
+            match polled {
                 Some(Ok(frame)) => {
                     if frame.data_ref().is_some_and(Bytes::is_empty) {
                         // A `send_headers` that came after the headers.
                         continue;
                     }
-                    if frame.is_trailers() {
+                    if let Some(trailers) = frame.trailers_ref() {
                         this.body = None;
-                        this.guard = None;
+                        if let Some(guard) = this.guard.take() {
+                            guard.complete(trailers);
+                        }
                     }
                     return Poll::Ready(Some(Ok(frame)));
                 }
                 Some(Err(err)) => {
                     this.body = None;
-                    let status = status_from_layer_error(err.into());
+                    let status = status_from_layer_error(err);
                     let trailers = match this.guard.take() {
                         Some(guard) => finish::render(status, guard.context()),
                         None => status.to_header_map(),
@@ -429,7 +441,7 @@ where
     }
 
     fn is_end_stream(&self) -> bool {
-        self.first.is_none() && self.trailers.is_none() && self.body.is_none()
+        self.first.is_none() && self.body.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {
