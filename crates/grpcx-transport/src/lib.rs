@@ -12,7 +12,11 @@
 //!   [`Channel::client_streaming`], [`Channel::streaming`]).
 //! - [`server`]: [`Server`], the [`GrpcService`](server::GrpcService)
 //!   trait services implement, and the method adapters in
-//!   [`server::handler`].
+//!   [`server::handler`]. Every call goes through tower layers
+//!   ([`Server::layer`], [`Server::add_layered_service`]) as an
+//!   `http::Request<`[`Body`]`>` carrying its [`Context`] in its extensions;
+//!   its response carries the final status as a value
+//!   ([`ResponseBody`](server::ResponseBody)) until the server writes it.
 //! - [`Request`], [`Response`], [`Streaming`]: messages with metadata, and
 //!   incoming message streams, on both sides.
 //! - [`Context`]: a server handler's view of its call (deadline,
