@@ -223,7 +223,7 @@ where
         config: config.clone(),
     };
     let requests = Streaming::server(
-        body,
+        crate::body::Body::request(body),
         encoding,
         config.max_decode_message_size,
         codec.decoder(),
