@@ -42,14 +42,21 @@ async fn a_full_call_over_an_in_memory_duplex_pipe() {
         .await
         .unwrap();
     assert_eq!(reply.get_ref().id, "piped");
-    let mut stream = server_streaming(&channel, ProbeRequest::new("stream", Action::Reply).after(3))
-        .await
-        .unwrap()
-        .into_inner();
+    let mut stream = server_streaming(
+        &channel,
+        ProbeRequest::new("stream", Action::Reply).after(3),
+    )
+    .await
+    .unwrap()
+    .into_inner();
     let (messages, end) = drain(&mut stream).await;
     assert_eq!(messages.len(), 3);
     end.unwrap();
-    assert_eq!(dials.load(Ordering::SeqCst), 1, "one connection for every call");
+    assert_eq!(
+        dials.load(Ordering::SeqCst),
+        1,
+        "one connection for every call"
+    );
 }
 
 #[tokio::test]

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use grpcx_codec::ProstCodec;
 use grpcx_status::Status;
-use grpcx_tests::{Action, ProbeReply, ProbeRequest, TestServer, channel, codec, path, serve, within};
+use grpcx_tests::{
+    Action, ProbeReply, ProbeRequest, TestServer, channel, codec, path, serve, within,
+};
 use grpcx_transport::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
 use grpcx_transport::{Channel, Request, Response, Server};
 use tokio::sync::mpsc;
@@ -54,27 +56,38 @@ async fn a_handler_passes_its_deadline_on_to_the_calls_it_makes() {
     .await;
     let client = channel(relay.addr);
 
-    let request =
-        Request::new(ProbeRequest::new("inherited", Action::Reply)).with_timeout(Duration::from_secs(60));
+    let request = Request::new(ProbeRequest::new("inherited", Action::Reply))
+        .with_timeout(Duration::from_secs(60));
     within(
         "the relayed call",
         client.unary("/grpcx.test.Relay/Unary".parse().unwrap(), request, codec()),
     )
     .await
     .expect("the relayed call");
-    let first = relay_remaining.recv().await.unwrap().expect("the relay has a deadline");
+    let first = relay_remaining
+        .recv()
+        .await
+        .unwrap()
+        .expect("the relay has a deadline");
     let (_, second) = probe.events.started("inherited").await;
     let second = second.expect("the second server got a grpc-timeout");
     assert!(first <= Duration::from_secs(60), "{first:?}");
-    assert!(second < first, "the second server has less time: {second:?} vs {first:?}");
+    assert!(
+        second < first,
+        "the second server has less time: {second:?} vs {first:?}"
+    );
     assert!(second > Duration::from_secs(30), "{second:?}");
 
     // Opting out: the second call has no deadline at all.
-    let request =
-        Request::new(ProbeRequest::new("detached", Action::Reply)).with_timeout(Duration::from_secs(60));
+    let request = Request::new(ProbeRequest::new("detached", Action::Reply))
+        .with_timeout(Duration::from_secs(60));
     within(
         "the detached call",
-        client.unary("/grpcx.test.Relay/Detached".parse().unwrap(), request, codec()),
+        client.unary(
+            "/grpcx.test.Relay/Detached".parse().unwrap(),
+            request,
+            codec(),
+        ),
     )
     .await
     .expect("the detached call");

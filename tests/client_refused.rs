@@ -176,12 +176,15 @@ async fn serve_connection(
     while streams.len() < streams_to_wait_for {
         let mut header = [0u8; 9];
         tcp.read_exact(&mut header).await?;
-        let len = usize::from(header[0]) << 16 | usize::from(header[1]) << 8 | usize::from(header[2]);
+        let len =
+            usize::from(header[0]) << 16 | usize::from(header[1]) << 8 | usize::from(header[2]);
         let mut payload = vec![0u8; len];
         tcp.read_exact(&mut payload).await?;
         let stream = u32::from_be_bytes([header[5], header[6], header[7], header[8]]) & 0x7fff_ffff;
         match header[3] {
-            SETTINGS if header[4] & 0x1 == 0 => tcp.write_all(&frame(SETTINGS, 0x1, 0, &[])).await?,
+            SETTINGS if header[4] & 0x1 == 0 => {
+                tcp.write_all(&frame(SETTINGS, 0x1, 0, &[])).await?
+            }
             PING if header[4] & 0x1 == 0 => tcp.write_all(&frame(PING, 0x1, 0, &payload)).await?,
             HEADERS => {
                 if streams.is_empty() {

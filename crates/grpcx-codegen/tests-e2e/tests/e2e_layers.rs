@@ -15,7 +15,7 @@ use grpcx::client::GRPC_PREVIOUS_RPC_ATTEMPTS;
 use grpcx::codegen::MethodKind;
 use grpcx::{Body, Deadline, GrpcMethod, Request, Response, Status, Streaming};
 use grpcx_codegen_e2e::bare::{
-    BareService, BareServiceClient, BareServiceServer, BareServiceBlockingClient, Ping, Pong,
+    BareService, BareServiceBlockingClient, BareServiceClient, BareServiceServer, Ping, Pong,
 };
 use support::TestServer;
 
@@ -87,14 +87,21 @@ fn layered(
             request
         })
         .map_request(|mut request: http::Request<Body>| {
-            let kind = request.extensions().get::<GrpcMethod>().map(GrpcMethod::kind);
+            let kind = request
+                .extensions()
+                .get::<GrpcMethod>()
+                .map(GrpcMethod::kind);
             if kind == Some(MethodKind::Unary) {
                 assert!(request.body().as_bytes().is_some(), "a unary body is bytes");
-                assert!(request.body().try_clone().is_some(), "and can be sent again");
+                assert!(
+                    request.body().try_clone().is_some(),
+                    "and can be sent again"
+                );
             }
-            request
-                .headers_mut()
-                .insert(GRPC_PREVIOUS_RPC_ATTEMPTS, http::HeaderValue::from_static("0"));
+            request.headers_mut().insert(
+                GRPC_PREVIOUS_RPC_ATTEMPTS,
+                http::HeaderValue::from_static("0"),
+            );
             request
         })
         .service(channel)
@@ -124,7 +131,11 @@ async fn a_generated_client_over_layers() {
     assert_eq!(seen[1].method, "ping_twice");
     assert_eq!(seen[1].kind, MethodKind::BidiStreaming);
     // The endpoint's default timeout (30 s), taken on with its config.
-    assert!(seen[1].deadline.is_some_and(|d| d <= Duration::from_secs(30)));
+    assert!(
+        seen[1]
+            .deadline
+            .is_some_and(|d| d <= Duration::from_secs(30))
+    );
     server.stop().await;
 }
 
