@@ -174,7 +174,7 @@ async fn the_channel_service_answers_err_before_headers_and_ok_after() {
 #[tokio::test]
 async fn the_typed_layer_puts_the_method_and_deadline_in_the_extensions() {
     let server = TestServer::start().await;
-    let seen: Arc<Mutex<Option<(GrpcMethod, Option<Deadline>)>>> = Arc::default();
+    let seen: Arc<Mutex<Option<Seen>>> = Arc::default();
     let stack = {
         let seen = seen.clone();
         tower::ServiceBuilder::new()
@@ -222,6 +222,9 @@ async fn the_typed_layer_puts_the_method_and_deadline_in_the_extensions() {
     .unwrap_err();
     assert_eq!(status.code(), Code::ResourceExhausted);
 }
+
+/// The method and deadline a layer saw.
+type Seen = (GrpcMethod, Option<Deadline>);
 
 /// The data and trailers of a body.
 async fn http_body_collect(mut body: Body) -> (Vec<u8>, Option<HeaderMap>) {

@@ -3,6 +3,9 @@
 //! `Deadline` extensions and set `grpc-previous-rpc-attempts`, async and
 //! blocking.
 
+// Test code: failing loudly is the point.
+#![allow(clippy::unwrap_used)]
+
 mod support;
 
 use std::pin::Pin;
