@@ -259,13 +259,15 @@ impl Endpoint {
     /// use grpcx_transport::Endpoint;
     ///
     /// # async fn demo() {
+    /// use std::sync::{Arc, Mutex};
+    ///
     /// let (client_io, _server_io) = tokio::io::duplex(64 * 1024);
-    /// let mut client_io = Some(client_io);
+    /// let client_io = Arc::new(Mutex::new(Some(client_io)));
     /// let channel = Endpoint::new("http://in-memory")
     ///     .unwrap()
     ///     .connect_with_connector_lazy(tower::service_fn(move |_uri: http::Uri| {
     ///         // One connection only: a second dial fails, which fails the call.
-    ///         let io = client_io.take();
+    ///         let io = client_io.lock().unwrap().take();
     ///         async move { io.ok_or_else(|| std::io::Error::other("already connected")) }
     ///     }));
     /// # drop(channel);
