@@ -332,32 +332,46 @@ fn client(info: &ServiceInfo) -> TokenStream {
         #about
         #attributes
         #[derive(Clone, Debug)]
-        pub struct #client {
-            inner: ::grpcx::codegen::Channel,
+        pub struct #client<T = ::grpcx::codegen::Channel> {
+            inner: ::grpcx::codegen::Grpc<T>,
         }
 
         #attributes
-        impl #client {
-            /// A client making its calls on `channel`.
-            pub fn new(channel: ::grpcx::codegen::Channel) -> Self {
-                Self { inner: channel }
+        impl<T: 'static> #client<T> {
+            /// A client making its calls on `inner`: a `Channel`, or tower
+            /// layers over one.
+            pub fn new(inner: T) -> Self {
+                Self { inner: ::grpcx::codegen::Grpc::new(inner) }
+            }
+        }
+
+        #attributes
+        impl<T> #client<T> {
+            /// Replaces the encoding settings (message size limits,
+            /// compression, default timeout); a client over layers starts
+            /// from the defaults, not from its channel's.
+            pub fn with_config(self, config: ::grpcx::codegen::ClientConfig) -> Self {
+                Self { inner: self.inner.with_config(config) }
             }
 
-            /// The channel the calls are made on.
-            pub fn get_ref(&self) -> &::grpcx::codegen::Channel {
-                &self.inner
+            /// The channel (or service) the calls are made on.
+            pub fn get_ref(&self) -> &T {
+                self.inner.get_ref()
             }
 
-            /// The channel the calls are made on, to change it.
-            pub fn get_mut(&mut self) -> &mut ::grpcx::codegen::Channel {
-                &mut self.inner
+            /// The channel (or service) the calls are made on, to change it.
+            pub fn get_mut(&mut self) -> &mut T {
+                self.inner.get_mut()
             }
 
-            /// The channel, consuming the client.
-            pub fn into_inner(self) -> ::grpcx::codegen::Channel {
-                self.inner
+            /// The channel (or service), consuming the client.
+            pub fn into_inner(self) -> T {
+                self.inner.into_inner()
             }
+        }
 
+        #attributes
+        impl<T: ::grpcx::codegen::ClientService> #client<T> {
             #(#methods)*
         }
     }
@@ -584,32 +598,35 @@ fn blocking_client(info: &ServiceInfo) -> TokenStream {
         #docs
         #attributes
         #[derive(Clone, Debug)]
-        pub struct #client {
-            inner: ::grpcx::codegen::BlockingChannel,
+        pub struct #client<T = ::grpcx::codegen::Channel> {
+            inner: ::grpcx::codegen::BlockingChannel<T>,
         }
 
         #attributes
-        impl #client {
+        impl<T> #client<T> {
             /// A client making its calls on `channel`.
-            pub fn new(channel: ::grpcx::codegen::BlockingChannel) -> Self {
+            pub fn new(channel: ::grpcx::codegen::BlockingChannel<T>) -> Self {
                 Self { inner: channel }
             }
 
             /// The channel the calls are made on.
-            pub fn get_ref(&self) -> &::grpcx::codegen::BlockingChannel {
+            pub fn get_ref(&self) -> &::grpcx::codegen::BlockingChannel<T> {
                 &self.inner
             }
 
             /// The channel the calls are made on, to change it.
-            pub fn get_mut(&mut self) -> &mut ::grpcx::codegen::BlockingChannel {
+            pub fn get_mut(&mut self) -> &mut ::grpcx::codegen::BlockingChannel<T> {
                 &mut self.inner
             }
 
             /// The channel, consuming the client.
-            pub fn into_inner(self) -> ::grpcx::codegen::BlockingChannel {
+            pub fn into_inner(self) -> ::grpcx::codegen::BlockingChannel<T> {
                 self.inner
             }
+        }
 
+        #attributes
+        impl<T: ::grpcx::codegen::ClientService> #client<T> {
             #(#methods)*
         }
     }

@@ -32,8 +32,12 @@ enum Kind {
     /// A request received by the server: a failure means the client reset
     /// the stream.
     Request(hyper::body::Incoming),
-    /// A response received by the client.
-    Response(hyper::body::Incoming),
+    /// A response received by the client, with the call's deadline.
+    Response(crate::client::ResponseBody),
+    /// A client's stream of encoded request messages.
+    Encoded(crate::client::EncodedBody),
+    /// Ended early (after a deadline or a failure): nothing more to read.
+    Done,
     Boxed(BoxBody),
 }
 
@@ -72,9 +76,15 @@ impl Body {
         }
     }
 
-    pub(crate) fn response(body: hyper::body::Incoming) -> Body {
+    pub(crate) fn response(body: crate::client::ResponseBody) -> Body {
         Body {
             kind: Kind::Response(body),
+        }
+    }
+
+    pub(crate) fn encoded(body: crate::client::EncodedBody) -> Body {
+        Body {
+            kind: Kind::Encoded(body),
         }
     }
 
@@ -122,31 +132,40 @@ impl http_body::Body for Body {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
-        match &mut self.kind {
-            Kind::Empty => Poll::Ready(None),
-            Kind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            Kind::Request(body) => Pin::new(body)
-                .poll_frame(cx)
-                .map_err(|err| crate::server::request_body_error(&err)),
-            Kind::Response(body) => Pin::new(body)
-                .poll_frame(cx)
-                .map_err(|err| crate::client::errors::status_from_hyper(&err)),
-            Kind::Boxed(body) => body.as_mut().poll_frame(cx),
+        let polled = match &mut self.kind {
+            Kind::Empty | Kind::Done => return Poll::Ready(None),
+            Kind::Full(bytes) => return Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Kind::Request(body) => {
+                return Pin::new(body)
+                    .poll_frame(cx)
+                    .map_err(|err| crate::server::request_body_error(&err));
+            }
+            Kind::Response(body) => body.poll_frame(cx),
+            Kind::Encoded(body) => body.poll_frame(cx),
+            Kind::Boxed(body) => return body.as_mut().poll_frame(cx),
+        };
+        // A client body that failed is dropped at once: the HTTP/2 stream
+        // is reset now, not when the caller lets go of the body.
+        if let Poll::Ready(Some(Err(_))) = &polled {
+            self.kind = Kind::Done;
         }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {
         match &self.kind {
-            Kind::Empty => true,
+            Kind::Empty | Kind::Done => true,
             Kind::Full(bytes) => bytes.is_none(),
-            Kind::Request(body) | Kind::Response(body) => body.is_end_stream(),
+            Kind::Request(body) => body.is_end_stream(),
+            Kind::Response(body) => body.is_end_stream(),
+            Kind::Encoded(body) => body.is_end_stream(),
             Kind::Boxed(body) => body.is_end_stream(),
         }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
-            Kind::Empty => SizeHint::with_exact(0),
+            Kind::Empty | Kind::Done => SizeHint::with_exact(0),
             // Not exact: an exact size makes hyper send `content-length`,
             // which gRPC does not use.
             Kind::Full(bytes) => {
@@ -154,7 +173,9 @@ impl http_body::Body for Body {
                 hint.set_lower(bytes.as_ref().map_or(0, |b| b.len() as u64));
                 hint
             }
-            Kind::Request(body) | Kind::Response(body) => body.size_hint(),
+            Kind::Request(body) => body.size_hint(),
+            Kind::Response(body) => body.size_hint(),
+            Kind::Encoded(_) => SizeHint::default(),
             Kind::Boxed(body) => body.size_hint(),
         }
     }
@@ -167,6 +188,8 @@ impl fmt::Debug for Body {
             Kind::Full(_) => "full",
             Kind::Request(_) => "request",
             Kind::Response(_) => "response",
+            Kind::Encoded(_) => "encoded",
+            Kind::Done => "done",
             Kind::Boxed(_) => "boxed",
         };
         f.debug_struct("Body").field("kind", &kind).finish()

@@ -558,7 +558,9 @@ impl CallGuard {
     pub(crate) fn complete(self, trailers: &http::HeaderMap) {
         let code = trailers
             .get(grpcx_status::wire::GRPC_STATUS)
-            .map_or(Code::Unknown, |value| Code::from_header_bytes(value.as_bytes()));
+            .map_or(Code::Unknown, |value| {
+                Code::from_header_bytes(value.as_bytes())
+            });
         self.ctx.finish(CallOutcome::Completed(code));
     }
 }

@@ -37,6 +37,7 @@ mod error;
 mod extensions;
 mod glue;
 mod panic;
+mod protocol;
 mod request;
 pub mod server;
 mod streaming;
@@ -47,6 +48,7 @@ pub use client::{Channel, Endpoint};
 pub use context::{CallOutcome, Context};
 pub use error::{BoxError, Error, status_from_layer_error};
 pub use extensions::{Deadline, GrpcMethod};
+pub use protocol::{DEFAULT_MAX_DECODE_MESSAGE_SIZE, GRPC_PREVIOUS_RPC_ATTEMPTS};
 pub use request::{
     IntoBlockingStreamingRequest, IntoRequest, IntoStreamingRequest, IterStream, Request, Response,
     marker,

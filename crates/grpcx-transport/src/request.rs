@@ -7,6 +7,7 @@ use std::pin::Pin;
 use futures_core::Stream;
 use grpcx_codec::CompressionEncoding;
 use grpcx_status::Metadata;
+use tokio::time::Instant;
 
 use crate::context::Context;
 
@@ -30,6 +31,8 @@ pub struct Request<T> {
     message: T,
     metadata: Metadata,
     timeout: Option<Duration>,
+    deadline: Option<Instant>,
+    inherit_deadline: bool,
     compression: Option<CompressionEncoding>,
     context: Option<Context>,
     extensions: http::Extensions,
@@ -42,6 +45,8 @@ impl<T> Request<T> {
             message,
             metadata: Metadata::new(),
             timeout: None,
+            deadline: None,
+            inherit_deadline: true,
             compression: None,
             context: None,
             extensions: http::Extensions::new(),
@@ -57,6 +62,8 @@ impl<T> Request<T> {
             message,
             metadata,
             timeout: None,
+            deadline: None,
+            inherit_deadline: true,
             compression: None,
             context: Some(context),
             extensions,
@@ -122,15 +129,90 @@ impl<T> Request<T> {
         self
     }
 
-    /// Sets the timeout to what is left of a server call's deadline, so a
+    /// The absolute deadline of the call, when one was set with
+    /// [`Request::with_deadline`].
+    ///
+    /// The call's deadline is the earliest of this one, the
+    /// [timeout](Request::timeout) counted from when the call is made, and
+    /// (unless [`Request::inherit_deadline`] turned it off) the deadline of
+    /// the server call being handled where the call is made. Each time the
+    /// request goes on the wire, `grpc-timeout` is the time left then.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// Sets the absolute deadline of the call (see [`Request::deadline`]).
+    pub fn set_deadline(&mut self, deadline: impl Into<Instant>) {
+        self.deadline = Some(deadline.into());
+    }
+
+    /// Sets the absolute deadline of the call (see [`Request::deadline`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use grpcx_transport::Request;
+    /// use tokio::time::Instant;
+    ///
+    /// let deadline = Instant::now() + Duration::from_secs(5);
+    /// let request = Request::new("ping").with_deadline(deadline);
+    /// assert_eq!(request.deadline(), Some(deadline));
+    /// ```
+    pub fn with_deadline(mut self, deadline: impl Into<Instant>) -> Request<T> {
+        self.deadline = Some(deadline.into());
+        self
+    }
+
+    /// Whether the call inherits the deadline of the server call being
+    /// handled where it is made ([`Context::current`]): on by default, so a
     /// call made while handling another never outlives it (deadline
-    /// propagation). A context without a deadline changes nothing; a
-    /// shorter timeout already set is kept.
+    /// propagation). `false` opts out, for work that must go on after the
+    /// handler's client has given up.
+    pub fn inherit_deadline(mut self, inherit: bool) -> Request<T> {
+        self.inherit_deadline = inherit;
+        self
+    }
+
+    /// Whether the call inherits the current server call's deadline (see
+    /// [`Request::inherit_deadline`]).
+    pub fn inherits_deadline(&self) -> bool {
+        self.inherit_deadline
+    }
+
+    /// Limits the call to a server call's deadline, so a call made while
+    /// handling another never outlives it. Calls made in the handler's own
+    /// task or thread inherit it anyway (see
+    /// [`Request::inherit_deadline`]); this is for calls made elsewhere,
+    /// in a task the handler spawned for instance. A context without a
+    /// deadline changes nothing; an earlier deadline already set is kept.
     pub fn with_deadline_of(mut self, context: &Context) -> Request<T> {
-        if let Some(remaining) = context.time_remaining() {
-            self.timeout = Some(self.timeout.map_or(remaining, |t| t.min(remaining)));
+        if let Some(deadline) = context.deadline() {
+            self.deadline = Some(self.deadline.map_or(deadline, |d| d.min(deadline)));
         }
         self
+    }
+
+    /// The call's deadline, if it is made `now`: the earliest of its
+    /// timeout (or `default_timeout`) from now, its deadline, and the
+    /// current server call's deadline unless it opted out.
+    pub(crate) fn effective_deadline(
+        &self,
+        now: Instant,
+        default_timeout: Option<Duration>,
+    ) -> Option<Instant> {
+        // A timeout too long to represent is no deadline at all.
+        let from_timeout = self
+            .timeout
+            .or(default_timeout)
+            .and_then(|t| now.checked_add(t));
+        let inherited = if self.inherit_deadline {
+            Context::current().and_then(|context| context.deadline())
+        } else {
+            None
+        };
+        [from_timeout, self.deadline, inherited]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// The compression of this call's request messages, when it overrides
@@ -165,6 +247,8 @@ impl<T> Request<T> {
             message: f(self.message),
             metadata: self.metadata,
             timeout: self.timeout,
+            deadline: self.deadline,
+            inherit_deadline: self.inherit_deadline,
             compression: self.compression,
             context: self.context,
             extensions: self.extensions,

@@ -10,10 +10,9 @@ use futures_core::Stream;
 use grpcx_codec::{CompressionEncoding, Decoder, FrameDecoder};
 use grpcx_status::{Code, Metadata, Origin, Status};
 use http_body::Body as _;
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
 use crate::body::Body;
-use crate::client::errors::deadline_status;
 
 /// The messages of a call's incoming stream: the requests a server handler
 /// reads, or the responses a client reads.
@@ -45,15 +44,19 @@ pub(crate) type PendingHead<T> = Pin<Box<dyn Future<Output = Result<Streaming<T>
 enum Role {
     /// A server reading requests: the end of the body ends the stream.
     Server,
-    /// A client reading responses: trailers carry the status.
+    /// A client reading responses: trailers carry the status. The body
+    /// ends the call at its deadline; a status the server sends after it
+    /// is reported as the deadline's.
     Client {
-        deadline: Option<Pin<Box<Sleep>>>,
-        deadline_at: Option<Instant>,
+        deadline: Option<Instant>,
         timeout: Option<std::time::Duration>,
     },
 }
 
 impl<T> Streaming<T> {
+    /// The requests a server handler reads from `body`, whose messages use
+    /// `encoding`; a failure of the body (the client reset the stream) ends
+    /// the stream with the body's status.
     pub(crate) fn server(
         body: Body,
         encoding: CompressionEncoding,
@@ -74,6 +77,8 @@ impl<T> Streaming<T> {
         }
     }
 
+    /// The responses a client reads from `body` (which enforces the
+    /// deadline).
     pub(crate) fn client(
         body: Body,
         encoding: CompressionEncoding,
@@ -88,11 +93,7 @@ impl<T> Streaming<T> {
             body: Some(body),
             frames: crate::glue::frame_decoder(max_message_size, encoding),
             decoder: Some(Box::new(decoder)),
-            role: Role::Client {
-                deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
-                deadline_at: deadline,
-                timeout,
-            },
+            role: Role::Client { deadline, timeout },
             initial_metadata,
             trailers: None,
             cancel_request: None,
@@ -185,11 +186,9 @@ impl<T> Streaming<T> {
     /// HTTP/2 stream if it is still open).
     fn fail(&mut self, status: Status) -> Poll<Option<Result<T, Status>>> {
         let status = match &self.role {
-            Role::Client {
-                deadline_at,
-                timeout,
-                ..
-            } => crate::client::after_deadline(status, *deadline_at, *timeout),
+            Role::Client { deadline, timeout } => {
+                crate::client::after_deadline(status, *deadline, *timeout)
+            }
             Role::Server => status,
         };
         self.done = true;
@@ -201,18 +200,6 @@ impl<T> Streaming<T> {
             status.with_initial_metadata(self.initial_metadata.clone())
         };
         Poll::Ready(Some(Err(status)))
-    }
-
-    fn deadline_passed(&self) -> bool {
-        matches!(&self.role, Role::Client { deadline_at: Some(d), .. } if Instant::now() >= *d)
-    }
-
-    fn deadline_error(&self) -> Status {
-        let timeout = match &self.role {
-            Role::Client { timeout, .. } => *timeout,
-            Role::Server => None,
-        };
-        deadline_status(timeout)
     }
 
     fn poll_body(&mut self, cx: &mut TaskContext<'_>) -> Poll<Option<Result<T, Status>>> {
@@ -229,13 +216,7 @@ impl<T> Streaming<T> {
             };
             let frame = match ready!(Pin::new(body).poll_frame(cx)) {
                 Some(Ok(frame)) => frame,
-                Some(Err(status)) => {
-                    let status = match &self.role {
-                        Role::Client { .. } if self.deadline_passed() => self.deadline_error(),
-                        _ => status,
-                    };
-                    return self.fail(status);
-                }
+                Some(Err(status)) => return self.fail(status),
                 None => return self.end_of_body(),
             };
             match frame.into_data() {
@@ -315,16 +296,6 @@ impl<T> Stream for Streaming<T> {
         }
         if this.done {
             return Poll::Ready(None);
-        }
-        if let Role::Client {
-            deadline: Some(deadline),
-            ..
-        } = &mut this.role
-        {
-            if deadline.as_mut().poll(cx).is_ready() {
-                let status = this.deadline_error();
-                return this.fail(status);
-            }
         }
         this.poll_body(cx)
     }

@@ -105,12 +105,13 @@
 
 pub use grpcx_status::{
     BadRequest, Code, DebugInfo, Detail, DetailMessage, DetailsError, DomainError, ErrorInfo, Help,
-    LocalizedMessage, Metadata, MetadataError, Origin, PreconditionFailure, QuotaFailure,
-    RequestInfo, ResourceInfo, ResultExt, RetryInfo, Status,
+    LocalizedMessage, Metadata, MetadataError, Origin, PreconditionFailure, Progress, Pushback,
+    QuotaFailure, RequestInfo, ResourceInfo, ResultExt, RetryInfo, Status,
 };
 pub use grpcx_transport::{
-    CallOutcome, Channel, Context, Endpoint, Error, IntoBlockingStreamingRequest, IntoRequest,
-    IntoStreamingRequest, Request, Response, Server, Streaming,
+    Body, CallOutcome, Channel, Context, Deadline, Endpoint, Error, GrpcMethod,
+    IntoBlockingStreamingRequest, IntoRequest, IntoStreamingRequest, Request, Response, Server,
+    Streaming,
 };
 
 /// The rich error model: typed `google.rpc` details.
@@ -154,7 +155,8 @@ pub mod blocking {
     pub use grpcx_transport::blocking::*;
 }
 
-/// The client: endpoints and channels.
+/// The client: endpoints, channels (a `tower::Service` layers wrap) and
+/// `Grpc`, the typed front over them.
 pub mod client {
     pub use grpcx_transport::client::*;
 }
@@ -174,7 +176,7 @@ pub mod codegen {
     pub use grpcx_transport::blocking::{
         BlockingChannel, BlockingSender, BlockingStreaming, CallHandle, ResponseSink,
     };
-    pub use grpcx_transport::client::RequestSender;
+    pub use grpcx_transport::client::{ClientConfig, ClientService, Grpc, RequestSender};
     pub use grpcx_transport::descriptor::{MethodDescriptor, MethodKind, ServiceDescriptor};
     pub use grpcx_transport::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
     pub use grpcx_transport::{

@@ -50,27 +50,44 @@ pub static BARE_SERVICE_DESCRIPTOR: ::grpcx::codegen::ServiceDescriptor = ::grpc
 /// when no connection could be made.
 #[cfg(feature = "rpc")]
 #[derive(Clone, Debug)]
-pub struct BareServiceClient {
-    inner: ::grpcx::codegen::Channel,
+pub struct BareServiceClient<T = ::grpcx::codegen::Channel> {
+    inner: ::grpcx::codegen::Grpc<T>,
 }
 #[cfg(feature = "rpc")]
-impl BareServiceClient {
-    /// A client making its calls on `channel`.
-    pub fn new(channel: ::grpcx::codegen::Channel) -> Self {
-        Self { inner: channel }
+impl<T: 'static> BareServiceClient<T> {
+    /// A client making its calls on `inner`: a `Channel`, or tower
+    /// layers over one.
+    pub fn new(inner: T) -> Self {
+        Self {
+            inner: ::grpcx::codegen::Grpc::new(inner),
+        }
     }
-    /// The channel the calls are made on.
-    pub fn get_ref(&self) -> &::grpcx::codegen::Channel {
-        &self.inner
+}
+#[cfg(feature = "rpc")]
+impl<T> BareServiceClient<T> {
+    /// Replaces the encoding settings (message size limits,
+    /// compression, default timeout); a client over layers starts
+    /// from the defaults, not from its channel's.
+    pub fn with_config(self, config: ::grpcx::codegen::ClientConfig) -> Self {
+        Self {
+            inner: self.inner.with_config(config),
+        }
     }
-    /// The channel the calls are made on, to change it.
-    pub fn get_mut(&mut self) -> &mut ::grpcx::codegen::Channel {
-        &mut self.inner
+    /// The channel (or service) the calls are made on.
+    pub fn get_ref(&self) -> &T {
+        self.inner.get_ref()
     }
-    /// The channel, consuming the client.
-    pub fn into_inner(self) -> ::grpcx::codegen::Channel {
-        self.inner
+    /// The channel (or service) the calls are made on, to change it.
+    pub fn get_mut(&mut self) -> &mut T {
+        self.inner.get_mut()
     }
+    /// The channel (or service), consuming the client.
+    pub fn into_inner(self) -> T {
+        self.inner.into_inner()
+    }
+}
+#[cfg(feature = "rpc")]
+impl<T: ::grpcx::codegen::ClientService> BareServiceClient<T> {
     /// `Ping`: one request, one response.
     pub async fn ping(
         &self,
@@ -130,27 +147,30 @@ impl BareServiceClient {
 /// return a handle to wait on later.
 #[cfg(feature = "rpc")]
 #[derive(Clone, Debug)]
-pub struct BareServiceBlockingClient {
-    inner: ::grpcx::codegen::BlockingChannel,
+pub struct BareServiceBlockingClient<T = ::grpcx::codegen::Channel> {
+    inner: ::grpcx::codegen::BlockingChannel<T>,
 }
 #[cfg(feature = "rpc")]
-impl BareServiceBlockingClient {
+impl<T> BareServiceBlockingClient<T> {
     /// A client making its calls on `channel`.
-    pub fn new(channel: ::grpcx::codegen::BlockingChannel) -> Self {
+    pub fn new(channel: ::grpcx::codegen::BlockingChannel<T>) -> Self {
         Self { inner: channel }
     }
     /// The channel the calls are made on.
-    pub fn get_ref(&self) -> &::grpcx::codegen::BlockingChannel {
+    pub fn get_ref(&self) -> &::grpcx::codegen::BlockingChannel<T> {
         &self.inner
     }
     /// The channel the calls are made on, to change it.
-    pub fn get_mut(&mut self) -> &mut ::grpcx::codegen::BlockingChannel {
+    pub fn get_mut(&mut self) -> &mut ::grpcx::codegen::BlockingChannel<T> {
         &mut self.inner
     }
     /// The channel, consuming the client.
-    pub fn into_inner(self) -> ::grpcx::codegen::BlockingChannel {
+    pub fn into_inner(self) -> ::grpcx::codegen::BlockingChannel<T> {
         self.inner
     }
+}
+#[cfg(feature = "rpc")]
+impl<T: ::grpcx::codegen::ClientService> BareServiceBlockingClient<T> {
     /// `Ping`: one request, one response.
     pub fn ping(
         &self,

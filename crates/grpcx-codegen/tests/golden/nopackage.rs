@@ -46,26 +46,41 @@ pub static BARE_SERVICE_DESCRIPTOR: ::grpcx::codegen::ServiceDescriptor = ::grpc
 /// locally: `DEADLINE_EXCEEDED` when the timeout passed, `UNAVAILABLE`
 /// when no connection could be made.
 #[derive(Clone, Debug)]
-pub struct BareServiceClient {
-    inner: ::grpcx::codegen::Channel,
+pub struct BareServiceClient<T = ::grpcx::codegen::Channel> {
+    inner: ::grpcx::codegen::Grpc<T>,
 }
-impl BareServiceClient {
-    /// A client making its calls on `channel`.
-    pub fn new(channel: ::grpcx::codegen::Channel) -> Self {
-        Self { inner: channel }
+impl<T: 'static> BareServiceClient<T> {
+    /// A client making its calls on `inner`: a `Channel`, or tower
+    /// layers over one.
+    pub fn new(inner: T) -> Self {
+        Self {
+            inner: ::grpcx::codegen::Grpc::new(inner),
+        }
     }
-    /// The channel the calls are made on.
-    pub fn get_ref(&self) -> &::grpcx::codegen::Channel {
-        &self.inner
+}
+impl<T> BareServiceClient<T> {
+    /// Replaces the encoding settings (message size limits,
+    /// compression, default timeout); a client over layers starts
+    /// from the defaults, not from its channel's.
+    pub fn with_config(self, config: ::grpcx::codegen::ClientConfig) -> Self {
+        Self {
+            inner: self.inner.with_config(config),
+        }
     }
-    /// The channel the calls are made on, to change it.
-    pub fn get_mut(&mut self) -> &mut ::grpcx::codegen::Channel {
-        &mut self.inner
+    /// The channel (or service) the calls are made on.
+    pub fn get_ref(&self) -> &T {
+        self.inner.get_ref()
     }
-    /// The channel, consuming the client.
-    pub fn into_inner(self) -> ::grpcx::codegen::Channel {
-        self.inner
+    /// The channel (or service) the calls are made on, to change it.
+    pub fn get_mut(&mut self) -> &mut T {
+        self.inner.get_mut()
     }
+    /// The channel (or service), consuming the client.
+    pub fn into_inner(self) -> T {
+        self.inner.into_inner()
+    }
+}
+impl<T: ::grpcx::codegen::ClientService> BareServiceClient<T> {
     /// `Ping`: one request, one response.
     pub async fn ping(
         &self,

@@ -155,26 +155,41 @@ pub static KEYWORDS_DESCRIPTOR: ::grpcx::codegen::ServiceDescriptor = ::grpcx::c
 /// locally: `DEADLINE_EXCEEDED` when the timeout passed, `UNAVAILABLE`
 /// when no connection could be made.
 #[derive(Clone, Debug)]
-pub struct KeywordsClient {
-    inner: ::grpcx::codegen::Channel,
+pub struct KeywordsClient<T = ::grpcx::codegen::Channel> {
+    inner: ::grpcx::codegen::Grpc<T>,
 }
-impl KeywordsClient {
-    /// A client making its calls on `channel`.
-    pub fn new(channel: ::grpcx::codegen::Channel) -> Self {
-        Self { inner: channel }
+impl<T: 'static> KeywordsClient<T> {
+    /// A client making its calls on `inner`: a `Channel`, or tower
+    /// layers over one.
+    pub fn new(inner: T) -> Self {
+        Self {
+            inner: ::grpcx::codegen::Grpc::new(inner),
+        }
     }
-    /// The channel the calls are made on.
-    pub fn get_ref(&self) -> &::grpcx::codegen::Channel {
-        &self.inner
+}
+impl<T> KeywordsClient<T> {
+    /// Replaces the encoding settings (message size limits,
+    /// compression, default timeout); a client over layers starts
+    /// from the defaults, not from its channel's.
+    pub fn with_config(self, config: ::grpcx::codegen::ClientConfig) -> Self {
+        Self {
+            inner: self.inner.with_config(config),
+        }
     }
-    /// The channel the calls are made on, to change it.
-    pub fn get_mut(&mut self) -> &mut ::grpcx::codegen::Channel {
-        &mut self.inner
+    /// The channel (or service) the calls are made on.
+    pub fn get_ref(&self) -> &T {
+        self.inner.get_ref()
     }
-    /// The channel, consuming the client.
-    pub fn into_inner(self) -> ::grpcx::codegen::Channel {
-        self.inner
+    /// The channel (or service) the calls are made on, to change it.
+    pub fn get_mut(&mut self) -> &mut T {
+        self.inner.get_mut()
     }
+    /// The channel (or service), consuming the client.
+    pub fn into_inner(self) -> T {
+        self.inner.into_inner()
+    }
+}
+impl<T: ::grpcx::codegen::ClientService> KeywordsClient<T> {
     /// Unary, named `match` in Rust: a raw identifier.
     pub async fn r#match(
         &self,
@@ -594,26 +609,28 @@ impl<T: Keywords> ::grpcx::codegen::GrpcService for KeywordsServer<T> {
 /// Each method makes one call and waits for it; the `_future` methods
 /// return a handle to wait on later.
 #[derive(Clone, Debug)]
-pub struct KeywordsBlockingClient {
-    inner: ::grpcx::codegen::BlockingChannel,
+pub struct KeywordsBlockingClient<T = ::grpcx::codegen::Channel> {
+    inner: ::grpcx::codegen::BlockingChannel<T>,
 }
-impl KeywordsBlockingClient {
+impl<T> KeywordsBlockingClient<T> {
     /// A client making its calls on `channel`.
-    pub fn new(channel: ::grpcx::codegen::BlockingChannel) -> Self {
+    pub fn new(channel: ::grpcx::codegen::BlockingChannel<T>) -> Self {
         Self { inner: channel }
     }
     /// The channel the calls are made on.
-    pub fn get_ref(&self) -> &::grpcx::codegen::BlockingChannel {
+    pub fn get_ref(&self) -> &::grpcx::codegen::BlockingChannel<T> {
         &self.inner
     }
     /// The channel the calls are made on, to change it.
-    pub fn get_mut(&mut self) -> &mut ::grpcx::codegen::BlockingChannel {
+    pub fn get_mut(&mut self) -> &mut ::grpcx::codegen::BlockingChannel<T> {
         &mut self.inner
     }
     /// The channel, consuming the client.
-    pub fn into_inner(self) -> ::grpcx::codegen::BlockingChannel {
+    pub fn into_inner(self) -> ::grpcx::codegen::BlockingChannel<T> {
         self.inner
     }
+}
+impl<T: ::grpcx::codegen::ClientService> KeywordsBlockingClient<T> {
     /// Unary, named `match` in Rust: a raw identifier.
     pub fn r#match(
         &self,
@@ -1125,26 +1142,41 @@ pub static ECHO_DESCRIPTOR: ::grpcx::codegen::ServiceDescriptor = ::grpcx::codeg
 /// locally: `DEADLINE_EXCEEDED` when the timeout passed, `UNAVAILABLE`
 /// when no connection could be made.
 #[derive(Clone, Debug)]
-pub struct EchoClient {
-    inner: ::grpcx::codegen::Channel,
+pub struct EchoClient<T = ::grpcx::codegen::Channel> {
+    inner: ::grpcx::codegen::Grpc<T>,
 }
-impl EchoClient {
-    /// A client making its calls on `channel`.
-    pub fn new(channel: ::grpcx::codegen::Channel) -> Self {
-        Self { inner: channel }
+impl<T: 'static> EchoClient<T> {
+    /// A client making its calls on `inner`: a `Channel`, or tower
+    /// layers over one.
+    pub fn new(inner: T) -> Self {
+        Self {
+            inner: ::grpcx::codegen::Grpc::new(inner),
+        }
     }
-    /// The channel the calls are made on.
-    pub fn get_ref(&self) -> &::grpcx::codegen::Channel {
-        &self.inner
+}
+impl<T> EchoClient<T> {
+    /// Replaces the encoding settings (message size limits,
+    /// compression, default timeout); a client over layers starts
+    /// from the defaults, not from its channel's.
+    pub fn with_config(self, config: ::grpcx::codegen::ClientConfig) -> Self {
+        Self {
+            inner: self.inner.with_config(config),
+        }
     }
-    /// The channel the calls are made on, to change it.
-    pub fn get_mut(&mut self) -> &mut ::grpcx::codegen::Channel {
-        &mut self.inner
+    /// The channel (or service) the calls are made on.
+    pub fn get_ref(&self) -> &T {
+        self.inner.get_ref()
     }
-    /// The channel, consuming the client.
-    pub fn into_inner(self) -> ::grpcx::codegen::Channel {
-        self.inner
+    /// The channel (or service) the calls are made on, to change it.
+    pub fn get_mut(&mut self) -> &mut T {
+        self.inner.get_mut()
     }
+    /// The channel (or service), consuming the client.
+    pub fn into_inner(self) -> T {
+        self.inner.into_inner()
+    }
+}
+impl<T: ::grpcx::codegen::ClientService> EchoClient<T> {
     /// Answers with the request.
     pub async fn echo(
         &self,
@@ -1514,26 +1546,28 @@ impl<T: Echo> ::grpcx::codegen::GrpcService for EchoServer<T> {
 /// Each method makes one call and waits for it; the `_future` methods
 /// return a handle to wait on later.
 #[derive(Clone, Debug)]
-pub struct EchoBlockingClient {
-    inner: ::grpcx::codegen::BlockingChannel,
+pub struct EchoBlockingClient<T = ::grpcx::codegen::Channel> {
+    inner: ::grpcx::codegen::BlockingChannel<T>,
 }
-impl EchoBlockingClient {
+impl<T> EchoBlockingClient<T> {
     /// A client making its calls on `channel`.
-    pub fn new(channel: ::grpcx::codegen::BlockingChannel) -> Self {
+    pub fn new(channel: ::grpcx::codegen::BlockingChannel<T>) -> Self {
         Self { inner: channel }
     }
     /// The channel the calls are made on.
-    pub fn get_ref(&self) -> &::grpcx::codegen::BlockingChannel {
+    pub fn get_ref(&self) -> &::grpcx::codegen::BlockingChannel<T> {
         &self.inner
     }
     /// The channel the calls are made on, to change it.
-    pub fn get_mut(&mut self) -> &mut ::grpcx::codegen::BlockingChannel {
+    pub fn get_mut(&mut self) -> &mut ::grpcx::codegen::BlockingChannel<T> {
         &mut self.inner
     }
     /// The channel, consuming the client.
-    pub fn into_inner(self) -> ::grpcx::codegen::BlockingChannel {
+    pub fn into_inner(self) -> ::grpcx::codegen::BlockingChannel<T> {
         self.inner
     }
+}
+impl<T: ::grpcx::codegen::ClientService> EchoBlockingClient<T> {
     /// Answers with the request.
     pub fn echo(
         &self,

@@ -261,26 +261,41 @@ pub static TEST_SERVICE_DESCRIPTOR: ::grpcx::codegen::ServiceDescriptor = ::grpc
 /// locally: `DEADLINE_EXCEEDED` when the timeout passed, `UNAVAILABLE`
 /// when no connection could be made.
 #[derive(Clone, Debug)]
-pub struct TestServiceClient {
-    inner: ::grpcx::codegen::Channel,
+pub struct TestServiceClient<T = ::grpcx::codegen::Channel> {
+    inner: ::grpcx::codegen::Grpc<T>,
 }
-impl TestServiceClient {
-    /// A client making its calls on `channel`.
-    pub fn new(channel: ::grpcx::codegen::Channel) -> Self {
-        Self { inner: channel }
+impl<T: 'static> TestServiceClient<T> {
+    /// A client making its calls on `inner`: a `Channel`, or tower
+    /// layers over one.
+    pub fn new(inner: T) -> Self {
+        Self {
+            inner: ::grpcx::codegen::Grpc::new(inner),
+        }
     }
-    /// The channel the calls are made on.
-    pub fn get_ref(&self) -> &::grpcx::codegen::Channel {
-        &self.inner
+}
+impl<T> TestServiceClient<T> {
+    /// Replaces the encoding settings (message size limits,
+    /// compression, default timeout); a client over layers starts
+    /// from the defaults, not from its channel's.
+    pub fn with_config(self, config: ::grpcx::codegen::ClientConfig) -> Self {
+        Self {
+            inner: self.inner.with_config(config),
+        }
     }
-    /// The channel the calls are made on, to change it.
-    pub fn get_mut(&mut self) -> &mut ::grpcx::codegen::Channel {
-        &mut self.inner
+    /// The channel (or service) the calls are made on.
+    pub fn get_ref(&self) -> &T {
+        self.inner.get_ref()
     }
-    /// The channel, consuming the client.
-    pub fn into_inner(self) -> ::grpcx::codegen::Channel {
-        self.inner
+    /// The channel (or service) the calls are made on, to change it.
+    pub fn get_mut(&mut self) -> &mut T {
+        self.inner.get_mut()
     }
+    /// The channel (or service), consuming the client.
+    pub fn into_inner(self) -> T {
+        self.inner.into_inner()
+    }
+}
+impl<T: ::grpcx::codegen::ClientService> TestServiceClient<T> {
     /// `EmptyCall`: one request, one response.
     pub async fn empty_call(
         &self,
@@ -785,26 +800,28 @@ impl<T: TestService> ::grpcx::codegen::GrpcService for TestServiceServer<T> {
 /// Each method makes one call and waits for it; the `_future` methods
 /// return a handle to wait on later.
 #[derive(Clone, Debug)]
-pub struct TestServiceBlockingClient {
-    inner: ::grpcx::codegen::BlockingChannel,
+pub struct TestServiceBlockingClient<T = ::grpcx::codegen::Channel> {
+    inner: ::grpcx::codegen::BlockingChannel<T>,
 }
-impl TestServiceBlockingClient {
+impl<T> TestServiceBlockingClient<T> {
     /// A client making its calls on `channel`.
-    pub fn new(channel: ::grpcx::codegen::BlockingChannel) -> Self {
+    pub fn new(channel: ::grpcx::codegen::BlockingChannel<T>) -> Self {
         Self { inner: channel }
     }
     /// The channel the calls are made on.
-    pub fn get_ref(&self) -> &::grpcx::codegen::BlockingChannel {
+    pub fn get_ref(&self) -> &::grpcx::codegen::BlockingChannel<T> {
         &self.inner
     }
     /// The channel the calls are made on, to change it.
-    pub fn get_mut(&mut self) -> &mut ::grpcx::codegen::BlockingChannel {
+    pub fn get_mut(&mut self) -> &mut ::grpcx::codegen::BlockingChannel<T> {
         &mut self.inner
     }
     /// The channel, consuming the client.
-    pub fn into_inner(self) -> ::grpcx::codegen::BlockingChannel {
+    pub fn into_inner(self) -> ::grpcx::codegen::BlockingChannel<T> {
         self.inner
     }
+}
+impl<T: ::grpcx::codegen::ClientService> TestServiceBlockingClient<T> {
     /// `EmptyCall`: one request, one response.
     pub fn empty_call(
         &self,
@@ -1347,26 +1364,41 @@ pub static UNIMPLEMENTED_SERVICE_DESCRIPTOR: ::grpcx::codegen::ServiceDescriptor
 /// locally: `DEADLINE_EXCEEDED` when the timeout passed, `UNAVAILABLE`
 /// when no connection could be made.
 #[derive(Clone, Debug)]
-pub struct UnimplementedServiceClient {
-    inner: ::grpcx::codegen::Channel,
+pub struct UnimplementedServiceClient<T = ::grpcx::codegen::Channel> {
+    inner: ::grpcx::codegen::Grpc<T>,
 }
-impl UnimplementedServiceClient {
-    /// A client making its calls on `channel`.
-    pub fn new(channel: ::grpcx::codegen::Channel) -> Self {
-        Self { inner: channel }
+impl<T: 'static> UnimplementedServiceClient<T> {
+    /// A client making its calls on `inner`: a `Channel`, or tower
+    /// layers over one.
+    pub fn new(inner: T) -> Self {
+        Self {
+            inner: ::grpcx::codegen::Grpc::new(inner),
+        }
     }
-    /// The channel the calls are made on.
-    pub fn get_ref(&self) -> &::grpcx::codegen::Channel {
-        &self.inner
+}
+impl<T> UnimplementedServiceClient<T> {
+    /// Replaces the encoding settings (message size limits,
+    /// compression, default timeout); a client over layers starts
+    /// from the defaults, not from its channel's.
+    pub fn with_config(self, config: ::grpcx::codegen::ClientConfig) -> Self {
+        Self {
+            inner: self.inner.with_config(config),
+        }
     }
-    /// The channel the calls are made on, to change it.
-    pub fn get_mut(&mut self) -> &mut ::grpcx::codegen::Channel {
-        &mut self.inner
+    /// The channel (or service) the calls are made on.
+    pub fn get_ref(&self) -> &T {
+        self.inner.get_ref()
     }
-    /// The channel, consuming the client.
-    pub fn into_inner(self) -> ::grpcx::codegen::Channel {
-        self.inner
+    /// The channel (or service) the calls are made on, to change it.
+    pub fn get_mut(&mut self) -> &mut T {
+        self.inner.get_mut()
     }
+    /// The channel (or service), consuming the client.
+    pub fn into_inner(self) -> T {
+        self.inner.into_inner()
+    }
+}
+impl<T: ::grpcx::codegen::ClientService> UnimplementedServiceClient<T> {
     /// `UnimplementedCall`: one request, one response.
     pub async fn unimplemented_call(
         &self,
@@ -1483,26 +1515,28 @@ for UnimplementedServiceServer<T> {
 /// Each method makes one call and waits for it; the `_future` methods
 /// return a handle to wait on later.
 #[derive(Clone, Debug)]
-pub struct UnimplementedServiceBlockingClient {
-    inner: ::grpcx::codegen::BlockingChannel,
+pub struct UnimplementedServiceBlockingClient<T = ::grpcx::codegen::Channel> {
+    inner: ::grpcx::codegen::BlockingChannel<T>,
 }
-impl UnimplementedServiceBlockingClient {
+impl<T> UnimplementedServiceBlockingClient<T> {
     /// A client making its calls on `channel`.
-    pub fn new(channel: ::grpcx::codegen::BlockingChannel) -> Self {
+    pub fn new(channel: ::grpcx::codegen::BlockingChannel<T>) -> Self {
         Self { inner: channel }
     }
     /// The channel the calls are made on.
-    pub fn get_ref(&self) -> &::grpcx::codegen::BlockingChannel {
+    pub fn get_ref(&self) -> &::grpcx::codegen::BlockingChannel<T> {
         &self.inner
     }
     /// The channel the calls are made on, to change it.
-    pub fn get_mut(&mut self) -> &mut ::grpcx::codegen::BlockingChannel {
+    pub fn get_mut(&mut self) -> &mut ::grpcx::codegen::BlockingChannel<T> {
         &mut self.inner
     }
     /// The channel, consuming the client.
-    pub fn into_inner(self) -> ::grpcx::codegen::BlockingChannel {
+    pub fn into_inner(self) -> ::grpcx::codegen::BlockingChannel<T> {
         self.inner
     }
+}
+impl<T: ::grpcx::codegen::ClientService> UnimplementedServiceBlockingClient<T> {
     /// `UnimplementedCall`: one request, one response.
     pub fn unimplemented_call(
         &self,

@@ -3,10 +3,7 @@
 use std::any::Any;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
-use futures_core::Stream;
 use grpcx_codec::Codec;
 use grpcx_status::{Origin, Status};
 use http::uri::PathAndQuery;
@@ -16,7 +13,10 @@ use tokio::sync::{mpsc, oneshot};
 use super::{
     BlockingStreaming, CallHandle, RuntimeRef, block_on, in_async_runtime, must_not_block,
 };
-use crate::client::{Channel, SendError};
+use crate::client::{
+    Channel, ClientService, Grpc, ReceiverStream as Receiver, SendError, single_response,
+};
+use crate::descriptor::MethodKind;
 use crate::error::{Error, Kind};
 use crate::request::{Request, Response};
 use crate::streaming::Streaming;
@@ -35,21 +35,25 @@ const REQUEST_BUFFER: usize = 16;
 ///
 /// Every method refuses to block inside an async runtime, and fails with
 /// `INTERNAL` there instead (see the [module docs](super)).
+///
+/// Like [`Grpc`], it makes its calls on a [`Channel`] or on any
+/// [`ClientService`] (tower layers over a channel); a call made on a
+/// blocking handler's thread inherits that handler's deadline.
 #[derive(Clone, Debug)]
-pub struct BlockingChannel {
-    channel: Channel,
+pub struct BlockingChannel<T = Channel> {
+    grpc: Grpc<T>,
     runtime: RuntimeRef,
 }
 
-impl BlockingChannel {
-    /// A blocking channel making its calls on `channel`, with a runtime of
-    /// its own.
+impl<T: 'static> BlockingChannel<T> {
+    /// A blocking channel making its calls on `channel` (a [`Channel`] or
+    /// layers over one), with a runtime of its own.
     ///
     /// # Errors
     ///
     /// The runtime's worker thread could not be started (the system is out
     /// of threads or memory).
-    pub fn new(channel: Channel) -> Result<BlockingChannel, Error> {
+    pub fn new(channel: T) -> Result<BlockingChannel<T>, Error> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("grpcx-blocking")
@@ -62,7 +66,7 @@ impl BlockingChannel {
                 )
             })?;
         Ok(BlockingChannel {
-            channel,
+            grpc: Grpc::new(channel),
             runtime: RuntimeRef::owned(runtime),
         })
     }
@@ -71,18 +75,33 @@ impl BlockingChannel {
     /// of `handle`, which must have I/O and timers enabled and keep
     /// running while the channel is used: a multi-thread runtime, or a
     /// current-thread one that another thread is running.
-    pub fn with_handle(channel: Channel, handle: Handle) -> BlockingChannel {
+    pub fn with_handle(channel: T, handle: Handle) -> BlockingChannel<T> {
         BlockingChannel {
-            channel,
+            grpc: Grpc::new(channel),
             runtime: RuntimeRef::borrowed(handle),
         }
     }
+}
 
-    /// The async channel the calls are made on.
-    pub fn channel(&self) -> &Channel {
-        &self.channel
+impl<T> BlockingChannel<T> {
+    /// Replaces the encoding settings (see [`Grpc::with_config`]).
+    pub fn with_config(mut self, config: crate::client::ClientConfig) -> BlockingChannel<T> {
+        self.grpc = self.grpc.with_config(config);
+        self
     }
 
+    /// The async channel (or service) the calls are made on.
+    pub fn channel(&self) -> &T {
+        self.grpc.get_ref()
+    }
+
+    /// The typed async client the calls are made with.
+    pub fn grpc(&self) -> &Grpc<T> {
+        &self.grpc
+    }
+}
+
+impl<T: ClientService> BlockingChannel<T> {
     /// Makes a unary call, blocking until the response or the status.
     ///
     /// # Errors
@@ -102,10 +121,11 @@ impl BlockingChannel {
         if must_not_block() {
             return Err(in_async_runtime());
         }
-        block_on(
-            self.runtime.handle(),
-            self.channel.unary(path, request, codec),
-        )
+        let call = self.grpc.owned_one(path, MethodKind::Unary, request, codec);
+        block_on(self.runtime.handle(), async move {
+            let (_, stream) = call.await?;
+            single_response(stream).await
+        })
     }
 
     /// Starts a unary call on the channel's runtime and returns at once; the
@@ -125,9 +145,12 @@ impl BlockingChannel {
         if must_not_block() {
             return CallHandle::ready(Err(in_async_runtime()));
         }
-        let channel = self.channel.clone();
+        // The call (and the deadline it inherits) is made here, on the
+        // caller's thread; the task only runs it.
+        let call = self.grpc.owned_one(path, MethodKind::Unary, request, codec);
         CallHandle::spawn(&self.runtime, async move {
-            channel.unary(path, request, codec).await
+            let (_, stream) = call.await?;
+            single_response(stream).await
         })
     }
 
@@ -150,11 +173,16 @@ impl BlockingChannel {
         if must_not_block() {
             return Err(in_async_runtime());
         }
-        let response = block_on(
-            self.runtime.handle(),
-            self.channel.server_streaming(path, request, codec),
-        )?;
-        Ok(response.map(|stream| BlockingStreaming::with_runtime(stream, self.runtime.clone())))
+        let call = self
+            .grpc
+            .owned_one(path, MethodKind::ServerStreaming, request, codec);
+        let (metadata, stream) = block_on(self.runtime.handle(), call)?;
+        let stream = BlockingStreaming::with_runtime(stream, self.runtime.clone());
+        Ok(Response::from_parts(
+            stream,
+            metadata,
+            grpcx_status::Metadata::new(),
+        ))
     }
 
     /// Makes a client-streaming call with the requests of an iterator,
@@ -198,7 +226,7 @@ impl BlockingChannel {
             handle.spawn_blocking(move || drain(messages, tx, panicked));
             Receiver(rx)
         });
-        let call = self.channel.client_streaming(path, request, codec);
+        let call = self.grpc.client_streaming(path, request, codec);
         let outcome = block_on(handle, async {
             tokio::select! {
                 biased;
@@ -250,16 +278,16 @@ impl BlockingChannel {
                 BlockingStreaming::with_runtime(refused, self.runtime.clone()),
             );
         }
-        let channel = self.channel.clone();
         let request = request.map(|()| Receiver(rx));
+        let call = self
+            .grpc
+            .owned_streaming(path, MethodKind::BidiStreaming, request, codec);
         // Started now, not on the first read: with nobody reading yet, the
         // requests must still flow.
-        let task = self.runtime.handle().spawn(async move {
-            channel
-                .streaming(path, request, codec)
-                .await
-                .map(Response::into_inner)
-        });
+        let task = self
+            .runtime
+            .handle()
+            .spawn(async move { call.await.map(|(_, stream)| stream) });
         // Wrapped now: the stream may be dropped before it is ever read.
         let mut task = AbortOnDrop(task);
         let head = Box::pin(async move {
@@ -315,17 +343,6 @@ impl<T> fmt::Debug for BlockingSender<T> {
         f.debug_struct("BlockingSender")
             .field("closed", &self.is_closed())
             .finish_non_exhaustive()
-    }
-}
-
-/// A receiver as a stream of requests.
-struct Receiver<T>(mpsc::Receiver<T>);
-
-impl<T> Stream for Receiver<T> {
-    type Item = T;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        self.0.poll_recv(cx)
     }
 }
 

@@ -1,14 +1,21 @@
-//! [`RequestBody`]: the body of a client's request.
+//! The client's own kinds of [`Body`](crate::Body): a stream of encoded
+//! request messages, and a response received on a [`Channel`](super::Channel)
+//! that ends with `DEADLINE_EXCEEDED` when the call's deadline passes.
 
 use std::future::Future as _;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_core::Stream;
-use grpcx_status::Status;
-use http_body::{Frame, SizeHint};
+use grpcx_status::{Origin, Status};
+use http_body::{Body as _, Frame, SizeHint};
+use hyper::body::Incoming;
+use tokio::time::{Instant, Sleep};
+
+use super::errors::{deadline_status, status_from_hyper};
 
 /// A stream of encoded (framed) request messages.
 pub(crate) type EncodedStream = Pin<Box<dyn Stream<Item = Result<Bytes, Status>> + Send>>;
@@ -17,109 +24,122 @@ pub(crate) type EncodedStream = Pin<Box<dyn Stream<Item = Result<Bytes, Status>>
 /// not encode, for the call to report instead of the reset it causes.
 pub(crate) type EncodeError = Arc<Mutex<Option<Status>>>;
 
-/// The body of a gRPC request: one framed message, or a stream of them.
-pub struct RequestBody {
-    kind: Kind,
+/// The body of a streaming request: framed messages as the caller's stream
+/// yields them.
+pub(crate) struct EncodedBody {
+    messages: EncodedStream,
+    error: EncodeError,
+    /// Resolves when the response side is dropped or cancelled: the stream
+    /// is then reset with CANCEL.
+    cancel: tokio::sync::oneshot::Receiver<()>,
+    done: bool,
 }
 
-enum Kind {
-    Done,
-    Unary(Bytes),
-    Streaming {
-        messages: EncodedStream,
-        error: EncodeError,
-        /// Resolves when the response side is dropped or cancelled: the
-        /// stream is then reset with CANCEL.
-        cancel: tokio::sync::oneshot::Receiver<()>,
-    },
-}
-
-impl RequestBody {
-    pub(crate) fn unary(data: Bytes) -> RequestBody {
-        RequestBody {
-            kind: Kind::Unary(data),
-        }
-    }
-
-    pub(crate) fn streaming(
+impl EncodedBody {
+    pub(crate) fn new(
         messages: EncodedStream,
         error: EncodeError,
         cancel: tokio::sync::oneshot::Receiver<()>,
-    ) -> RequestBody {
-        RequestBody {
-            kind: Kind::Streaming {
-                messages,
-                error,
-                cancel,
-            },
+    ) -> EncodedBody {
+        EncodedBody {
+            messages,
+            error,
+            cancel,
+            done: false,
         }
     }
-}
 
-/// The error a request body fails with when a message cannot be encoded;
-/// the call reports the status kept in a slot it shares with the call.
-#[derive(Debug, thiserror::Error)]
-#[error("the request stream failed: {0}")]
-pub struct RequestBodyError(Status);
-
-impl http_body::Body for RequestBody {
-    type Data = Bytes;
-    type Error = Box<dyn std::error::Error + Send + Sync>;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
+    pub(crate) fn poll_frame(
+        &mut self,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        match &mut self.kind {
-            Kind::Done => Poll::Ready(None),
-            Kind::Unary(data) => {
-                let data = std::mem::take(data);
-                self.kind = Kind::Done;
-                Poll::Ready(Some(Ok(Frame::data(data))))
+    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        if Pin::new(&mut self.cancel).poll(cx).is_ready() {
+            self.done = true;
+            // hyper resets the stream with the reason of an h2 error it
+            // finds among the error's sources.
+            let status = Status::cancelled("the call was cancelled by the client")
+                .with_origin(Origin::Cancelled)
+                .with_source(h2::Error::from(h2::Reason::CANCEL));
+            return Poll::Ready(Some(Err(status)));
+        }
+        match ready!(self.messages.as_mut().poll_next(cx)) {
+            Some(Ok(data)) => Poll::Ready(Some(Ok(Frame::data(data)))),
+            Some(Err(status)) => {
+                if let Ok(mut slot) = self.error.lock() {
+                    *slot = Some(status.clone());
+                }
+                self.done = true;
+                Poll::Ready(Some(Err(status)))
             }
-            Kind::Streaming {
-                messages,
-                error,
-                cancel,
-            } => {
-                if Pin::new(cancel).poll(cx).is_ready() {
-                    self.kind = Kind::Done;
-                    // hyper resets the stream with the reason of an h2 error.
-                    return Poll::Ready(Some(Err(Box::new(h2::Error::from(h2::Reason::CANCEL)))));
-                }
-                match messages.as_mut().poll_next(cx) {
-                    Poll::Pending => Poll::Pending,
-                    Poll::Ready(Some(Ok(data))) => Poll::Ready(Some(Ok(Frame::data(data)))),
-                    Poll::Ready(Some(Err(status))) => {
-                        if let Ok(mut slot) = error.lock() {
-                            *slot = Some(status.clone());
-                        }
-                        self.kind = Kind::Done;
-                        Poll::Ready(Some(Err(Box::new(RequestBodyError(status)))))
-                    }
-                    Poll::Ready(None) => {
-                        self.kind = Kind::Done;
-                        Poll::Ready(None)
-                    }
-                }
+            None => {
+                self.done = true;
+                Poll::Ready(None)
             }
         }
     }
 
-    fn is_end_stream(&self) -> bool {
-        matches!(self.kind, Kind::Done)
+    pub(crate) fn is_end_stream(&self) -> bool {
+        self.done
+    }
+}
+
+/// A response body received on a channel: its failures become statuses,
+/// and it fails with `DEADLINE_EXCEEDED` (made locally) when the call's
+/// deadline passes before it ends.
+pub(crate) struct ResponseBody {
+    body: Incoming,
+    deadline: Option<(Pin<Box<Sleep>>, Instant)>,
+    /// The time the call had, for the deadline's message.
+    timeout: Option<Duration>,
+}
+
+impl ResponseBody {
+    pub(crate) fn new(
+        body: Incoming,
+        deadline: Option<Instant>,
+        timeout: Option<Duration>,
+    ) -> ResponseBody {
+        ResponseBody {
+            body,
+            deadline: deadline.map(|at| (Box::pin(tokio::time::sleep_until(at)), at)),
+            timeout,
+        }
     }
 
-    fn size_hint(&self) -> SizeHint {
-        match &self.kind {
-            Kind::Done => SizeHint::with_exact(0),
-            // Not exact, so no `content-length` goes out (gRPC sends none).
-            Kind::Unary(data) => {
-                let mut hint = SizeHint::new();
-                hint.set_lower(data.len() as u64);
-                hint
+    pub(crate) fn poll_frame(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
+        if let Some((sleep, _)) = &mut self.deadline {
+            if sleep.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Some(Err(deadline_status(self.timeout))));
             }
-            Kind::Streaming { .. } => SizeHint::default(),
         }
+        match ready!(Pin::new(&mut self.body).poll_frame(cx)) {
+            Some(Ok(frame)) => Poll::Ready(Some(Ok(frame))),
+            Some(Err(err)) => {
+                let passed = self
+                    .deadline
+                    .as_ref()
+                    .is_some_and(|(_, at)| Instant::now() >= *at);
+                Poll::Ready(Some(Err(if passed {
+                    deadline_status(self.timeout)
+                } else {
+                    status_from_hyper(&err)
+                })))
+            }
+            None => Poll::Ready(None),
+        }
+    }
+
+    pub(crate) fn is_end_stream(&self) -> bool {
+        http_body::Body::is_end_stream(&self.body)
+    }
+
+    pub(crate) fn size_hint(&self) -> SizeHint {
+        http_body::Body::size_hint(&self.body)
     }
 }

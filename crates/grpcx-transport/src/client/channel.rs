@@ -2,6 +2,7 @@
 //! connection to one server.
 
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -11,12 +12,15 @@ use http::Uri;
 use http::uri::{Authority, Scheme};
 use hyper::client::conn::http2::SendRequest;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
+use tower::ServiceExt as _;
 
-use super::body::RequestBody;
-use super::errors::error_chain;
-use crate::error::{Error, Kind};
+use super::connect::{BoxIo, Connector, GoAwayWatch, Io};
+use super::errors::{error_chain, not_sent};
+use crate::body::Body;
+use crate::error::{BoxError, Error, Kind};
 
 /// Where and how to connect: the server's URI and the channel's settings.
 ///
@@ -146,7 +150,7 @@ impl Endpoint {
             keepalive_timeout: Duration::from_secs(20),
             keepalive_while_idle: false,
             tcp_nodelay: true,
-            max_decode_message_size: crate::server::DEFAULT_MAX_DECODE_MESSAGE_SIZE,
+            max_decode_message_size: crate::protocol::DEFAULT_MAX_DECODE_MESSAGE_SIZE,
             max_encode_message_size: usize::MAX,
             compression: CompressionConfig::default(),
             user_agent: http::HeaderValue::from_static(concat!(
@@ -241,9 +245,72 @@ impl Endpoint {
 
     /// A channel that connects on its first call.
     pub fn connect_lazy(self) -> Channel {
+        self.channel(Connector::Tcp)
+    }
+
+    /// A channel that dials through `connector` on its first call (and
+    /// whenever it reconnects), instead of TCP: a `tower::Service` taking
+    /// the endpoint's URI and returning a byte stream, as hyper-util's
+    /// connectors do. Unix sockets and in-memory pipes plug in here; the
+    /// endpoint's URI then only names the `:authority` (and, with `https`,
+    /// the TLS server name).
+    ///
+    /// ```
+    /// use grpcx_transport::Endpoint;
+    ///
+    /// # async fn demo() {
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// let (client_io, _server_io) = tokio::io::duplex(64 * 1024);
+    /// let client_io = Arc::new(Mutex::new(Some(client_io)));
+    /// let channel = Endpoint::new("http://in-memory")
+    ///     .unwrap()
+    ///     .connect_with_connector_lazy(tower::service_fn(move |_uri: http::Uri| {
+    ///         // One connection only: a second dial fails, which fails the call.
+    ///         let io = client_io.lock().unwrap().take();
+    ///         async move { io.ok_or_else(|| std::io::Error::other("already connected")) }
+    ///     }));
+    /// # drop(channel);
+    /// # }
+    /// ```
+    pub fn connect_with_connector_lazy<C>(self, connector: C) -> Channel
+    where
+        C: tower::Service<Uri> + Clone + Send + Sync + 'static,
+        C::Response: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+        C::Error: Into<BoxError>,
+        C::Future: Send + 'static,
+    {
+        let connector = connector
+            .map_response(|io| -> BoxIo { Box::new(io) })
+            .map_err(Into::into);
+        self.channel(Connector::Custom(tower::util::BoxCloneSyncService::new(
+            connector,
+        )))
+    }
+
+    /// A channel dialing through `connector` (see
+    /// [`Endpoint::connect_with_connector_lazy`]), connected now.
+    ///
+    /// # Errors
+    ///
+    /// The connection could not be made within the connect timeout.
+    pub async fn connect_with_connector<C>(self, connector: C) -> Result<Channel, Error>
+    where
+        C: tower::Service<Uri> + Clone + Send + Sync + 'static,
+        C::Response: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+        C::Error: Into<BoxError>,
+        C::Future: Send + 'static,
+    {
+        let channel = self.connect_with_connector_lazy(connector);
+        channel.connect_now().await?;
+        Ok(channel)
+    }
+
+    fn channel(self, connector: Connector) -> Channel {
         Channel {
             shared: Arc::new(Shared {
                 endpoint: self,
+                connector,
                 state: Mutex::new(State::Idle),
                 connecting: tokio::sync::Mutex::new(()),
             }),
@@ -268,7 +335,15 @@ impl Endpoint {
 /// The channel connects on first use. When the connection fails or is lost,
 /// the next call reconnects; while reconnection is backing off after a
 /// failure, calls fail fast with `UNAVAILABLE` (origin
-/// [`Origin::Transport`]) carrying the last connection error.
+/// [`Origin::Transport`], [`Progress::NotSent`](grpcx_status::Progress))
+/// carrying the last connection error. Once the server has sent GOAWAY on
+/// a connection, the calls in flight on it finish there, and new calls go
+/// to a new connection.
+///
+/// A channel is a `tower::Service` of `http::Request`s (see the
+/// [`Service` implementation](#impl-Service<Request<B>>-for-Channel)), so
+/// tower layers can wrap it; [`Grpc`](super::Grpc) (and generated clients)
+/// make typed calls on such a stack.
 #[derive(Clone)]
 pub struct Channel {
     shared: Arc<Shared>,
@@ -276,6 +351,7 @@ pub struct Channel {
 
 struct Shared {
     endpoint: Endpoint,
+    connector: Connector,
     state: Mutex<State>,
     /// Held while connecting, so concurrent calls share one attempt.
     connecting: tokio::sync::Mutex<()>,
@@ -284,8 +360,10 @@ struct Shared {
 enum State {
     Idle,
     Ready {
-        sender: SendRequest<RequestBody>,
+        sender: SendRequest<Body>,
         generation: u64,
+        /// Set when the server has sent GOAWAY on the connection.
+        going_away: Arc<AtomicBool>,
     },
     Failing {
         until: Instant,
@@ -308,8 +386,14 @@ impl Channel {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// A sender on a live connection, connecting if needed.
-    pub(crate) async fn sender(&self) -> Result<SendRequest<RequestBody>, Status> {
+    /// A sender on a live connection (and the connection's generation),
+    /// connecting if needed.
+    ///
+    /// # Errors
+    ///
+    /// `UNAVAILABLE` when no connection could be made; the call was not
+    /// sent ([`Progress::NotSent`](grpcx_status::Progress)).
+    pub(crate) async fn sender(&self) -> Result<(SendRequest<Body>, u64), Status> {
         if let Some(ready) = self.ready_sender()? {
             return Ok(ready);
         }
@@ -319,25 +403,49 @@ impl Channel {
             return Ok(ready);
         }
         match self.connect_now().await {
-            Ok(sender) => Ok(sender),
+            Ok(ready) => Ok(ready),
             // The failure recorded for the backoff says where and why.
-            Err(err) => Err(self
-                .ready_sender()
-                .err()
-                .unwrap_or_else(|| Status::from(err))),
+            Err(err) => Err(not_sent(
+                self.ready_sender()
+                    .err()
+                    .unwrap_or_else(|| Status::from(err)),
+            )),
         }
     }
 
-    fn ready_sender(&self) -> Result<Option<SendRequest<RequestBody>>, Status> {
-        let state = self.state();
+    fn ready_sender(&self) -> Result<Option<(SendRequest<Body>, u64)>, Status> {
+        let mut state = self.state();
         match &*state {
-            State::Ready { sender, .. } if !sender.is_closed() => Ok(Some(sender.clone())),
-            State::Failing { until, error, .. } if Instant::now() < *until => Err(error.clone()),
+            State::Ready {
+                sender,
+                generation,
+                going_away,
+            } => {
+                if !sender.is_closed() && !going_away.load(Ordering::Acquire) {
+                    return Ok(Some((sender.clone(), *generation)));
+                }
+                // The calls in flight keep the connection until they end;
+                // new ones go to a new connection.
+                *state = State::Idle;
+                Ok(None)
+            }
+            State::Failing { until, error, .. } if Instant::now() < *until => {
+                Err(not_sent(error.clone()))
+            }
             _ => Ok(None),
         }
     }
 
-    async fn connect_now(&self) -> Result<SendRequest<RequestBody>, Error> {
+    /// Stops using the connection of `generation` for new calls: it
+    /// refused a request without sending it.
+    pub(crate) fn forget(&self, generation: u64) {
+        let mut state = self.state();
+        if matches!(&*state, State::Ready { generation: g, .. } if *g == generation) {
+            *state = State::Idle;
+        }
+    }
+
+    async fn connect_now(&self) -> Result<(SendRequest<Body>, u64), Error> {
         let endpoint = &self.shared.endpoint;
         let attempt = tokio::time::timeout(endpoint.connect_timeout, self.handshake()).await;
         let result = match attempt {
@@ -349,12 +457,13 @@ impl Channel {
         };
         let mut state = self.state();
         match result {
-            Ok((sender, generation)) => {
+            Ok((sender, generation, going_away)) => {
                 *state = State::Ready {
                     sender: sender.clone(),
                     generation,
+                    going_away,
                 };
-                Ok(sender)
+                Ok((sender, generation))
             }
             Err(err) => {
                 let failures = match &*state {
@@ -365,11 +474,13 @@ impl Channel {
                 // causes say why.
                 let why =
                     std::error::Error::source(&err).map_or_else(|| err.to_string(), error_chain);
-                let status = Status::unavailable(format!(
-                    "could not connect to {}: {why}",
-                    endpoint.authority
-                ))
-                .with_origin(Origin::Transport);
+                let status = not_sent(
+                    Status::unavailable(format!(
+                        "could not connect to {}: {why}",
+                        endpoint.authority
+                    ))
+                    .with_origin(Origin::Transport),
+                );
                 *state = State::Failing {
                     until: Instant::now()
                         .checked_add(endpoint.backoff.delay(failures))
@@ -382,25 +493,43 @@ impl Channel {
         }
     }
 
-    async fn handshake(&self) -> Result<(SendRequest<RequestBody>, u64), Error> {
+    async fn handshake(&self) -> Result<(SendRequest<Body>, u64, Arc<AtomicBool>), Error> {
         let endpoint = &self.shared.endpoint;
         let host = endpoint.authority.host();
-        let port = endpoint
-            .authority
-            .port_u16()
-            .unwrap_or(if endpoint.scheme == Scheme::HTTPS {
-                443
-            } else {
-                80
-            });
         // An IPv6 literal keeps its brackets in the authority; connect wants it bare.
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        let stream = TcpStream::connect((host, port))
-            .await
-            .map_err(|err| Error::new(Kind::Connect, err))?;
-        if endpoint.tcp_nodelay {
-            let _ = stream.set_nodelay(true);
-        }
+        let io: BoxIo =
+            match &self.shared.connector {
+                Connector::Tcp => {
+                    let port = endpoint.authority.port_u16().unwrap_or(
+                        if endpoint.scheme == Scheme::HTTPS {
+                            443
+                        } else {
+                            80
+                        },
+                    );
+                    let stream = TcpStream::connect((host, port))
+                        .await
+                        .map_err(|err| Error::new(Kind::Connect, err))?;
+                    if endpoint.tcp_nodelay {
+                        let _ = stream.set_nodelay(true);
+                    }
+                    Box::new(stream)
+                }
+                Connector::Custom(connector) => {
+                    let uri = Uri::builder()
+                        .scheme(endpoint.scheme.clone())
+                        .authority(endpoint.authority.clone())
+                        .path_and_query("/")
+                        .build()
+                        .map_err(|err| Error::new(Kind::InvalidUri, err))?;
+                    connector
+                        .clone()
+                        .oneshot(uri)
+                        .await
+                        .map_err(|err| Error::new(Kind::Connect, err))?
+                }
+            };
         let mut builder = hyper::client::conn::http2::Builder::new(TokioExecutor::new());
         builder
             .timer(TokioTimer::new())
@@ -411,22 +540,33 @@ impl Channel {
             .keep_alive_while_idle(endpoint.keepalive_while_idle)
             .max_header_list_size(endpoint.max_header_list_size);
         if endpoint.scheme == Scheme::HTTPS {
-            return self.handshake_tls(builder, stream, host).await;
+            return self.handshake_tls(builder, io, host).await;
         }
+        self.handshake_h2(builder, io).await
+    }
+
+    /// The HTTP/2 handshake over `io`, watched for GOAWAY.
+    async fn handshake_h2<I: Io>(
+        &self,
+        builder: hyper::client::conn::http2::Builder<TokioExecutor>,
+        io: I,
+    ) -> Result<(SendRequest<Body>, u64, Arc<AtomicBool>), Error> {
+        let going_away = Arc::new(AtomicBool::new(false));
+        let io = GoAwayWatch::new(io, Arc::clone(&going_away));
         let (sender, connection) = builder
-            .handshake(TokioIo::new(stream))
+            .handshake(TokioIo::new(io))
             .await
             .map_err(|err| Error::new(Kind::Connect, err))?;
-        Ok((sender, self.drive(connection)))
+        Ok((sender, self.drive(connection), going_away))
     }
 
     #[cfg(feature = "tls-rustls")]
     async fn handshake_tls(
         &self,
         builder: hyper::client::conn::http2::Builder<TokioExecutor>,
-        stream: TcpStream,
+        io: BoxIo,
         host: &str,
-    ) -> Result<(SendRequest<RequestBody>, u64), Error> {
+    ) -> Result<(SendRequest<Body>, u64, Arc<AtomicBool>), Error> {
         let endpoint = &self.shared.endpoint;
         let config = endpoint.tls.clone().ok_or_else(|| {
             Error::new(
@@ -438,23 +578,19 @@ impl Channel {
         let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.to_owned())
             .map_err(|err| Error::new(Kind::InvalidUri, err))?;
         let stream = connector
-            .connect(name, stream)
+            .connect(name, io)
             .await
             .map_err(|err| Error::new(Kind::Connect, err))?;
-        let (sender, connection) = builder
-            .handshake(TokioIo::new(stream))
-            .await
-            .map_err(|err| Error::new(Kind::Connect, err))?;
-        Ok((sender, self.drive(connection)))
+        self.handshake_h2(builder, stream).await
     }
 
     #[cfg(not(feature = "tls-rustls"))]
     async fn handshake_tls(
         &self,
         _builder: hyper::client::conn::http2::Builder<TokioExecutor>,
-        _stream: TcpStream,
+        _io: BoxIo,
         _host: &str,
-    ) -> Result<(SendRequest<RequestBody>, u64), Error> {
+    ) -> Result<(SendRequest<Body>, u64, Arc<AtomicBool>), Error> {
         Err(Error::new(
             Kind::InvalidUri,
             "https needs the tls-rustls feature",
@@ -544,6 +680,7 @@ mod tests {
         let status = channel.sender().await.unwrap_err();
         assert_eq!(status.code(), grpcx_status::Code::Unavailable);
         assert_eq!(status.origin(), Origin::Transport);
+        assert_eq!(status.progress(), grpcx_status::Progress::NotSent);
         assert!(
             status
                 .message()
@@ -553,6 +690,7 @@ mod tests {
         // During the backoff the next call fails at once, with the same error.
         let again = channel.sender().await.unwrap_err();
         assert_eq!(again.message(), status.message());
+        assert_eq!(again.progress(), grpcx_status::Progress::NotSent);
         assert!(started.elapsed() < Duration::from_secs(10));
     }
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use grpcx_status::{Code, Origin, Status};
+use grpcx_status::{Code, Origin, Progress, Status};
 
 /// The status of a call whose deadline passed, made locally.
 pub(crate) fn deadline_status(timeout: Option<Duration>) -> Status {
@@ -11,6 +11,11 @@ pub(crate) fn deadline_status(timeout: Option<Duration>) -> Status {
         None => "deadline exceeded".to_owned(),
     };
     Status::deadline_exceeded(message).with_origin(Origin::Deadline)
+}
+
+/// `status`, for a call that never left this client.
+pub(crate) fn not_sent(status: Status) -> Status {
+    status.with_progress(Progress::NotSent)
 }
 
 /// The code gRPC's `PROTOCOL-HTTP2.md` gives a stream reset with `reason`.
@@ -29,14 +34,25 @@ pub(crate) fn code_for_reset(reason: h2::Reason) -> Code {
 
 /// The status of a call that failed inside hyper: a reset stream, a lost
 /// connection, a GOAWAY, a protocol violation.
+///
+/// Its [`Progress`] is [`Progress::Refused`] when the server's HTTP/2 layer
+/// refused the stream: a `REFUSED_STREAM` reset, or a GOAWAY received from
+/// the server (h2 fails a stream with the GOAWAY only when its id is above
+/// the GOAWAY's last stream id, or when it was opened after the GOAWAY;
+/// the streams at or below it go on, and fail with the connection if it
+/// closes under them). Otherwise the server may have processed the call.
 pub(crate) fn status_from_hyper(err: &hyper::Error) -> Status {
     let h2 = find_h2(err);
+    let refused = h2.is_some_and(|h2| {
+        (h2.is_go_away() && h2.is_remote())
+            || (h2.is_reset() && h2.is_remote() && h2.reason() == Some(h2::Reason::REFUSED_STREAM))
+    });
     let (code, origin, what) = match h2 {
         Some(h2) if h2.is_go_away() && h2.is_remote() => (
             Code::Unavailable,
             Origin::Transport,
             format!(
-                "the server closed the connection (GOAWAY {})",
+                "the server is closing the connection and refused the stream (GOAWAY {})",
                 reason_text(h2.reason())
             ),
         ),
@@ -92,6 +108,11 @@ pub(crate) fn status_from_hyper(err: &hyper::Error) -> Status {
     };
     Status::new(code, format!("{what}: {}", error_chain(err)))
         .with_origin(origin)
+        .with_progress(if refused {
+            Progress::Refused
+        } else {
+            Progress::Processed
+        })
         .with_source(err.to_string())
 }
 

@@ -33,10 +33,8 @@ use crate::body::Body;
 use crate::context::{CallGuard, Context, Peer, Signal};
 use crate::error::{BoxError, status_from_layer_error};
 use crate::panic::describe_panic;
+use crate::protocol::{GRPC_PREVIOUS_RPC_ATTEMPTS, is_grpc_content_type};
 use crate::timeout::{GRPC_TIMEOUT, parse_timeout};
-
-/// `grpc-previous-rpc-attempts`, sent by retrying clients (gRFC A6).
-const GRPC_PREVIOUS_RPC_ATTEMPTS: &str = "grpc-previous-rpc-attempts";
 
 /// The per-connection hyper service around the server's layered routes.
 #[derive(Clone)]
@@ -474,15 +472,6 @@ fn check_request(method: &Method, headers: &HeaderMap) -> Option<http::Response<
     None
 }
 
-/// `application/grpc`, `application/grpc+proto`, with optional parameters.
-pub(crate) fn is_grpc_content_type(value: &[u8]) -> bool {
-    let Some(rest) = value.strip_prefix(b"application/grpc") else {
-        return false;
-    };
-    let rest = rest.strip_prefix(b"+proto").unwrap_or(rest);
-    rest.is_empty() || rest.starts_with(b";")
-}
-
 /// A non-200 answer that still carries a gRPC status for gRPC-aware peers.
 fn http_error(code: StatusCode, status: Status) -> http::Response<()> {
     let mut response = http::Response::new(());
@@ -507,26 +496,6 @@ fn trailers_only(status: Status, context: &Context) -> http::Response<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn grpc_content_types() {
-        for ok in [
-            &b"application/grpc"[..],
-            b"application/grpc+proto",
-            b"application/grpc;charset=utf-8",
-        ] {
-            assert!(is_grpc_content_type(ok), "{ok:?}");
-        }
-        for bad in [
-            &b"application/json"[..],
-            b"application/grpc+json",
-            b"application/grpc-web",
-            b"text/plain",
-            b"",
-        ] {
-            assert!(!is_grpc_content_type(bad), "{bad:?}");
-        }
-    }
 
     #[test]
     fn non_grpc_requests_get_the_prescribed_http_status() {

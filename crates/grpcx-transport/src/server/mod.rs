@@ -45,7 +45,6 @@ pub use body::ResponseBody;
 pub use call::WireBody;
 pub use routes::{BoxFuture, GrpcService, Routes, RoutesFuture, ServerCall, ServiceRoute};
 
-pub(crate) use call::is_grpc_content_type;
 pub(crate) use finish::{deadline_exceeded, panicked, request_body_error};
 
 use crate::body::Body;
@@ -54,9 +53,7 @@ use crate::error::{BoxError, Error, Kind};
 use call::CallService;
 use routes::Layered;
 
-/// The default largest message a server decodes: 4 MiB, as in other gRPC
-/// implementations.
-pub const DEFAULT_MAX_DECODE_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
+pub use crate::protocol::DEFAULT_MAX_DECODE_MESSAGE_SIZE;
 
 /// The default bound of the pool blocking handlers run on (see
 /// [`Server::blocking_threads`]).

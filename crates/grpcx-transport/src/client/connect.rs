@@ -1,0 +1,201 @@
+//! How a [`Channel`](super::Channel) gets its connections: TCP by default,
+//! or any connector (a `tower::Service<Uri>` returning an IO, as hyper-util's
+//! connectors are), and the watch that sees a server's GOAWAY.
+
+use std::fmt;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+
+use http::Uri;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tower::util::BoxCloneSyncService;
+
+use crate::error::BoxError;
+
+/// A connection's byte stream, whatever the connector made it of.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
+
+/// A boxed IO: what a custom connector's connections are, so that a
+/// [`Channel`](super::Channel) stays one type whatever it dials through.
+pub(crate) type BoxIo = Box<dyn Io>;
+
+/// A connector with its IO boxed.
+pub(crate) type BoxConnector = BoxCloneSyncService<Uri, BoxIo, BoxError>;
+
+/// How the channel dials.
+#[derive(Clone)]
+pub(crate) enum Connector {
+    /// TCP to the endpoint's host and port.
+    Tcp,
+    /// A connector given by the user.
+    Custom(BoxConnector),
+}
+
+impl fmt::Debug for Connector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Connector::Tcp => f.write_str("Tcp"),
+            Connector::Custom(_) => f.write_str("Custom"),
+        }
+    }
+}
+
+/// An IO that watches the frames the server sends for a GOAWAY, so the
+/// channel stops starting calls on a connection that is going away.
+///
+/// It reads only the 9-byte frame headers as they go by (the server's
+/// first bytes are a frame: a server sends no preface string), copying and
+/// allocating nothing.
+pub(crate) struct GoAwayWatch<T> {
+    io: T,
+    parser: FrameHeaders,
+    going_away: Arc<AtomicBool>,
+}
+
+impl<T> GoAwayWatch<T> {
+    pub(crate) fn new(io: T, going_away: Arc<AtomicBool>) -> GoAwayWatch<T> {
+        GoAwayWatch {
+            io,
+            parser: FrameHeaders::default(),
+            going_away,
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for GoAwayWatch<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.io).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = &polled {
+            let this = &mut *self;
+            if this.parser.feed(&buf.filled()[before..]) {
+                this.going_away.store(true, Ordering::Release);
+            }
+        }
+        polled
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for GoAwayWatch<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+}
+
+/// The HTTP/2 frame type of GOAWAY.
+const GOAWAY: u8 = 0x7;
+
+/// Follows the frame headers of an HTTP/2 byte stream.
+#[derive(Default)]
+struct FrameHeaders {
+    header: [u8; 9],
+    /// How many bytes of the current header have been read.
+    have: usize,
+    /// How many payload bytes of the current frame are still to come.
+    skip: usize,
+}
+
+impl FrameHeaders {
+    /// Reads `bytes`; whether a GOAWAY frame header was among them.
+    fn feed(&mut self, mut bytes: &[u8]) -> bool {
+        let mut go_away = false;
+        while !bytes.is_empty() {
+            if self.skip > 0 {
+                let n = self.skip.min(bytes.len());
+                self.skip -= n;
+                bytes = &bytes[n..];
+                continue;
+            }
+            let n = (self.header.len() - self.have).min(bytes.len());
+            self.header[self.have..self.have + n].copy_from_slice(&bytes[..n]);
+            self.have += n;
+            bytes = &bytes[n..];
+            if self.have == self.header.len() {
+                let [a, b, c, kind, ..] = self.header;
+                self.skip = usize::from(a) << 16 | usize::from(b) << 8 | usize::from(c);
+                self.have = 0;
+                go_away |= kind == GOAWAY;
+            }
+        }
+        go_away
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
+        let len = payload.len();
+        let mut out = vec![
+            (len >> 16) as u8,
+            (len >> 8) as u8,
+            len as u8,
+            kind,
+            0,
+            0,
+            0,
+            0,
+            1,
+        ];
+        out.extend_from_slice(payload);
+        out
+    }
+
+    #[test]
+    fn a_goaway_is_seen_however_the_bytes_are_split() {
+        let mut stream = frame(0x4, &[0; 12]); // SETTINGS
+        stream.extend(frame(0x0, &[7; 300])); // DATA that looks like a GOAWAY header
+        stream.extend(frame(GOAWAY, &[0; 8]));
+        for split in [1, 2, 5, 9, 10, 100, stream.len()] {
+            let mut parser = FrameHeaders::default();
+            let seen = stream
+                .chunks(split)
+                .map(|c| parser.feed(c))
+                .collect::<Vec<_>>();
+            assert!(
+                seen.last().copied().unwrap_or(false) || seen.iter().any(|s| *s),
+                "{split}"
+            );
+            let mut parser = FrameHeaders::default();
+            let before = stream.len() - 17;
+            assert!(
+                !stream[..before].chunks(split).any(|c| parser.feed(c)),
+                "{split}"
+            );
+        }
+    }
+}
