@@ -42,14 +42,19 @@ pub(crate) struct CallService<S> {
     service: S,
     config: Arc<Config>,
     peer: Peer,
+    /// Whether layers wrap the routes, and so may read the context from
+    /// the request's extensions; without layers, the routes find it as
+    /// `Context::current()` and the extensions cost no allocation.
+    layered: bool,
 }
 
 impl<S> CallService<S> {
-    pub(crate) fn new(service: S, config: Arc<Config>, peer: Peer) -> Self {
+    pub(crate) fn new(service: S, config: Arc<Config>, peer: Peer, layered: bool) -> Self {
         CallService {
             service,
             config,
             peer,
+            layered,
         }
     }
 }
@@ -101,7 +106,9 @@ where
             previous_attempts,
             self.config.clone(),
         );
-        parts.extensions.insert(context.clone());
+        if self.layered {
+            parts.extensions.insert(context.clone());
+        }
         let request = http::Request::from_parts(parts, Body::request(body));
         CallFuture {
             phase: Phase::Ready {

@@ -112,6 +112,8 @@ pub struct Server<L = Identity> {
     config: Config,
     services: HashMap<&'static str, Arc<dyn GrpcService>>,
     layer: L,
+    /// Whether [`Server::layer`] was called.
+    layered: bool,
     #[cfg(feature = "tls-rustls")]
     tls: Option<tokio_rustls::TlsAcceptor>,
 }
@@ -122,6 +124,7 @@ impl Default for Server {
             config: Config::default(),
             services: HashMap::new(),
             layer: Identity::new(),
+            layered: false,
             #[cfg(feature = "tls-rustls")]
             tls: None,
         }
@@ -201,6 +204,7 @@ impl<L> Server<L> {
             config: self.config,
             services: self.services,
             layer: Stack::new(layer, self.layer),
+            layered: true,
             #[cfg(feature = "tls-rustls")]
             tls: self.tls,
         }
@@ -382,6 +386,7 @@ where
     {
         let config = Arc::new(self.config);
         let service = self.layer.layer(Routes::new(self.services));
+        let layered = self.layered;
         let builder = http2_builder(&config);
         let graceful = hyper_util::server::graceful::GracefulShutdown::new();
         let mut connections = JoinSet::new();
@@ -437,6 +442,7 @@ where
                             addr: peer,
                             certificates,
                         },
+                        layered,
                     );
                     let conn = builder.serve_connection(TokioIo::new(stream), service);
                     if let Err(err) = watcher.watch(conn).await {
@@ -452,6 +458,7 @@ where
                     addr: peer,
                     ..Peer::default()
                 },
+                layered,
             );
             let conn = builder.serve_connection(TokioIo::new(stream), service);
             connections.spawn(async move {

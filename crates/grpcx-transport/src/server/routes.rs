@@ -51,12 +51,13 @@ pub struct ServerCall {
 
 impl ServerCall {
     /// The call carried by `request`: its context is the one the server
-    /// put in the request's extensions (a new one, with the request's
-    /// path and no deadline, if there is none).
+    /// put in the request's extensions, or the one of the call being
+    /// handled ([`Context::current`]), or else a new one, with the
+    /// request's path and no deadline.
     pub fn new(request: http::Request<Body>) -> ServerCall {
         let context = match request.extensions().get::<Context>() {
             Some(context) => context.clone(),
-            None => Context::new(
+            None => Context::current().unwrap_or_else(|| Context::new(
                 request
                     .uri()
                     .path_and_query()
@@ -66,7 +67,7 @@ impl ServerCall {
                 None,
                 0,
                 Arc::default(),
-            ),
+            )),
         };
         ServerCall { request, context }
     }
@@ -284,8 +285,12 @@ where
     fn call(&self, _: &str, call: ServerCall) -> BoxFuture<http::Response<ResponseBody>> {
         let service = self.service.clone();
         let context = call.context().clone();
+        let mut request = call.into_request();
+        if request.extensions().get::<Context>().is_none() {
+            request.extensions_mut().insert(context.clone());
+        }
         Box::pin(async move {
-            match service.oneshot(call.into_request()).await {
+            match service.oneshot(request).await {
                 Ok(response) => response.map(|body| ResponseBody::from_body(body, &context)),
                 Err(err) => trailers_only(status_from_layer_error(err.into()), &context),
             }
