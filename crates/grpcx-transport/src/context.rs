@@ -2,9 +2,11 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::task::{Context as TaskContext, Poll, Waker};
+use std::task::{Context as TaskContext, Poll};
+
+use futures_util::task::AtomicWaker;
 use std::time::Duration;
 
 use http::uri::PathAndQuery;
@@ -63,6 +65,15 @@ struct Inner {
     state: Mutex<State>,
     /// Whether the next response messages are compressed (read per message).
     message_compression: AtomicBool,
+    /// Set once the outcome is recorded: lets the call's guard skip the
+    /// lock on the common path.
+    ended: AtomicBool,
+    /// [`ABORTED`] and [`SEND_HEADERS`]: what the task driving the call
+    /// checks on every poll, without the lock.
+    signals: AtomicU8,
+    /// The task driving the call (the dispatcher, then the response body),
+    /// woken by an abort or `send_headers`.
+    driver: AtomicWaker,
     /// Woken when the call is aborted or ends.
     changed: Notify,
 }
@@ -79,12 +90,13 @@ struct State {
     callbacks: Vec<Callback>,
     request_compression: CompressionEncoding,
     send_compression: Option<CompressionEncoding>,
-    /// `send_headers` was called and the response body has not yet acted.
-    headers_wanted: bool,
-    /// The task driving the call (the dispatcher, then the response body),
-    /// woken by an abort or `send_headers`.
-    driver: Option<Waker>,
 }
+
+/// A bit of [`Inner::signals`]: the call was aborted.
+const ABORTED: u8 = 1;
+/// A bit of [`Inner::signals`]: `send_headers` was called and the response
+/// body has not yet acted on it.
+const SEND_HEADERS: u8 = 2;
 
 /// What the server knows of the other end of a call's connection.
 #[derive(Clone, Debug, Default)]
@@ -123,6 +135,9 @@ impl Context {
                 config,
                 state: Mutex::new(State::default()),
                 message_compression: AtomicBool::new(true),
+                ended: AtomicBool::new(false),
+                signals: AtomicU8::new(0),
+                driver: AtomicWaker::new(),
                 changed: Notify::new(),
             }),
         }
@@ -314,17 +329,15 @@ impl Context {
         if self.inner.detached {
             return status;
         }
-        let driver = {
+        {
             let mut state = self.state();
             if state.outcome.is_none() && state.aborted.is_none() {
                 state.aborted = Some(status.clone());
+                self.inner.signals.fetch_or(ABORTED, Ordering::AcqRel);
             }
-            state.driver.take()
-        };
-        self.inner.changed.notify_waiters();
-        if let Some(driver) = driver {
-            driver.wake();
         }
+        self.inner.changed.notify_waiters();
+        self.inner.driver.wake();
         status
     }
 
@@ -342,14 +355,8 @@ impl Context {
         if self.inner.detached {
             return;
         }
-        let driver = {
-            let mut state = self.state();
-            state.headers_wanted = true;
-            state.driver.take()
-        };
-        if let Some(driver) = driver {
-            driver.wake();
-        }
+        self.inner.signals.fetch_or(SEND_HEADERS, Ordering::AcqRel);
+        self.inner.driver.wake();
     }
 
     /// Polls for an abort, and for a `send_headers` request when `headers`
@@ -359,16 +366,24 @@ impl Context {
         if self.inner.detached {
             return Poll::Pending;
         }
-        let mut state = self.state();
-        if let Some(status) = &state.aborted {
-            return Poll::Ready(Signal::Aborted(status.clone()));
+        // Registered before the check, so a signal after the check wakes us.
+        self.inner.driver.register(cx.waker());
+        let signals = self.inner.signals.load(Ordering::Acquire);
+        if signals & ABORTED != 0 {
+            if let Some(status) = self.state().aborted.clone() {
+                return Poll::Ready(Signal::Aborted(status));
+            }
         }
-        if headers && std::mem::take(&mut state.headers_wanted) {
+        if headers
+            && signals & SEND_HEADERS != 0
+            && self
+                .inner
+                .signals
+                .fetch_and(!SEND_HEADERS, Ordering::AcqRel)
+                & SEND_HEADERS
+                != 0
+        {
             return Poll::Ready(Signal::SendHeaders);
-        }
-        match &mut state.driver {
-            Some(waker) if waker.will_wake(cx.waker()) => {}
-            driver => *driver = Some(cx.waker().clone()),
         }
         Poll::Pending
     }
@@ -456,6 +471,7 @@ impl Context {
                 return;
             }
             state.outcome = Some(outcome);
+            self.inner.ended.store(true, Ordering::Release);
             std::mem::take(&mut state.callbacks)
         };
         self.inner.changed.notify_waiters();
@@ -469,61 +485,53 @@ impl Context {
     }
 }
 
-tokio::task_local! {
-    /// The server call the current task is handling.
-    static CURRENT: Context;
-}
-
 thread_local! {
-    /// The server call a blocking handler running on this thread handles.
-    static CURRENT_BLOCKING: std::cell::RefCell<Option<Context>> = const { std::cell::RefCell::new(None) };
+    /// The server call being handled on this thread: set while the server
+    /// polls a call's handler or response stream, and while a blocking
+    /// handler runs.
+    static CURRENT: std::cell::RefCell<Option<Context>> = const { std::cell::RefCell::new(None) };
 }
 
 impl Context {
-    /// The context of the server call being handled here: by the current
-    /// task (an async handler, and whatever it awaits), or by this thread
-    /// (a blocking handler). `None` elsewhere, including in tasks a handler
-    /// spawns.
+    /// The context of the server call being handled here: by the handler
+    /// (and whatever it awaits) or response stream being polled, or by the
+    /// blocking handler running on this thread. `None` elsewhere,
+    /// including in tasks a handler spawns.
     ///
     /// A client call made while a handler runs takes its deadline from
     /// here (the earlier of the two), with no code from the user; see
     /// `Request::inherit_deadline` to opt out.
     pub fn current() -> Option<Context> {
-        if let Ok(context) = CURRENT.try_with(Context::clone) {
-            return Some(context);
-        }
-        CURRENT_BLOCKING
+        CURRENT
             .try_with(|current| current.borrow().clone())
             .ok()
             .flatten()
     }
 
-    /// Runs `f` (a poll of the handler's future or stream) with this
-    /// context as [`Context::current`].
-    pub(crate) fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
-        CURRENT.sync_scope(self.clone(), f)
-    }
-
     /// Makes this context [`Context::current`] on this thread until the
-    /// guard is dropped (a blocking handler runs).
-    pub(crate) fn enter_blocking(&self) -> BlockingScope {
-        let previous = CURRENT_BLOCKING
+    /// guard is dropped: around a poll of a call's handler or response
+    /// stream, or while a blocking handler runs.
+    ///
+    /// A guard, not a closure: what a poll returns (a whole response) is
+    /// not moved through one more frame.
+    pub(crate) fn enter(&self) -> Entered {
+        let previous = CURRENT
             .try_with(|current| current.replace(Some(self.clone())))
             .ok()
             .flatten();
-        BlockingScope { previous }
+        Entered { previous }
     }
 }
 
 /// Restores the thread's previous current context when dropped.
-pub(crate) struct BlockingScope {
+pub(crate) struct Entered {
     previous: Option<Context>,
 }
 
-impl Drop for BlockingScope {
+impl Drop for Entered {
     fn drop(&mut self) {
         let previous = self.previous.take();
-        let _ = CURRENT_BLOCKING.try_with(|current| current.replace(previous));
+        let _ = CURRENT.try_with(|current| current.replace(previous));
     }
 }
 
@@ -556,6 +564,9 @@ impl CallGuard {
     /// a body that is not grpcx's own; grpcx's records its outcome when it
     /// renders the status, and this changes nothing then).
     pub(crate) fn complete(self, trailers: &http::HeaderMap) {
+        if self.ctx.inner.ended.load(Ordering::Acquire) {
+            return;
+        }
         let code = trailers
             .get(grpcx_status::wire::GRPC_STATUS)
             .map_or(Code::Unknown, |value| {
@@ -567,6 +578,9 @@ impl CallGuard {
 
 impl Drop for CallGuard {
     fn drop(&mut self) {
+        if self.ctx.inner.ended.load(Ordering::Acquire) {
+            return;
+        }
         let outcome = match self.ctx.inner.deadline {
             Some(deadline) if Instant::now() >= deadline => CallOutcome::DeadlineExceeded,
             _ => CallOutcome::Cancelled,
@@ -677,11 +691,8 @@ mod tests {
     async fn the_current_context_is_the_one_in_scope() {
         assert!(Context::current().is_none());
         let ctx = test_context(None);
-        let seen = ctx.enter(|| Context::current().map(|c| c.method().to_owned()));
-        assert_eq!(seen.as_deref(), Some("/a.B/C"));
-        assert!(Context::current().is_none());
         {
-            let _scope = ctx.enter_blocking();
+            let _entered = ctx.enter();
             assert_eq!(Context::current().unwrap().method(), "/a.B/C");
         }
         assert!(Context::current().is_none());

@@ -294,7 +294,7 @@ impl Pool {
 /// panic becomes `INTERNAL` with nothing of it sent (it is logged).
 fn contain<R>(context: &Context, handler: impl FnOnce() -> Result<R, Status>) -> Result<R, Status> {
     let _allowed = AllowBlocking::enter();
-    let _current = context.enter_blocking();
+    let _current = context.enter();
     match catch_unwind(AssertUnwindSafe(handler)) {
         Ok(result) => result,
         Err(panic) => {

@@ -213,10 +213,8 @@ impl ResponseBody {
         // The encoder catches a panic of the handler's stream and ends it
         // with `INTERNAL`.
         let messages = streaming.messages.as_mut();
-        let polled = match &self.context {
-            Some(context) => context.enter(|| messages.poll_next(cx)),
-            None => messages.poll_next(cx),
-        };
+        let _entered = self.context.as_ref().map(Context::enter);
+        let polled = messages.poll_next(cx);
         let status = match polled {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Some(Ok(data))) => return Poll::Ready(Some(Frame::data(data))),
@@ -250,12 +248,12 @@ impl http_body::Body for ResponseBody {
                 };
                 Some(this.end(status))
             }
-            State::Unary { data, status } => match data.take() {
+            State::Unary { data, .. } => match data.take() {
                 Some(data) => Some(Frame::data(data)),
-                None => {
-                    let status = std::mem::replace(status, Status::ok());
-                    Some(this.end(status))
-                }
+                None => match std::mem::replace(&mut this.state, State::Done) {
+                    State::Unary { status, .. } => Some(this.end(status)),
+                    _ => None,
+                },
             },
             State::Streaming(_) => match this.poll_streaming(cx) {
                 Poll::Pending => return Poll::Pending,

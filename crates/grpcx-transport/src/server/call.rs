@@ -110,7 +110,9 @@ where
             parts.extensions.insert(context.clone());
         }
         let request = http::Request::from_parts(parts, Body::request(body));
-        CallFuture {
+        // One allocation: hyper moves the future around before it runs, and
+        // a pointer moves faster than the call's state.
+        CallFuture::Call(Box::pin(CallState {
             phase: Phase::Ready {
                 service: self.service.clone(),
                 request: Some(request),
@@ -121,13 +123,41 @@ where
             // into the response body, whose end ends the call.
             guard: Some(CallGuard::new(context.clone())),
             context: Some(context),
-        }
+        }))
     }
 }
 
 /// One call, from the request to the response head.
+pub(crate) enum CallFuture<S: Service<http::Request<Body>>, B> {
+    /// Refused before any call existed: not a gRPC request.
+    Refused(Option<http::Response<WireBody<B>>>),
+    /// A call.
+    Call(Pin<Box<CallState<S, B>>>),
+}
+
+impl<S, B> Future for CallFuture<S, B>
+where
+    S: Service<http::Request<Body>, Response = http::Response<B>>,
+    S::Error: Into<BoxError>,
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Output = Result<http::Response<WireBody<B>>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        // Both variants are `Unpin`: a response, or a pinned box.
+        match self.get_mut() {
+            CallFuture::Refused(response) => Poll::Ready(Ok(response
+                .take()
+                .unwrap_or_else(|| http::Response::new(WireBody::done())))),
+            CallFuture::Call(state) => state.as_mut().poll(cx),
+        }
+    }
+}
+
+/// The state of one call, from the request to the response head.
 #[pin_project::pin_project]
-pub(crate) struct CallFuture<S: Service<http::Request<Body>>, B> {
+pub(crate) struct CallState<S: Service<http::Request<Body>>, B> {
     #[pin]
     phase: Phase<S, B>,
     #[pin]
@@ -138,8 +168,8 @@ pub(crate) struct CallFuture<S: Service<http::Request<Body>>, B> {
 
 #[pin_project::pin_project(project = PhaseProj)]
 enum Phase<S: Service<http::Request<Body>>, B> {
-    /// The answer is known without running anything.
-    Refused(Option<http::Response<WireBody<B>>>),
+    /// The call has ended; nothing more to do.
+    Done,
     /// Waiting for the layers to be ready (a concurrency limit, say).
     Ready {
         service: S,
@@ -153,16 +183,11 @@ enum Phase<S: Service<http::Request<Body>>, B> {
 
 impl<S: Service<http::Request<Body>>, B> CallFuture<S, B> {
     fn refused(response: http::Response<()>) -> Self {
-        CallFuture {
-            phase: Phase::Refused(Some(response.map(|()| WireBody::done()))),
-            deadline: None,
-            guard: None,
-            context: None,
-        }
+        CallFuture::Refused(Some(response.map(|()| WireBody::done())))
     }
 }
 
-impl<S, B> Future for CallFuture<S, B>
+impl<S, B> Future for CallState<S, B>
 where
     S: Service<http::Request<Body>, Response = http::Response<B>>,
     S::Error: Into<BoxError>,
@@ -175,11 +200,7 @@ where
         let mut this = self.project();
         loop {
             let status = match this.phase.as_mut().project() {
-                PhaseProj::Refused(response) => {
-                    return Poll::Ready(Ok(response
-                        .take()
-                        .unwrap_or_else(|| http::Response::new(WireBody::done()))));
-                }
+                PhaseProj::Done => return Poll::Pending,
                 PhaseProj::Peeking(peeking) => {
                     let Some((_, body)) = peeking else {
                         return Poll::Pending;
@@ -188,6 +209,7 @@ where
                     let Some((parts, body)) = peeking.take() else {
                         return Poll::Pending;
                     };
+                    this.phase.set(Phase::Done);
                     return Poll::Ready(Ok(head(parts, body, first, this.guard.take())));
                 }
                 PhaseProj::Ready { service, request } => {
@@ -197,7 +219,8 @@ where
                     match interrupted(context, this.deadline.as_mut(), cx) {
                         Some(status) => status,
                         None => match catch_unwind(AssertUnwindSafe(|| {
-                            context.enter(|| service.poll_ready(cx))
+                            let _entered = context.enter();
+                            service.poll_ready(cx)
                         })) {
                             Ok(Poll::Pending) => return Poll::Pending,
                             Ok(Poll::Ready(Ok(()))) => {
@@ -205,7 +228,8 @@ where
                                     return Poll::Pending;
                                 };
                                 match catch_unwind(AssertUnwindSafe(|| {
-                                    context.enter(|| service.call(request))
+                                    let _entered = context.enter();
+                                    service.call(request)
                                 })) {
                                     Ok(future) => {
                                         this.phase.set(Phase::Running(future));
@@ -228,7 +252,10 @@ where
                     } else {
                         // The handler is never polled again after a panic:
                         // it is dropped, so unwind safety is not a concern.
-                        match catch_unwind(AssertUnwindSafe(|| context.enter(|| future.poll(cx)))) {
+                        let entered = context.enter();
+                        let polled = catch_unwind(AssertUnwindSafe(|| future.poll(cx)));
+                        drop(entered);
+                        match polled {
                             Ok(Poll::Pending) => return Poll::Pending,
                             Ok(Poll::Ready(Ok(response))) => {
                                 let (parts, body) = response.into_parts();
@@ -247,7 +274,7 @@ where
             };
             let response = trailers_only(status, context);
             drop(this.guard.take());
-            this.phase.set(Phase::Refused(None));
+            this.phase.set(Phase::Done);
             return Poll::Ready(Ok(response.map(|()| WireBody::done())));
         }
     }
@@ -311,7 +338,7 @@ fn head<B>(
     let context = guard.as_ref().map(|guard| guard.context().clone());
     match first {
         First::Data(data) => {
-            let first = (!data.is_empty()).then(|| Frame::data(data));
+            let first = (!data.is_empty()).then_some(data);
             http::Response::from_parts(
                 parts,
                 WireBody {
@@ -358,7 +385,7 @@ fn head<B>(
 /// rest of the body, and the call's guard, which records a cancellation if
 /// the stream goes before the body's end.
 pub struct WireBody<B> {
-    first: Option<Frame<Bytes>>,
+    first: Option<Bytes>,
     body: Option<B>,
     guard: Option<CallGuard>,
 }
@@ -387,8 +414,8 @@ where
         cx: &mut TaskContext<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let this = &mut *self;
-        if let Some(frame) = this.first.take() {
-            return Poll::Ready(Some(Ok(frame)));
+        if let Some(data) = this.first.take() {
+            return Poll::Ready(Some(Ok(Frame::data(data))));
         }
         loop {
             let Some(body) = this.body.as_mut() else {

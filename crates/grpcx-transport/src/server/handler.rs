@@ -207,12 +207,13 @@ where
     let (parts, body) = call.into_request().into_parts();
     let headers = parts.headers;
     let compression = &config.compression;
-    let accept = compression.accept_encoding();
     let encoding = match compression.request_encoding(&headers) {
         Ok(encoding) => encoding,
         Err(status) => {
             let mut response = trailers_only(status.with_origin(Origin::Protocol), &context);
-            response.headers_mut().insert(GRPC_ACCEPT_ENCODING, accept);
+            response
+                .headers_mut()
+                .insert(GRPC_ACCEPT_ENCODING, config.accept_encoding.clone());
             return Err(Box::new(response));
         }
     };
@@ -274,10 +275,7 @@ fn response_head(
     if encoding.is_compressed() {
         headers.insert(GRPC_ENCODING, encoding.to_header_value());
     }
-    headers.insert(
-        GRPC_ACCEPT_ENCODING,
-        send.config.compression.accept_encoding(),
-    );
+    headers.insert(GRPC_ACCEPT_ENCODING, send.config.accept_encoding.clone());
     response
 }
 

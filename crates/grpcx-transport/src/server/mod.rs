@@ -77,6 +77,8 @@ pub(crate) struct Config {
     pub(crate) initial_stream_window_size: u32,
     pub(crate) initial_connection_window_size: u32,
     pub(crate) compression: CompressionConfig,
+    /// `grpc-accept-encoding` of `compression`, made once.
+    pub(crate) accept_encoding: http::HeaderValue,
     pub(crate) drain_timeout: Duration,
     pub(crate) tcp_nodelay: bool,
     /// One permit per blocking handler allowed to run at once.
@@ -97,6 +99,7 @@ impl Default for Config {
             initial_stream_window_size: 1024 * 1024,
             initial_connection_window_size: 2 * 1024 * 1024,
             compression: CompressionConfig::default(),
+            accept_encoding: CompressionConfig::default().accept_encoding(),
             drain_timeout: Duration::from_secs(30),
             tcp_nodelay: true,
             blocking_permits: Arc::new(tokio::sync::Semaphore::new(DEFAULT_BLOCKING_THREADS)),
@@ -384,7 +387,9 @@ where
         IO: Connection,
         E: Into<BoxError>,
     {
-        let config = Arc::new(self.config);
+        let mut config = self.config;
+        config.accept_encoding = config.compression.accept_encoding();
+        let config = Arc::new(config);
         let service = self.layer.layer(Routes::new(self.services));
         let layered = self.layered;
         let builder = http2_builder(&config);

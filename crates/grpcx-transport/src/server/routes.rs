@@ -57,17 +57,19 @@ impl ServerCall {
     pub fn new(request: http::Request<Body>) -> ServerCall {
         let context = match request.extensions().get::<Context>() {
             Some(context) => context.clone(),
-            None => Context::current().unwrap_or_else(|| Context::new(
-                request
-                    .uri()
-                    .path_and_query()
-                    .cloned()
-                    .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
-                crate::context::Peer::default(),
-                None,
-                0,
-                Arc::default(),
-            )),
+            None => Context::current().unwrap_or_else(|| {
+                Context::new(
+                    request
+                        .uri()
+                        .path_and_query()
+                        .cloned()
+                        .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/")),
+                    crate::context::Peer::default(),
+                    None,
+                    0,
+                    Arc::default(),
+                )
+            }),
         };
         ServerCall { request, context }
     }
@@ -161,7 +163,19 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> RoutesFuture {
-        let call = ServerCall::new(request.map(Body::new));
+        // The common case, a request the server made, keeps its body as is.
+        let mut slot = Some(request);
+        let request = match (&mut slot as &mut dyn std::any::Any)
+            .downcast_mut::<Option<http::Request<Body>>>()
+            .and_then(Option::take)
+        {
+            Some(request) => request,
+            None => match slot {
+                Some(request) => request.map(Body::new),
+                None => http::Request::new(Body::empty()),
+            },
+        };
+        let call = ServerCall::new(request);
         // A clone of the context (one reference count) lends the path for
         // the method name without copying it.
         let context = call.context().clone();
