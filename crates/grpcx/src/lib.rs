@@ -88,6 +88,97 @@
 //! let reply = GreeterClient::new(channel).greet(GreetRequest { name: "ada".into() }).await?;
 //! ```
 //!
+//! # Middleware: tower on both sides
+//!
+//! Every server call goes through the tower layers given to
+//! [`Server::layer`] (or to one service with
+//! [`Server::add_layered_service`]) as an `http::Request<`[`Body`]`>`: a
+//! layer reads the metadata (the headers) and the extensions, where the
+//! call's [`Context`] is, adds to them for the handler, or fails the call
+//! with a [`Status`]. A response carries its final status as a value until
+//! the server writes it, so a layer can also replace it
+//! ([`ResponseBody::map_status`](server::ResponseBody::map_status)).
+//!
+//! On the client, [`Channel`] is a `tower::Service<http::Request<Body>>`,
+//! and the typed client ([`client::Grpc`], which every generated client
+//! wraps) runs over any stack of layers built on it. A layer sees the
+//! method and the absolute deadline in the request's extensions
+//! ([`GrpcMethod`], [`Deadline`]), and a unary request as one chunk of
+//! bytes it can send again ([`Body::try_clone`]).
+//!
+//! ```
+//! use std::time::Duration;
+//! use grpcx::codec::ProstCodec;
+//! use grpcx::server::{handler, BoxFuture, GrpcService, ResponseBody, ServerCall};
+//! use grpcx::{Body, BoxError, Code, Endpoint, Request, Response, Server, Status};
+//! use tower::ServiceBuilder;
+//!
+//! /// Who the server's layer let in, for the handler.
+//! #[derive(Clone)]
+//! struct User(String);
+//!
+//! struct Whoami;
+//!
+//! impl GrpcService for Whoami {
+//!     fn name(&self) -> &'static str {
+//!         "demo.Whoami"
+//!     }
+//!
+//!     fn call(&self, method: &str, call: ServerCall) -> BoxFuture<http::Response<ResponseBody>> {
+//!         match method {
+//!             "Get" => Box::pin(handler::unary(call, ProstCodec::<String, String>::default(), |req: Request<String>| async move {
+//!                 let user = req.extensions().get::<User>().map(|u| u.0.clone());
+//!                 Ok::<_, Status>(Response::new(user.unwrap_or_default()))
+//!             })),
+//!             _ => Box::pin(async move { call.unimplemented() }),
+//!         }
+//!     }
+//! }
+//!
+//! /// A server layer: no `authorization`, no call.
+//! fn authenticate(mut request: http::Request<Body>) -> Result<http::Request<Body>, BoxError> {
+//!     let user = request.headers().get("authorization").and_then(|v| v.to_str().ok()).map(str::to_owned);
+//!     let user = user.ok_or_else(|| Status::unauthenticated("who are you?"))?;
+//!     request.extensions_mut().insert(User(user));
+//!     Ok(request)
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let address = listener.local_addr()?;
+//! let server = Server::builder()
+//!     .layer(tower::timeout::TimeoutLayer::new(Duration::from_secs(30)))
+//!     .layer(tower::filter::FilterLayer::new(authenticate))
+//!     .add_service(Whoami);
+//! tokio::spawn(server.serve(listener));
+//!
+//! // A client stack: every call carries the credentials.
+//! let channel = Endpoint::new(format!("http://{address}"))?.connect_lazy();
+//! let stack = ServiceBuilder::new()
+//!     .map_request(|mut request: http::Request<Body>| {
+//!         request.headers_mut().insert("authorization", http::HeaderValue::from_static("ada"));
+//!         request
+//!     })
+//!     .service(channel.clone());
+//! // Generated clients are the same: `WhoamiClient::new(stack)`.
+//! let client = grpcx::client::Grpc::new(stack);
+//! let path = http::uri::PathAndQuery::from_static("/demo.Whoami/Get");
+//! let codec = ProstCodec::<String, String>::default;
+//! let reply = client.unary(path.clone(), Request::new(String::new()), codec()).await?;
+//! assert_eq!(reply.into_inner(), "ada");
+//!
+//! // Without the credentials, the server's layer refuses the call.
+//! let status = channel.unary(path, Request::new(String::new()), codec()).await.unwrap_err();
+//! assert_eq!(status.code(), Code::Unauthenticated);
+//! assert_eq!(status.message(), "who are you?");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! With generated code the client side reads
+//! `GreeterClient::new(ServiceBuilder::new().layer(my_layer).service(channel))`.
+//!
 //! A rich status, as a handler returns it and a client reads it:
 //!
 //! ```
@@ -109,7 +200,7 @@ pub use grpcx_status::{
     QuotaFailure, RequestInfo, ResourceInfo, ResultExt, RetryInfo, Status,
 };
 pub use grpcx_transport::{
-    Body, CallOutcome, Channel, Context, Deadline, Endpoint, Error, GrpcMethod,
+    Body, BoxError, CallOutcome, Channel, Context, Deadline, Endpoint, Error, GrpcMethod,
     IntoBlockingStreamingRequest, IntoRequest, IntoStreamingRequest, Request, Response, Server,
     Streaming,
 };
