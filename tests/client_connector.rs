@@ -1,5 +1,5 @@
-//! Dialing through a connector: a full call whose bytes go through an
-//! in-memory `tokio::io::duplex` pipe.
+//! Dialing through a connector: full calls whose bytes go through in-memory
+//! `tokio::io::duplex` pipes, to a server that serves those pipes.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -7,27 +7,37 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use grpcx_status::{Code, Progress};
-use grpcx_tests::{Action, ProbeRequest, TestServer, drain, server_streaming, unary};
-use grpcx_transport::Endpoint;
+use grpcx_tests::probe::Probe;
+use grpcx_tests::{Action, ProbeRequest, drain, server_streaming, unary};
+use grpcx_transport::{Endpoint, Server};
 
 #[tokio::test]
 async fn a_full_call_over_an_in_memory_duplex_pipe() {
-    let server = TestServer::start().await;
-    let addr = server.addr();
+    // The server serves every pipe the client dials; no socket anywhere.
+    let (pipes, accepted) = tokio::sync::mpsc::unbounded_channel::<tokio::io::DuplexStream>();
+    let incoming = futures_util::stream::unfold(accepted, |mut accepted| async move {
+        let pipe = accepted.recv().await?;
+        Some((Ok::<_, std::io::Error>(pipe), accepted))
+    });
+    let (events, _) = tokio::sync::mpsc::unbounded_channel();
+    let (gate, _) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(
+        Server::builder()
+            .add_service(Probe::new(events, gate))
+            .serve_with_incoming(incoming),
+    );
     let dials = Arc::new(AtomicUsize::new(0));
     let connector = {
         let dials = dials.clone();
         tower::service_fn(move |uri: http::Uri| {
             dials.fetch_add(1, Ordering::SeqCst);
+            let pipes = pipes.clone();
             async move {
                 assert_eq!(uri.authority().map(|a| a.as_str()), Some("in-memory"));
-                // The client gets one end of the pipe; the other end is
-                // carried to the server.
-                let (client, mut pipe) = tokio::io::duplex(64 * 1024);
-                let mut tcp = tokio::net::TcpStream::connect(addr).await?;
-                tokio::spawn(async move {
-                    let _ = tokio::io::copy_bidirectional(&mut pipe, &mut tcp).await;
-                });
+                let (client, server) = tokio::io::duplex(64 * 1024);
+                pipes
+                    .send(server)
+                    .map_err(|_| std::io::Error::other("the server is gone"))?;
                 Ok::<_, std::io::Error>(client)
             }
         })
@@ -57,6 +67,7 @@ async fn a_full_call_over_an_in_memory_duplex_pipe() {
         1,
         "one connection for every call"
     );
+    server.abort();
 }
 
 #[tokio::test]
