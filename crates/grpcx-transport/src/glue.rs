@@ -145,7 +145,10 @@ where
                 Ok(Poll::Ready(next)) => next,
                 // A panicking stream is never polled again; what it yielded
                 // before goes out first.
-                Err(panic) => Some(Err(stream_panicked(this.context.as_ref(), &*panic))),
+                Err(panic) => Some(Err(crate::server::stream_panicked(
+                    this.context.as_ref(),
+                    &*panic,
+                ))),
             };
             let end = match next {
                 Some(Ok(item)) => {
@@ -173,22 +176,6 @@ where
             break;
         }
         Poll::Ready(Some(Ok(this.buf.split().freeze())))
-    }
-}
-
-/// The status that ends a stream whose producer panicked, logged here with
-/// the panic: a response stream's client learns nothing of it.
-fn stream_panicked(context: Option<&CallContext>, panic: &(dyn std::any::Any + Send)) -> Status {
-    let panic = crate::panic::describe_panic(panic);
-    match context {
-        Some(context) => {
-            tracing::error!(method = %context.method(), %panic, "response stream panicked");
-            crate::server::panicked()
-        }
-        None => {
-            tracing::error!(%panic, "request stream panicked");
-            Status::internal("the request stream panicked")
-        }
     }
 }
 

@@ -140,10 +140,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::Thread;
 
-use grpcx_status::{Origin, Status};
+use grpcx_status::Status;
 use tokio::runtime::Handle;
-
-use crate::context::{CallOutcome, Context as CallContext};
 
 pub use client::{BlockingChannel, BlockingSender};
 pub use handle::{CallError, CallHandle};
@@ -207,29 +205,7 @@ pub(crate) fn in_async_runtime() -> Status {
     )
 }
 
-/// The status a blocking handler gets for a call that is over: reading
-/// its requests fails with it, and a handler not yet started is not run.
-pub(crate) fn call_ended(outcome: CallOutcome) -> Status {
-    match outcome {
-        CallOutcome::DeadlineExceeded => crate::server::deadline_exceeded(),
-        CallOutcome::Cancelled => {
-            Status::cancelled("the client cancelled the call").with_origin(Origin::Cancelled)
-        }
-        _ => Status::cancelled("the call has ended").with_origin(Origin::Cancelled),
-    }
-}
-
-/// Why a server call is no longer active, if it is not.
-pub(crate) fn inactive_status(context: &CallContext) -> Option<Status> {
-    if context.is_active() {
-        return None;
-    }
-    Some(match (context.abort_status(), context.outcome()) {
-        (Some(aborted), _) => aborted,
-        (None, Some(outcome)) => call_ended(outcome),
-        (None, None) => crate::server::deadline_exceeded(),
-    })
-}
+pub(crate) use crate::server::{call_ended, inactive_status};
 
 thread_local! {
     /// Set on the threads grpcx runs blocking handlers on: a runtime is

@@ -12,6 +12,8 @@
 //! - the handler panics ([`panicked`]), the deadline passes
 //!   ([`deadline_exceeded`]), a layer fails the call
 //!   ([`crate::status_from_layer_error`]);
+//! - a blocking handler's call is over ([`call_ended`],
+//!   [`inactive_status`]), a response stream panics ([`stream_panicked`]);
 //! - the client cancels, or the connection goes: no status is sent, and
 //!   the call's guard ([`CallGuard`](crate::context::CallGuard)) records
 //!   [`CallOutcome::Cancelled`] (or `DeadlineExceeded` when the deadline
@@ -60,6 +62,49 @@ pub(crate) fn request_body_error(err: &hyper::Error) -> Status {
     Status::new(Code::Cancelled, "the client cancelled the request stream")
         .with_origin(Origin::Cancelled)
         .with_source(err.to_string())
+}
+
+/// The status a blocking handler gets for a call that is over: reading
+/// its requests fails with it, and a handler not yet started is not run.
+pub(crate) fn call_ended(outcome: CallOutcome) -> Status {
+    match outcome {
+        CallOutcome::DeadlineExceeded => deadline_exceeded(),
+        CallOutcome::Cancelled => {
+            Status::cancelled("the client cancelled the call").with_origin(Origin::Cancelled)
+        }
+        _ => Status::cancelled("the call has ended").with_origin(Origin::Cancelled),
+    }
+}
+
+/// Why a server call is no longer active, if it is not.
+pub(crate) fn inactive_status(context: &Context) -> Option<Status> {
+    if context.is_active() {
+        return None;
+    }
+    Some(match (context.abort_status(), context.outcome()) {
+        (Some(aborted), _) => aborted,
+        (None, Some(outcome)) => call_ended(outcome),
+        (None, None) => deadline_exceeded(),
+    })
+}
+
+/// The status that ends a stream whose producer panicked, logged here with
+/// the panic: a response stream's client learns nothing of it.
+pub(crate) fn stream_panicked(
+    context: Option<&Context>,
+    panic: &(dyn std::any::Any + Send),
+) -> Status {
+    let panic = crate::panic::describe_panic(panic);
+    match context {
+        Some(context) => {
+            tracing::error!(method = %context.method(), %panic, "response stream panicked");
+            panicked()
+        }
+        None => {
+            tracing::error!(%panic, "request stream panicked");
+            Status::internal("the request stream panicked")
+        }
+    }
 }
 
 /// Renders the final status of a call into the header fields that carry

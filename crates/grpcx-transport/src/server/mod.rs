@@ -45,7 +45,9 @@ pub use body::ResponseBody;
 pub use call::WireBody;
 pub use routes::{BoxFuture, GrpcService, Routes, RoutesFuture, ServerCall, ServiceRoute};
 
-pub(crate) use finish::{deadline_exceeded, panicked, request_body_error};
+pub(crate) use finish::{
+    call_ended, inactive_status, panicked, request_body_error, stream_panicked,
+};
 
 use crate::body::Body;
 use crate::context::Peer;
