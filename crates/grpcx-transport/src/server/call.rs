@@ -122,7 +122,7 @@ where
             // (the client reset the stream) before the call ended; it moves
             // into the response body, whose end ends the call.
             guard: Some(CallGuard::new(context.clone())),
-            context: Some(context),
+            context,
         }))
     }
 }
@@ -163,7 +163,7 @@ pub(crate) struct CallState<S: Service<http::Request<Body>>, B> {
     #[pin]
     deadline: Option<Sleep>,
     guard: Option<CallGuard>,
-    context: Option<Context>,
+    context: Context,
 }
 
 #[pin_project::pin_project(project = PhaseProj)]
@@ -213,9 +213,7 @@ where
                     return Poll::Ready(Ok(head(parts, body, first, this.guard.take())));
                 }
                 PhaseProj::Ready { service, request } => {
-                    let Some(context) = this.context.as_ref() else {
-                        return Poll::Pending;
-                    };
+                    let context = &*this.context;
                     match interrupted(context, this.deadline.as_mut(), cx) {
                         Some(status) => status,
                         None => match catch_unwind(AssertUnwindSafe(|| {
@@ -244,9 +242,7 @@ where
                     }
                 }
                 PhaseProj::Running(future) => {
-                    let Some(context) = this.context.as_ref() else {
-                        return Poll::Pending;
-                    };
+                    let context = &*this.context;
                     if let Some(status) = interrupted(context, this.deadline.as_mut(), cx) {
                         status
                     } else {
@@ -269,10 +265,7 @@ where
                 }
             };
             // The call ended before the handler answered: Trailers-Only.
-            let Some(context) = this.context.as_ref() else {
-                return Poll::Pending;
-            };
-            let response = trailers_only(status, context);
+            let response = trailers_only(status, this.context);
             drop(this.guard.take());
             this.phase.set(Phase::Done);
             return Poll::Ready(Ok(response.map(|()| WireBody::done())));
