@@ -2,7 +2,7 @@
 //! responses over any `tower::Service` of `http::Request`s whose bottom is
 //! a [`Channel`], so that layers sit between the two.
 
-use std::any::Any;
+use std::any::{Any, TypeId};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -165,6 +165,9 @@ impl ClientConfig {
 /// `Bytes`, so a layer can send it again with [`Body::try_clone`]), puts
 /// the method ([`GrpcMethod`]) and the call's absolute [`Deadline`] in the
 /// request's extensions for layers to read, and decodes the response.
+/// Over a bare [`Channel`], with no layer to read them, it fills no
+/// extensions and calls the channel directly: no allocation is added for
+/// the tower seam when no layer is set.
 /// Generated clients wrap one.
 ///
 /// The deadline is the earliest of: the request's timeout (or the
@@ -446,7 +449,7 @@ struct Call {
 
 impl Call {
     /// The call of `request`, and its message(s).
-    fn new<T, M>(
+    fn new<T: 'static, M>(
         grpc: &Grpc<T>,
         path: PathAndQuery,
         kind: MethodKind,
@@ -468,9 +471,13 @@ impl Call {
         *head.method_mut() = http::Method::POST;
         *head.uri_mut() = http::Uri::from(path.clone());
         *head.headers_mut() = headers;
-        head.extensions_mut().insert(GrpcMethod::new(path, kind));
-        if let Some(deadline) = deadline {
-            head.extensions_mut().insert(Deadline(deadline));
+        // A bare channel is called directly (see `Call::send`): no layer
+        // reads the extensions, so they cost nothing.
+        if TypeId::of::<T>() != TypeId::of::<Channel>() {
+            head.extensions_mut().insert(GrpcMethod::new(path, kind));
+            if let Some(deadline) = deadline {
+                head.extensions_mut().insert(Deadline(deadline));
+            }
         }
         let call = Call {
             head,
@@ -555,12 +562,17 @@ impl Call {
         } = self;
         let request = head.map(|()| body);
         let sent = async {
+            // A bare channel: its own send, awaited in place, not boxed.
+            if let Some(channel) = (&inner as &dyn Any).downcast_ref::<Channel>() {
+                return channel.send_until(request, deadline).await;
+            }
             std::future::poll_fn(|cx| inner.poll_ready(cx))
                 .await
                 .map_err(|err| not_sent(status_from_layer_error(err.into())))?;
             inner
                 .call(request)
                 .await
+                .map(|response| response.map(Body::new))
                 .map_err(|err| status_from_layer_error(err.into()))
         };
         let response = match sent.await {
@@ -594,7 +606,7 @@ impl Call {
             .map_err(|status| status.with_origin(Origin::Protocol))?;
         let metadata = Metadata::from_headers(parts.headers);
         let stream = Streaming::client(
-            Body::new(body),
+            body,
             encoding,
             config.max_decode_message_size,
             codec.decoder(),

@@ -95,15 +95,26 @@ where
 }
 
 impl Channel {
-    /// Sends `request` and waits for the response head.
-    async fn send(&self, mut request: http::Request<Body>) -> Result<http::Response<Body>, Status> {
+    /// Sends `request` and waits for the response head; the deadline is
+    /// the request's [`Deadline`] extension.
+    async fn send(&self, request: http::Request<Body>) -> Result<http::Response<Body>, Status> {
+        let deadline = request.extensions().get::<Deadline>().map(|d| d.instant());
+        self.send_until(request, deadline).await
+    }
+
+    /// Sends `request` with `deadline` (the endpoint's default timeout from
+    /// now when `None`) and waits for the response head: what
+    /// [`Grpc`](super::Grpc) calls directly over a bare channel, with no
+    /// extensions to fill and no future to box.
+    pub(crate) async fn send_until(
+        &self,
+        mut request: http::Request<Body>,
+        deadline: Option<Instant>,
+    ) -> Result<http::Response<Body>, Status> {
         let endpoint = self.endpoint();
         let now = Instant::now();
-        let deadline = match request.extensions().get::<Deadline>() {
-            Some(deadline) => Some(deadline.instant()),
-            // A timeout too long to represent is no deadline at all.
-            None => endpoint.timeout.and_then(|t| now.checked_add(t)),
-        };
+        // A timeout too long to represent is no deadline at all.
+        let deadline = deadline.or_else(|| endpoint.timeout.and_then(|t| now.checked_add(t)));
         let timeout = deadline.map(|d| d.saturating_duration_since(now));
         if deadline.is_some_and(|d| d <= now) {
             return Err(not_sent(deadline_status(timeout)));
