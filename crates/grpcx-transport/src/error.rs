@@ -125,7 +125,8 @@ pub type BoxError = Box<dyn StdError + Send + Sync>;
 /// A [`Status`] is itself. Otherwise the error's type is unknown to grpcx
 /// and can only be recognised by downcasting: tower's timeout (`Elapsed`)
 /// is `DEADLINE_EXCEEDED`, tower's load shedding (`Overloaded`) is
-/// `UNAVAILABLE` (the call was not processed, so it is safe to retry), and
+/// `UNAVAILABLE` with [`Progress::NotSent`](grpcx_status::Progress::NotSent)
+/// (the call was not processed, so it is safe to retry), and
 /// anything else is `UNKNOWN`, with a message that reveals nothing of the
 /// error, which is kept as the status's source for the logs.
 pub fn status_from_layer_error(err: BoxError) -> Status {
@@ -138,7 +139,10 @@ pub fn status_from_layer_error(err: BoxError) -> Status {
             .with_source(err);
     }
     if err.is::<tower::load_shed::error::Overloaded>() {
-        return Status::unavailable("the service is overloaded").with_source(err);
+        // Shed before it went anywhere: safe to send again.
+        return Status::unavailable("the service is overloaded")
+            .with_progress(grpcx_status::Progress::NotSent)
+            .with_source(err);
     }
     Status::unknown("a middleware layer failed the call").with_source(err)
 }
@@ -157,6 +161,7 @@ mod tests {
         assert_eq!(elapsed.code(), Code::DeadlineExceeded);
         let shed = status_from_layer_error(Box::new(tower::load_shed::error::Overloaded::new()));
         assert_eq!(shed.code(), Code::Unavailable);
+        assert_eq!(shed.progress(), grpcx_status::Progress::NotSent);
         let other = status_from_layer_error("secret database password".into());
         assert_eq!(other.code(), Code::Unknown);
         assert!(!other.message().contains("secret"));
