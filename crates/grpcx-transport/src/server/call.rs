@@ -377,7 +377,7 @@ fn head<B>(
 /// What hyper writes: the first frame read while the headers waited, the
 /// rest of the body, and the call's guard, which records a cancellation if
 /// the stream goes before the body's end.
-pub struct WireBody<B> {
+pub(crate) struct WireBody<B> {
     first: Option<Bytes>,
     body: Option<B>,
     guard: Option<CallGuard>,

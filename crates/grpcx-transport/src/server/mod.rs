@@ -42,7 +42,6 @@ use tower::layer::util::{Identity, Stack};
 use tower::{Layer, Service};
 
 pub use body::ResponseBody;
-pub use call::WireBody;
 pub use routes::{BoxFuture, GrpcService, Routes, RoutesFuture, ServerCall, ServiceRoute};
 
 pub(crate) use finish::{
