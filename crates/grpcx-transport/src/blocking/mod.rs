@@ -20,7 +20,7 @@
 //!
 //! Errors are the same [`Status`] values the async
 //! API gives, with their details, metadata and
-//! [`Origin`].
+//! [`Origin`](grpcx_status::Origin).
 //!
 //! # Never inside async code
 //!
