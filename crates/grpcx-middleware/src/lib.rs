@@ -1,10 +1,14 @@
-//! Tower middleware for grpcx (not yet built).
+//! Middleware for grpcx that decides by status [`Code`].
 //!
-//! This crate will hold the middleware that decides by [`Code`]: retry with
-//! exponential backoff and jitter following gRFC A6 (retryable codes only,
-//! server pushback, throttling, the deadline spanning every attempt), a
-//! circuit breaker, and an error-mapping layer that turns domain errors into
-//! rich statuses in one place. It will be generic over `tower::Service` and
-//! will never depend on the transport.
+//! This crate sits beside the transport, never on it: it depends on
+//! `grpcx-status` and on no runtime, HTTP stack or transport crate, so its
+//! layers wrap any `tower::Service`.
 //!
-//! [`Code`]: https://docs.rs/grpcx-status
+//! What is here today is the start of gRPC retry (gRFC A6), in [`retry`]:
+//! the retry and hedging policies with their validation and the
+//! exponential backoff with jitter.
+//!
+//! [`Code`]: grpcx_status::Code
+
+mod error;
+pub mod retry;
