@@ -279,7 +279,8 @@ impl RetryPolicy {
 impl CallPolicy {
     /// Whether a failure with `code` may be followed by another attempt:
     /// the retry policy's retryable codes, or the hedging policy's
-    /// non-fatal ones.
+    /// non-fatal ones. These failures are also the ones retry throttling
+    /// counts.
     pub fn is_retryable(&self, code: Code) -> bool {
         match self {
             CallPolicy::Retry(policy) => policy.is_retryable(code),
