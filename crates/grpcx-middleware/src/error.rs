@@ -166,6 +166,36 @@ impl ConfigError {
             | ConfigError::DuplicateName { field, .. } => Some(field),
         }
     }
+
+    /// Puts `prefix.` in front of the field path, to say which entry of a
+    /// service config the error comes from.
+    pub(crate) fn within(mut self, prefix: &str) -> ConfigError {
+        let field = match &mut self {
+            ConfigError::Json { .. } => return self,
+            ConfigError::MissingField { field }
+            | ConfigError::NotANumber { field, .. }
+            | ConfigError::NotAWholeNumber { field, .. }
+            | ConfigError::TooFewAttempts { field, .. }
+            | ConfigError::NotPositive { field }
+            | ConfigError::InvalidMultiplier { field, .. }
+            | ConfigError::EmptyCodes { field }
+            | ConfigError::UnknownCode { field, .. }
+            | ConfigError::MalformedDuration { field, .. }
+            | ConfigError::NegativeDuration { field, .. }
+            | ConfigError::DurationOutOfRange { field, .. }
+            | ConfigError::MaxTokensOutOfRange { field, .. }
+            | ConfigError::TokenRatioOutOfRange { field, .. }
+            | ConfigError::RetryAndHedging { field }
+            | ConfigError::MethodWithoutService { field, .. }
+            | ConfigError::DuplicateName { field, .. } => field,
+        };
+        *field = if field.is_empty() {
+            prefix.to_owned()
+        } else {
+            format!("{prefix}.{field}")
+        };
+        self
+    }
 }
 
 #[cfg(test)]
@@ -173,14 +203,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn errors_name_their_field() {
+    fn within_prefixes_the_field_path() {
         let error = ConfigError::NotPositive {
             field: "retryPolicy.initialBackoff".into(),
-        };
-        assert_eq!(error.field(), Some("retryPolicy.initialBackoff"));
+        }
+        .within("methodConfig[2]");
+        assert_eq!(
+            error.field(),
+            Some("methodConfig[2].retryPolicy.initialBackoff")
+        );
         assert_eq!(
             error.to_string(),
-            "retryPolicy.initialBackoff must be greater than zero"
+            "methodConfig[2].retryPolicy.initialBackoff must be greater than zero"
         );
     }
 
@@ -190,7 +224,7 @@ mod tests {
             Err(source) => source,
             Ok(value) => panic!("parsed {value}"),
         };
-        let error = ConfigError::Json { source };
+        let error = ConfigError::Json { source }.within("methodConfig[0]");
         assert_eq!(error.field(), None);
         assert!(
             error

@@ -30,8 +30,9 @@ pub struct CodeSet(u32);
 /// A gRFC A6 retry policy: how many attempts, how long to wait between
 /// them, and which codes are worth another attempt.
 ///
-/// Build one with [`RetryPolicy::builder`], which validates as gRFC A6
-/// says, so a `RetryPolicy` is always valid.
+/// Build one with [`RetryPolicy::builder`], or parse it from a service
+/// config with [`ServiceConfig::from_json`](super::ServiceConfig::from_json).
+/// Both validate as gRFC A6 says, so a `RetryPolicy` is always valid.
 ///
 /// ```
 /// use std::time::Duration;
