@@ -1,10 +1,41 @@
-//! Tower middleware for grpcx (not yet built).
+//! Middleware for grpcx that decides by status [`Code`].
 //!
-//! This crate will hold the middleware that decides by [`Code`]: retry with
-//! exponential backoff and jitter following gRFC A6 (retryable codes only,
-//! server pushback, throttling, the deadline spanning every attempt), a
-//! circuit breaker, and an error-mapping layer that turns domain errors into
-//! rich statuses in one place. It will be generic over `tower::Service` and
-//! will never depend on the transport.
+//! This crate sits beside the transport, never on it: it depends on
+//! `grpcx-status` (for [`Code`], `Status` and `Pushback`) and on no
+//! runtime, HTTP stack or transport crate, so its layers wrap any
+//! `tower::Service`.
 //!
-//! [`Code`]: https://docs.rs/grpcx-status
+//! What is here today is the configuration half of gRPC retry (gRFC A6), in
+//! [`retry`]: the retry and hedging policies with their validation, the
+//! exponential backoff with jitter, the per-channel retry throttle, and
+//! the parser of gRPC's service config JSON with gRPC's per-method lookup.
+//! All of it is pure and deterministic.
+//!
+//! Planned, not yet built: the `Retry` tower layer that applies those
+//! policies to calls (replaying the buffered request, server pushback,
+//! transparent retries, the deadline spanning every attempt), a circuit
+//! breaker, and an error-mapping layer that turns domain errors into rich
+//! statuses in one place.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::time::Duration;
+//! use grpcx_middleware::retry::ServiceConfig;
+//! use grpcx_status::Code;
+//!
+//! let config = ServiceConfig::from_json(r#"{"methodConfig": [{
+//!   "name": [{}],
+//!   "retryPolicy": { "maxAttempts": 3, "initialBackoff": "0.2s", "maxBackoff": "2s",
+//!                    "backoffMultiplier": 3, "retryableStatusCodes": ["unavailable"] }
+//! }]}"#)?;
+//! let policy = config.method_config("any.Service", "Any").unwrap().retry_policy().unwrap();
+//! assert!(policy.is_retryable(Code::Unavailable));
+//! assert_eq!(policy.backoff_cap(2), Duration::from_millis(600));
+//! # Ok::<(), grpcx_middleware::retry::ConfigError>(())
+//! ```
+//!
+//! [`Code`]: grpcx_status::Code
+
+mod error;
+pub mod retry;
