@@ -523,6 +523,68 @@ fn trailers_only(status: Status, context: &Context) -> http::Response<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::context::{CallOutcome, test_context};
+    use grpcx_status::Code;
+    use http_body::Body as _;
+
+    /// A body of a layer's own: one trailers frame, or a panic.
+    struct Own(Option<HeaderMap>);
+
+    impl http_body::Body for Own {
+        type Data = Bytes;
+        type Error = Infallible;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut TaskContext<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+            match self.0.take() {
+                Some(trailers) => Poll::Ready(Some(Ok(Frame::trailers(trailers)))),
+                None => panic!("a layer's body panicked"),
+            }
+        }
+    }
+
+    fn poll(body: &mut WireBody<Own>) -> Option<Frame<Bytes>> {
+        let mut cx = TaskContext::from_waker(std::task::Waker::noop());
+        match Pin::new(body).poll_frame(&mut cx) {
+            Poll::Ready(frame) => frame.map(|f| f.unwrap_or_else(|never| match never {})),
+            Poll::Pending => panic!("pending"),
+        }
+    }
+
+    #[test]
+    fn a_layers_own_trailers_complete_the_call_and_its_panic_fails_only_the_call() {
+        let context = test_context(None);
+        let mut trailers = HeaderMap::new();
+        trailers.insert("grpc-status", HeaderValue::from_static("5"));
+        let mut body = WireBody {
+            first: None,
+            body: Some(Own(Some(trailers))),
+            guard: Some(CallGuard::new(context.clone())),
+        };
+        let frame = poll(&mut body).unwrap();
+        assert_eq!(frame.trailers_ref().unwrap()["grpc-status"], "5");
+        assert_eq!(
+            context.outcome(),
+            Some(CallOutcome::Completed(Code::NotFound))
+        );
+        assert!(body.is_end_stream());
+
+        let context = test_context(None);
+        let mut body = WireBody {
+            first: None,
+            body: Some(Own(None)),
+            guard: Some(CallGuard::new(context.clone())),
+        };
+        let trailers = poll(&mut body).unwrap().into_trailers().unwrap();
+        assert_eq!(trailers["grpc-status"], "13");
+        assert_eq!(trailers["grpc-message"], "internal server error");
+        assert_eq!(
+            context.outcome(),
+            Some(CallOutcome::Completed(Code::Internal))
+        );
+    }
 
     #[test]
     fn non_grpc_requests_get_the_prescribed_http_status() {
