@@ -37,5 +37,6 @@
 //!
 //! [`Code`]: grpcx_status::Code
 
+pub mod breaker;
 mod error;
 pub mod retry;
