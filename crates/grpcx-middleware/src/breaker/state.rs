@@ -386,7 +386,9 @@ impl Window {
         }
         if let Some((ratio, minimum_calls)) = config.failure_ratio() {
             if self.calls >= u64::from(minimum_calls)
-                && self.failures as f64 >= ratio * self.calls as f64
+                // Dividing rounds the true quotient once, so a ratio met
+                // exactly (7 of 100 against 0.07) compares equal.
+                && self.failures as f64 / self.calls as f64 >= ratio
             {
                 return true;
             }
@@ -478,6 +480,23 @@ mod tests {
         // A success reaches the minimum with the ratio at 3/4.
         call(&b, Code::Ok, t0);
         assert_eq!(b.state(), BreakerState::Open);
+    }
+
+    #[test]
+    fn ratio_met_exactly_opens() {
+        for (failures, state) in [(6, BreakerState::Closed), (7, BreakerState::Open)] {
+            let b = breaker(BreakerConfig::builder().failure_ratio(0.07, 100));
+            let t0 = Instant::now();
+            for i in 0..100 {
+                let code = if i < 100 - failures {
+                    Code::Ok
+                } else {
+                    Code::Internal
+                };
+                call(&b, code, t0);
+            }
+            assert_eq!(b.state(), state, "{failures} failures");
+        }
     }
 
     #[test]
