@@ -1,12 +1,14 @@
-//! The error of building or parsing a retry configuration.
+//! The error of building or parsing a retry or circuit breaker
+//! configuration.
 
-/// Why a retry policy, a hedging policy, a throttle or a service config was
-/// rejected.
+/// Why a retry policy, a hedging policy, a throttle, a service config or a
+/// circuit breaker config was rejected.
 ///
 /// Each variant names the offending field by its service config JSON path:
 /// `retryPolicy.maxAttempts` for a policy built in code, and
 /// `methodConfig[1].retryPolicy.maxAttempts` for one parsed from JSON, so
-/// the message alone says where to look.
+/// the message alone says where to look. Breaker fields are named after
+/// their builder method, as in `breaker.failure_ratio`.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
@@ -141,6 +143,53 @@ pub enum ConfigError {
         /// The method named (empty for a whole service).
         method: String,
     },
+    /// A breaker's failure ratio is not in `(0, 1]`.
+    #[error("{field} must be in (0, 1], got {value}")]
+    RatioOutOfRange {
+        /// The field's path.
+        field: String,
+        /// The value found.
+        value: f64,
+    },
+    /// A breaker's rolling window has no buckets, too many, or buckets
+    /// shorter than a nanosecond.
+    #[error("{field} must be in 1..={max}, got {value}")]
+    BucketsOutOfRange {
+        /// The field's path.
+        field: String,
+        /// The value found.
+        value: u32,
+        /// The largest number of buckets allowed for this window.
+        max: u32,
+    },
+    /// A breaker has neither a failure count nor a failure ratio, so it
+    /// could never open.
+    #[error("{field} sets neither failure_count nor failure_ratio")]
+    NoTrigger {
+        /// The config's path.
+        field: String,
+    },
+    /// A breaker's longest open duration is shorter than its first one.
+    #[error("{field} must be at least open_for ({min:?}), got {value:?}")]
+    MaxOpenBelowOpen {
+        /// The field's path.
+        field: String,
+        /// The value found.
+        value: std::time::Duration,
+        /// The first open duration.
+        min: std::time::Duration,
+    },
+    /// A breaker needs more half-open successes than it lets trial calls
+    /// through, so it could never close.
+    #[error("{field} must be at most half_open_calls ({calls}), got {value}")]
+    SuccessesAboveCalls {
+        /// The field's path.
+        field: String,
+        /// The value found.
+        value: u32,
+        /// The number of trial calls.
+        calls: u32,
+    },
 }
 
 impl ConfigError {
@@ -163,7 +212,12 @@ impl ConfigError {
             | ConfigError::TokenRatioOutOfRange { field, .. }
             | ConfigError::RetryAndHedging { field }
             | ConfigError::MethodWithoutService { field, .. }
-            | ConfigError::DuplicateName { field, .. } => Some(field),
+            | ConfigError::DuplicateName { field, .. }
+            | ConfigError::RatioOutOfRange { field, .. }
+            | ConfigError::BucketsOutOfRange { field, .. }
+            | ConfigError::NoTrigger { field }
+            | ConfigError::MaxOpenBelowOpen { field, .. }
+            | ConfigError::SuccessesAboveCalls { field, .. } => Some(field),
         }
     }
 
@@ -187,7 +241,12 @@ impl ConfigError {
             | ConfigError::TokenRatioOutOfRange { field, .. }
             | ConfigError::RetryAndHedging { field }
             | ConfigError::MethodWithoutService { field, .. }
-            | ConfigError::DuplicateName { field, .. } => field,
+            | ConfigError::DuplicateName { field, .. }
+            | ConfigError::RatioOutOfRange { field, .. }
+            | ConfigError::BucketsOutOfRange { field, .. }
+            | ConfigError::NoTrigger { field }
+            | ConfigError::MaxOpenBelowOpen { field, .. }
+            | ConfigError::SuccessesAboveCalls { field, .. } => field,
         };
         *field = if field.is_empty() {
             prefix.to_owned()
