@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use grpcx_status::Status;
 use http_body::{Frame, SizeHint};
+use http_body_util::BodyExt as _;
 
 /// A boxed body with grpcx's error type.
 type BoxBody = Pin<Box<dyn http_body::Body<Data = Bytes, Error = Status> + Send + 'static>>;
@@ -64,7 +65,7 @@ impl Body {
         }
         match slot {
             Some(body) => Body {
-                kind: Kind::Boxed(Box::pin(MapErr(body))),
+                kind: Kind::Boxed(Box::pin(body.map_err(Into::into))),
             },
             None => Body::empty(),
         }
@@ -193,34 +194,6 @@ impl fmt::Debug for Body {
             Kind::Boxed(_) => "boxed",
         };
         f.debug_struct("Body").field("kind", &kind).finish()
-    }
-}
-
-/// A body with its error turned into a [`Status`].
-#[pin_project::pin_project]
-struct MapErr<B>(#[pin] B);
-
-impl<B> http_body::Body for MapErr<B>
-where
-    B: http_body::Body<Data = Bytes>,
-    B::Error: Into<Status>,
-{
-    type Data = Bytes;
-    type Error = Status;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
-        self.project().0.poll_frame(cx).map_err(Into::into)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.0.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.0.size_hint()
     }
 }
 

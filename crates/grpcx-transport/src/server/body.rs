@@ -11,6 +11,7 @@ use bytes::Bytes;
 use futures_core::Stream;
 use grpcx_status::Status;
 use http_body::{Frame, SizeHint};
+use http_body_util::BodyExt as _;
 use tokio::time::Sleep;
 
 use super::finish;
@@ -139,7 +140,7 @@ impl ResponseBody {
             return ResponseBody::empty();
         };
         ResponseBody {
-            state: State::Foreign(Box::pin(ErrInto(body))),
+            state: State::Foreign(Box::pin(body.map_err(Into::into))),
             context: Some(context.clone()),
             map: None,
         }
@@ -306,34 +307,6 @@ impl fmt::Debug for ResponseBody {
             State::Foreign(_) => d.field("state", &"foreign"),
         };
         d.finish()
-    }
-}
-
-/// A body with its error made a [`BoxError`].
-#[pin_project::pin_project]
-struct ErrInto<B>(#[pin] B);
-
-impl<B> http_body::Body for ErrInto<B>
-where
-    B: http_body::Body<Data = Bytes>,
-    B::Error: Into<BoxError>,
-{
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        self.project().0.poll_frame(cx).map_err(Into::into)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.0.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.0.size_hint()
     }
 }
 
