@@ -1,28 +1,28 @@
 //! Middleware for grpcx that decides by status [`Code`].
 //!
-//! This crate sits beside the transport, never on it: it depends on
-//! `grpcx-status` (for [`Code`], `Status` and `Pushback`) and on no
-//! runtime, HTTP stack or transport crate, so its layers wrap any
-//! `tower::Service`.
+//! Every layer here has tower's shape (a `Foo` service, a `FooLayer`, and a
+//! policy or config type) and works on the seams of `grpcx-transport`: a
+//! client stack of `http::Request<Body>` over a `Channel`, and the layers of
+//! a `Server`. The decision cores (retry policies, backoff, the throttle, the
+//! breaker's state machine) are pure and deterministic: no I/O, no clock and
+//! no random source of their own, so they are tested with chosen instants
+//! and draws.
 //!
-//! What is here today is pure and deterministic (no I/O, no clock, no
-//! random source of its own):
-//!
-//! - [`retry`]: the configuration half of gRPC retry (gRFC A6): the retry
-//!   and hedging policies with their validation, the exponential backoff
-//!   with jitter, the per-channel retry throttle, and the parser of gRPC's
-//!   service config JSON with gRPC's per-method lookup.
-//! - [`breaker`]: the decision core of a client circuit breaker: when the
-//!   failures in a rolling window open it, how long it stays open, the
-//!   half-open trial calls that close it, and the `UNAVAILABLE` status
-//!   (`ErrorInfo` reason `CIRCUIT_OPEN`) that fails a refused call fast.
-//!
-//! Planned, not yet built: the `Retry` tower layer that applies those
-//! policies to calls (replaying the buffered request, server pushback,
-//! transparent retries, the deadline spanning every attempt), the
-//! `CircuitBreaker` tower layer around [`breaker::Breaker`], and an
-//! error-mapping layer that turns domain errors into rich statuses in one
-//! place.
+//! - [`retry`]: gRPC retry and hedging (gRFC A6): the policies and their
+//!   validation, the exponential backoff with jitter, the per-channel retry
+//!   throttle, the parser of gRPC's service config JSON with gRPC's
+//!   per-method lookup, and the layer that applies them to calls.
+//! - [`breaker`]: a client circuit breaker: the rolling window that opens
+//!   it, the half-open trial calls that close it, the `UNAVAILABLE` status
+//!   (`ErrorInfo` reason `CIRCUIT_OPEN`) that fails a refused call fast, and
+//!   its layer.
+//! - [`advice`]: the server's one place that maps domain errors to rich
+//!   statuses, and redacts what it does not map.
+//! - [`interceptor`]: async interceptors for both sides: read and change
+//!   metadata, read the method and deadline, reject with a `Status`, hand
+//!   values to the handler.
+//! - [`tower_errors`]: the layer that turns tower's own errors (timeout,
+//!   load shedding) into the statuses they mean.
 //!
 //! # Examples
 //!
@@ -44,6 +44,9 @@
 //!
 //! [`Code`]: grpcx_status::Code
 
+pub mod advice;
 pub mod breaker;
 mod error;
+pub mod interceptor;
 pub mod retry;
+pub mod tower_errors;

@@ -252,6 +252,13 @@ pub mod client {
     pub use grpcx_transport::client::*;
 }
 
+/// tower middleware decided by status codes: retry and hedging (gRFC A6),
+/// a circuit breaker, the server's error advice, interceptors, and the
+/// mapping of tower's own errors. See `grpcx-middleware`.
+pub mod middleware {
+    pub use grpcx_middleware::*;
+}
+
 /// What generated code names; not for direct use, and not covered by
 /// semver. Generated code refers only to `::grpcx::codegen::*`, so it stays
 /// thin and the runtime can change behind it.

@@ -1,0 +1,1 @@
+//! Async interceptors for clients and servers. (Being built.)

@@ -1,0 +1,1 @@
+//! Turns tower's own errors into the statuses they mean. (Being built.)
