@@ -49,7 +49,7 @@ impl Servers {
         tasks.spawn(report("products", grpcx_example_products::serve(listener)));
 
         let (listener, chaos) = bind().await?;
-        let server = Server::builder().add_service(ChaosServer::new(ChaosService));
+        let server = Server::builder().add_service(ChaosServer::new(ChaosService::default()));
         tasks.spawn(report("chaos", server.serve(listener)));
 
         let (listener, chaos_far) = bind().await?;
