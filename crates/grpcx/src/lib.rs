@@ -319,4 +319,12 @@ macro_rules! include_proto {
 /// The error-handling guide (`docs/error-handling.md`), with its examples
 /// compiled and run as doc tests.
 #[doc = include_str!("../../../docs/error-handling.md")]
-pub mod guide {}
+pub mod guide {
+    /// Retry and hedging (`docs/retry.md`).
+    #[doc = include_str!("../../../docs/retry.md")]
+    pub mod retry {}
+
+    /// The circuit breaker (`docs/circuit-breaker.md`).
+    #[doc = include_str!("../../../docs/circuit-breaker.md")]
+    pub mod circuit_breaker {}
+}
