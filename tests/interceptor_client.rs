@@ -25,13 +25,10 @@ use grpcx_transport::{Body, BoxError, Request, Response};
 use tokio::sync::{mpsc, oneshot};
 use tower::{Service, ServiceExt};
 
-async fn unary<T: ClientService>(
+async fn unary<T: ClientService + Sync>(
     client: &Grpc<T>,
     request: Request<ProbeRequest>,
-) -> Result<Response<ProbeReply>, Status>
-where
-    T: Sync,
-{
+) -> Result<Response<ProbeReply>, Status> {
     within(
         "a unary call",
         client.unary(path("Unary"), request, codec()),
