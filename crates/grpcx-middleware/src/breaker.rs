@@ -32,13 +32,16 @@
 //!
 //! # Where it goes in a stack
 //!
-//! Outside a retry layer, the breaker sees each call once, with its final
-//! outcome, and an open breaker fails the call before any attempt. Inside
-//! one, it sees every attempt, and its `UNAVAILABLE` refusal (marked
-//! [`Progress::NotSent`](grpcx_status::Progress::NotSent)) is what the
-//! retry layer sees: a retry policy that retries `UNAVAILABLE` then waits
-//! its backoff and tries again, which an open breaker refuses again at no
-//! cost to the server. Outside is the usual place.
+//! **Outside** a retry layer (the usual place), the breaker sees each call
+//! once, with its final outcome after any retries, and an open breaker
+//! fails the call before any attempt. **Inside** one, it sees every
+//! attempt, and the retry layer sees its refusals: `UNAVAILABLE` marked
+//! [`Progress::NotSent`](grpcx_status::Progress::NotSent), with a
+//! `RetryInfo` saying when the breaker will let a call through. A retry
+//! layer that sends unsent calls again at once (a transparent retry)
+//! would only be refused again until then, so inside one, the retry
+//! layer must honour that `RetryInfo` or not retry the `CIRCUIT_OPEN`
+//! reason.
 //!
 //! # The layer
 //!

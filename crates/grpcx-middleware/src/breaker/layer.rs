@@ -165,7 +165,9 @@ impl CircuitBreakerLayer {
     /// Calls `callback` with the breaker's name, the old state and the new
     /// one each time a breaker changes state. It runs on the task of the
     /// call that caused the change, outside the breaker's lock, so it
-    /// should be quick (count, log, set a gauge).
+    /// should be quick (count, log, set a gauge). A per-method breaker
+    /// is named by its method's path alone; a callback that must tell
+    /// channels apart captures its own channel's identity.
     ///
     /// Every change is a tracing event too (target
     /// `grpcx_middleware::breaker`): `WARN` when a breaker opens, `INFO`
