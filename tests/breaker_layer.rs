@@ -180,6 +180,7 @@ async fn a_failed_probe_opens_it_again() {
         .await
         .unwrap_err();
     assert_circuit_open(&status, "channel");
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "the failure and the probe");
 }
 
 #[tokio::test]
