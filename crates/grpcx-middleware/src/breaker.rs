@@ -1,5 +1,5 @@
-//! The decision core of a client circuit breaker: when to stop sending
-//! calls to a failing server, and when to try it again.
+//! A client circuit breaker: when to stop sending calls to a failing
+//! server, when to try it again, and the tower layer that does so.
 //!
 //! A [`Breaker`] guards one channel or one method. It starts **closed**:
 //! every call gets a [`Permit`], and each call's outcome goes into a
@@ -18,11 +18,70 @@
 //! ([`DEFAULT_FAILURE_CODES`]), never a client fault such as
 //! `INVALID_ARGUMENT` or `NOT_FOUND`, and never `OK`.
 //!
-//! Everything here is pure and deterministic: the breaker has no clock and
-//! every method takes `now`, so tests drive it with chosen instants. The
-//! tower layer that applies it to calls is not built yet.
+//! The decision core is pure and deterministic: the breaker has no clock
+//! and every method takes `now`, so tests drive it with chosen instants.
 //!
-//! # Example
+//! [`CircuitBreakerLayer`] applies breakers to the calls of a client
+//! stack: one for the whole channel, or one per method
+//! ([`per_method`](CircuitBreakerLayer::per_method)). Its
+//! [`CircuitBreaker`] service takes a permit before each call, fails the
+//! call fast when the breaker is open, and records how the call ended: the
+//! code of an `Err`, of a Trailers-Only head, or of the trailers at the end
+//! of the response body. State changes are tracing events and, with
+//! [`on_state_change`](CircuitBreakerLayer::on_state_change), callbacks.
+//!
+//! # Where it goes in a stack
+//!
+//! **Outside** a retry layer (the usual place), the breaker sees each call
+//! once, with its final outcome after any retries, and an open breaker
+//! fails the call before any attempt. **Inside** one, it sees every
+//! attempt, and the retry layer sees its refusals: `UNAVAILABLE` marked
+//! [`Progress::NotSent`](grpcx_status::Progress::NotSent), with a
+//! `RetryInfo` saying when the breaker will let a call through. A retry
+//! layer that sends unsent calls again at once (a transparent retry)
+//! would only be refused again until then, so inside one, the retry
+//! layer must honour that `RetryInfo` or not retry the `CIRCUIT_OPEN`
+//! reason.
+//!
+//! # The layer
+//!
+//! ```
+//! use std::time::Duration;
+//! use grpcx_middleware::breaker::{BreakerConfig, BreakerState, CircuitBreakerLayer};
+//! use grpcx_status::{Code, ErrorInfo};
+//! use tower::{Service, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let layer = CircuitBreakerLayer::new(
+//!     BreakerConfig::builder()
+//!         .without_failure_ratio()
+//!         .failure_count(2)
+//!         .open_for(Duration::from_secs(5))
+//!         .build()?,
+//! )
+//! .name("inventory");
+//! // A backend that is down: every call fails with UNAVAILABLE.
+//! let backend = tower::service_fn(|_: http::Request<()>| async {
+//!     Err::<http::Response<grpcx_transport::Body>, _>(grpcx_status::Status::unavailable("down"))
+//! });
+//! let mut service = tower::ServiceBuilder::new().layer(layer.clone()).service(backend);
+//!
+//! for _ in 0..2 {
+//!     let status = service.ready().await?.call(http::Request::new(())).await.unwrap_err();
+//!     assert_eq!(status.message(), "down");
+//! }
+//! assert_eq!(layer.state("/any/Method"), Some(BreakerState::Open));
+//!
+//! // Open: the next call fails fast, without reaching the backend.
+//! let status = service.ready().await?.call(http::Request::new(())).await.unwrap_err();
+//! assert_eq!(status.code(), Code::Unavailable);
+//! assert_eq!(status.get_detail::<ErrorInfo>().unwrap().reason, "CIRCUIT_OPEN");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # The decision core
 //!
 //! ```
 //! use std::time::{Duration, Instant};
@@ -74,9 +133,13 @@
 //! [`failure_codes`]: BreakerConfigBuilder::failure_codes
 
 mod config;
+mod future;
+mod layer;
 mod state;
 mod status;
 
 pub use config::{BreakerConfig, BreakerConfigBuilder, DEFAULT_FAILURE_CODES, MAX_BUCKETS};
+pub use future::{RecordingBody, ResponseFuture};
+pub use layer::{CircuitBreaker, CircuitBreakerLayer, DEFAULT_NAME, MAX_METHOD_BREAKERS};
 pub use state::{Breaker, BreakerState, Open, Permit};
 pub use status::{CIRCUIT_OPEN, DOMAIN};

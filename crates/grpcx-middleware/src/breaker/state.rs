@@ -67,6 +67,9 @@ pub enum BreakerState {
     HalfOpen,
 }
 
+/// A change of a breaker's state: from, to.
+pub(crate) type StateChange = (BreakerState, BreakerState);
+
 struct Shared {
     config: BreakerConfig,
     inner: Mutex<Inner>,
@@ -140,29 +143,39 @@ impl Breaker {
     /// [`retry_after`](Open::retry_after) is the open time left, or zero
     /// when the breaker is half-open and all its trial calls are out.
     pub fn try_acquire(&self, now: Instant) -> Result<Permit, Open> {
+        self.acquire(now).0
+    }
+
+    /// [`try_acquire`](Self::try_acquire), and the state change it made
+    /// (open to half-open), if any.
+    pub(crate) fn acquire(&self, now: Instant) -> (Result<Permit, Open>, Option<StateChange>) {
         let mut guard = self.lock();
         let inner = &mut *guard;
+        let mut change = None;
         if let State::Open { since, open_for } = inner.state {
             let elapsed = now.saturating_duration_since(since);
             if elapsed < open_for {
-                return Err(Open {
+                let open = Open {
                     retry_after: open_for - elapsed,
                     half_open: false,
-                });
+                };
+                return (Err(open), None);
             }
             inner.change(State::HalfOpen {
                 in_flight: 0,
                 successes: 0,
             });
+            change = Some((BreakerState::Open, BreakerState::HalfOpen));
         }
         let trial = match &mut inner.state {
             State::Closed => false,
             State::HalfOpen { in_flight, .. } => {
                 if *in_flight >= self.shared.config.half_open_calls() {
-                    return Err(Open {
+                    let open = Open {
                         retry_after: Duration::ZERO,
                         half_open: true,
-                    });
+                    };
+                    return (Err(open), change);
                 }
                 *in_flight += 1;
                 true
@@ -170,23 +183,20 @@ impl Breaker {
             // Turned half-open above.
             State::Open { .. } => false,
         };
-        Ok(Permit {
+        let permit = Permit {
             breaker: self.clone(),
             trial,
             generation: inner.generation,
             recorded: false,
-        })
+        };
+        (Ok(permit), change)
     }
 
     /// Where the breaker stands. An open breaker whose time is up still
     /// reports [`BreakerState::Open`] until the next
     /// [`try_acquire`](Self::try_acquire) turns it half-open.
     pub fn state(&self) -> BreakerState {
-        match self.lock().state {
-            State::Closed => BreakerState::Closed,
-            State::Open { .. } => BreakerState::Open,
-            State::HalfOpen { .. } => BreakerState::HalfOpen,
-        }
+        self.lock().state.public()
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -199,11 +209,19 @@ impl Breaker {
     }
 
     /// Ends `permit`'s call: with its code and time when it was recorded,
-    /// with `None` when it was dropped.
-    fn finish(&self, permit: &Permit, outcome: Option<(Code, Instant)>) {
-        let config = &self.shared.config;
+    /// with `None` when it was dropped. Returns the state change the
+    /// outcome made, if any.
+    fn finish(&self, permit: &Permit, outcome: Option<(Code, Instant)>) -> Option<StateChange> {
         let mut guard = self.lock();
         let inner = &mut *guard;
+        let before = inner.state.public();
+        let generation = inner.generation;
+        self.apply(inner, permit, outcome);
+        (inner.generation != generation).then(|| (before, inner.state.public()))
+    }
+
+    fn apply(&self, inner: &mut Inner, permit: &Permit, outcome: Option<(Code, Instant)>) {
+        let config = &self.shared.config;
         if permit.generation != inner.generation {
             // The breaker changed state since the permit was granted: the
             // outcome describes a server the breaker has already judged.
@@ -261,9 +279,15 @@ impl Permit {
     /// [`failure_codes`](BreakerConfig::failure_codes); any other code,
     /// `OK` and the client-fault codes included, counts as a success: the
     /// server was well enough to answer.
-    pub fn record(mut self, code: Code, now: Instant) {
+    pub fn record(self, code: Code, now: Instant) {
+        self.record_change(code, now);
+    }
+
+    /// [`record`](Self::record), and the state change the outcome made, if
+    /// any.
+    pub(crate) fn record_change(mut self, code: Code, now: Instant) -> Option<StateChange> {
         self.recorded = true;
-        self.breaker.finish(&self, Some((code, now)));
+        self.breaker.finish(&self, Some((code, now)))
     }
 
     /// Whether this is a half-open trial permit.
@@ -275,7 +299,8 @@ impl Permit {
 impl Drop for Permit {
     fn drop(&mut self) {
         if !self.recorded && self.trial {
-            self.breaker.finish(self, None);
+            // Freeing a trial slot changes no state.
+            let _ = self.breaker.finish(self, None);
         }
     }
 }
@@ -299,6 +324,16 @@ impl Open {
     /// trial calls out, rather than open.
     pub fn is_half_open(&self) -> bool {
         self.half_open
+    }
+}
+
+impl State {
+    fn public(self) -> BreakerState {
+        match self {
+            State::Closed => BreakerState::Closed,
+            State::Open { .. } => BreakerState::Open,
+            State::HalfOpen { .. } => BreakerState::HalfOpen,
+        }
     }
 }
 
@@ -638,6 +673,43 @@ mod tests {
         assert_eq!(
             b.try_acquire(t0).unwrap_err().retry_after(),
             Duration::from_secs(1)
+        );
+    }
+
+    #[test]
+    fn state_changes_are_reported_once_each() {
+        let b = count_breaker();
+        let t0 = Instant::now();
+        for _ in 0..2 {
+            let (permit, change) = b.acquire(t0);
+            assert_eq!(change, None);
+            assert_eq!(permit.unwrap().record_change(Code::Unavailable, t0), None);
+        }
+        let permit = b.acquire(t0).0.unwrap();
+        assert_eq!(
+            permit.record_change(Code::Unavailable, t0),
+            Some((BreakerState::Closed, BreakerState::Open))
+        );
+        assert_eq!(b.acquire(t0).1, None, "still open");
+        let t = t0 + Duration::from_secs(1);
+        let (first, change) = b.acquire(t);
+        assert_eq!(change, Some((BreakerState::Open, BreakerState::HalfOpen)));
+        let (second, change) = b.acquire(t);
+        assert_eq!(change, None);
+        assert_eq!(first.unwrap().record_change(Code::Ok, t), None);
+        assert_eq!(
+            second.unwrap().record_change(Code::Internal, t),
+            Some((BreakerState::HalfOpen, BreakerState::Open))
+        );
+        let t = t + Duration::from_secs(2);
+        let trials: Vec<_> = (0..2).map(|_| b.acquire(t).0.unwrap()).collect();
+        let changes: Vec<_> = trials
+            .into_iter()
+            .map(|permit| permit.record_change(Code::Ok, t))
+            .collect();
+        assert_eq!(
+            changes,
+            [None, Some((BreakerState::HalfOpen, BreakerState::Closed))]
         );
     }
 

@@ -457,6 +457,8 @@ where
                 });
                 continue;
             }
+            // Without TLS the address is the peer's only field.
+            #[cfg_attr(not(feature = "tls-rustls"), allow(clippy::needless_update))]
             let service = CallService::new(
                 service.clone(),
                 config.clone(),

@@ -1,0 +1,201 @@
+//! [`ResponseFuture`] and [`RecordingBody`]: where a [`CircuitBreaker`]
+//! learns how its calls end.
+//!
+//! [`CircuitBreaker`]: super::CircuitBreaker
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use grpcx_status::wire::GRPC_STATUS;
+use grpcx_status::{Code, Status};
+use grpcx_transport::{BoxError, status_from_layer_error};
+use http::HeaderMap;
+use http_body::{Frame, SizeHint};
+use pin_project::pin_project;
+
+use super::layer::Recorder;
+
+/// The future of a call through a [`CircuitBreaker`](super::CircuitBreaker):
+/// the refusal of an open breaker, or the inner call, whose outcome it
+/// records.
+#[pin_project]
+pub struct ResponseFuture<F> {
+    #[pin]
+    kind: Kind<F>,
+}
+
+#[pin_project(project = KindProj)]
+enum Kind<F> {
+    Refused(Option<Status>),
+    Called {
+        #[pin]
+        future: F,
+        recorder: Option<Recorder>,
+    },
+}
+
+/// The response body of a call through a
+/// [`CircuitBreaker`](super::CircuitBreaker): the inner body, unchanged,
+/// recording the call's final code when its trailers arrive or it fails.
+///
+/// Dropped before its end, it records nothing: a call the caller gave up
+/// on says nothing about the server. Its error is the inner body's, as a
+/// [`Status`].
+#[pin_project]
+pub struct RecordingBody<B> {
+    #[pin]
+    inner: B,
+    recorder: Option<Recorder>,
+}
+
+impl<F> ResponseFuture<F> {
+    pub(super) fn refused(status: Status) -> ResponseFuture<F> {
+        ResponseFuture {
+            kind: Kind::Refused(Some(status)),
+        }
+    }
+
+    pub(super) fn called(future: F, recorder: Recorder) -> ResponseFuture<F> {
+        ResponseFuture {
+            kind: Kind::Called {
+                future,
+                recorder: Some(recorder),
+            },
+        }
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<http::Response<B>, E>>,
+    E: Into<BoxError>,
+{
+    type Output = Result<http::Response<RecordingBody<B>>, Status>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let (future, recorder) = match self.project().kind.project() {
+            KindProj::Refused(status) => {
+                return Poll::Ready(Err(status.take().unwrap_or_else(|| {
+                    Status::internal("a breaker's future was polled again")
+                })));
+            }
+            KindProj::Called { future, recorder } => (future, recorder),
+        };
+        let result = ready!(future.poll(cx));
+        let recorder = recorder.take();
+        match result {
+            Err(err) => {
+                let status = status_from_layer_error(err.into());
+                if let Some(recorder) = recorder {
+                    recorder.record_status(&status);
+                }
+                Poll::Ready(Err(status))
+            }
+            Ok(response) => {
+                // A Trailers-Only answer ends the call in its head.
+                let recorder = match (recorder, response.headers().get(GRPC_STATUS)) {
+                    (Some(recorder), Some(code)) => {
+                        recorder.record(Code::from_header_bytes(code.as_bytes()));
+                        None
+                    }
+                    (recorder, _) => recorder,
+                };
+                Poll::Ready(Ok(response.map(|inner| RecordingBody { inner, recorder })))
+            }
+        }
+    }
+}
+
+impl<F> fmt::Debug for ResponseFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match &self.kind {
+            Kind::Refused(_) => "refused",
+            Kind::Called { .. } => "called",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("state", &state)
+            .finish()
+    }
+}
+
+impl<B> RecordingBody<B> {
+    /// The inner body.
+    pub fn get_ref(&self) -> &B {
+        &self.inner
+    }
+
+    /// The inner body, consuming this one; the call's outcome is then no
+    /// longer recorded.
+    pub fn into_inner(self) -> B {
+        self.inner
+    }
+}
+
+impl<B> http_body::Body for RecordingBody<B>
+where
+    B: http_body::Body,
+    B::Error: Into<Status>,
+{
+    type Data = B::Data;
+    type Error = Status;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<B::Data>, Status>>> {
+        let this = self.project();
+        let polled = ready!(this.inner.poll_frame(cx));
+        match polled {
+            Some(Ok(frame)) => {
+                if let Some(trailers) = frame.trailers_ref() {
+                    if let Some(recorder) = this.recorder.take() {
+                        recorder.record(trailers_code(trailers));
+                    }
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Some(Err(err)) => {
+                let status = err.into();
+                if let Some(recorder) = this.recorder.take() {
+                    recorder.record_status(&status);
+                }
+                Poll::Ready(Some(Err(status)))
+            }
+            None => {
+                // Ended without trailers: the client fails such a call
+                // with INTERNAL.
+                if let Some(recorder) = this.recorder.take() {
+                    recorder.record(Code::Internal);
+                }
+                Poll::Ready(None)
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl<B: fmt::Debug> fmt::Debug for RecordingBody<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecordingBody")
+            .field("inner", &self.inner)
+            .field("recording", &self.recorder.is_some())
+            .finish()
+    }
+}
+
+/// The code in a call's trailers: `INTERNAL` when they have none, as the
+/// client reports it.
+fn trailers_code(trailers: &HeaderMap) -> Code {
+    trailers.get(GRPC_STATUS).map_or(Code::Internal, |code| {
+        Code::from_header_bytes(code.as_bytes())
+    })
+}
