@@ -327,4 +327,17 @@ pub mod guide {
     /// The circuit breaker (`docs/circuit-breaker.md`).
     #[doc = include_str!("../../../docs/circuit-breaker.md")]
     pub mod circuit_breaker {}
+
+    /// Error advice: the server's one place for domain errors
+    /// (`docs/error-advice.md`).
+    #[doc = include_str!("../../../docs/error-advice.md")]
+    pub mod error_advice {}
+
+    /// Interceptors on both sides (`docs/interceptors.md`).
+    #[doc = include_str!("../../../docs/interceptors.md")]
+    pub mod interceptors {}
+
+    /// tower's own errors as statuses (`docs/tower-errors.md`).
+    #[doc = include_str!("../../../docs/tower-errors.md")]
+    pub mod tower_errors {}
 }
