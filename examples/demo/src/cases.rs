@@ -27,13 +27,13 @@ const SECRETS: &[&str] = &["db-primary", "inventory-db", "hunter2", "127.0.0.1"]
 
 /// How a call ended: a summary of the response, or a status and a note
 /// on what came before it.
-type Outcome = Result<String, Failed>;
+pub(crate) type Outcome = Result<String, Failed>;
 
 /// A call that ended with a status.
 #[derive(Debug)]
-struct Failed {
-    status: Status,
-    note: Option<String>,
+pub(crate) struct Failed {
+    pub(crate) status: Status,
+    pub(crate) note: Option<String>,
 }
 
 impl From<Status> for Failed {
@@ -49,17 +49,17 @@ impl From<grpcx::Error> for Failed {
 }
 
 /// The code and origin a row expects.
-type Expected = (Code, Option<Origin>);
+pub(crate) type Expected = (Code, Option<Origin>);
 
-const OK: Expected = (Code::Ok, None);
+pub(crate) const OK: Expected = (Code::Ok, None);
 
 /// A status the server sent.
-fn peer(code: Code) -> Expected {
+pub(crate) fn peer(code: Code) -> Expected {
     (code, Some(Origin::Peer))
 }
 
 /// A status this process made.
-fn local(code: Code, origin: Origin) -> Expected {
+pub(crate) fn local(code: Code, origin: Origin) -> Expected {
     (code, Some(origin))
 }
 
@@ -394,11 +394,16 @@ pub(crate) async fn all(servers: &Servers) -> Result<Vec<Row>, Error> {
         )
         .await,
     );
+    rows.extend(crate::layers::rows(servers).await?);
     Ok(rows)
 }
 
 /// Makes one call and records how it ended.
-async fn row(call: &str, expected: Expected, outcome: impl Future<Output = Outcome>) -> Row {
+pub(crate) async fn row(
+    call: &str,
+    expected: Expected,
+    outcome: impl Future<Output = Outcome>,
+) -> Row {
     let started = Instant::now();
     let outcome = outcome.await;
     let elapsed = started.elapsed();
@@ -438,7 +443,7 @@ async fn row(call: &str, expected: Expected, outcome: impl Future<Output = Outco
     row
 }
 
-fn channel(addr: SocketAddr) -> Result<Channel, grpcx::Error> {
+pub(crate) fn channel(addr: SocketAddr) -> Result<Channel, grpcx::Error> {
     Ok(Endpoint::new(format!("http://{addr}"))?
         .connect_timeout(Duration::from_secs(1))
         .timeout(Duration::from_secs(5))
@@ -471,7 +476,7 @@ fn metadata<T>(message: T, key: &str, value: &str) -> Result<Request<T>, Status>
 }
 
 /// `message` with `authorization: Bearer <token>`.
-fn bearer<T>(message: T, token: &str) -> Result<Request<T>, Status> {
+pub(crate) fn bearer<T>(message: T, token: &str) -> Result<Request<T>, Status> {
     metadata(message, "authorization", &format!("Bearer {token}"))
 }
 

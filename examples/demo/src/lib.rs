@@ -13,6 +13,7 @@
 
 mod cases;
 mod chaos;
+mod layers;
 mod servers;
 mod table;
 

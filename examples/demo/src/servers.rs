@@ -4,7 +4,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use grpcx::{Endpoint, Server};
+use grpcx::middleware::interceptor::{CallHead, InterceptorLayer, sync_interceptor_fn};
+use grpcx::{Endpoint, ErrorInfo, Server, Status};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
@@ -27,6 +28,9 @@ pub(crate) struct Servers {
     pub(crate) chaos: SocketAddr,
     /// The chaos service behind a link with [`LINK_LATENCY`].
     pub(crate) chaos_far: SocketAddr,
+    /// The chaos service behind an authentication interceptor that wants
+    /// `authorization: Bearer` [`DEMO_TOKEN`].
+    pub(crate) chaos_guarded: SocketAddr,
     /// A port where nothing listens.
     pub(crate) nowhere: SocketAddr,
     /// The servers' tasks, aborted when the set is dropped.
@@ -55,6 +59,12 @@ impl Servers {
         let (listener, chaos_far) = bind().await?;
         tasks.spawn(slow_link(listener, chaos));
 
+        let (listener, chaos_guarded) = bind().await?;
+        let server = Server::builder()
+            .layer(InterceptorLayer::new(sync_interceptor_fn(authenticate)))
+            .add_service(ChaosServer::new(ChaosService::default()));
+        tasks.spawn(report("chaos (guarded)", server.serve(listener)));
+
         let nowhere = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
 
         let gateway = start_gateway(&mut tasks, products).await?;
@@ -67,9 +77,28 @@ impl Servers {
             gateway_to_nowhere,
             chaos,
             chaos_far,
+            chaos_guarded,
             nowhere,
             _tasks: tasks,
         })
+    }
+}
+
+/// The token the guarded chaos server accepts.
+pub(crate) const DEMO_TOKEN: &str = "demo-token";
+
+/// The `ErrorInfo` domain of the guarded server's refusals.
+pub(crate) const AUTH_DOMAIN: &str = "demo.grpcx.dev";
+
+/// The guarded server's interceptor: a call without the demo's bearer
+/// token is refused before any handler runs.
+fn authenticate(call: &mut CallHead) -> Result<(), Status> {
+    match call.metadata().get("authorization") {
+        Some(value) if value.strip_prefix("Bearer ") == Some(DEMO_TOKEN) => Ok(()),
+        Some(_) => Err(Status::unauthenticated("the bearer token is not valid")
+            .with_detail(ErrorInfo::new("TOKEN_INVALID", AUTH_DOMAIN))),
+        None => Err(Status::unauthenticated("a bearer token is required")
+            .with_detail(ErrorInfo::new("TOKEN_MISSING", AUTH_DOMAIN))),
     }
 }
 

@@ -116,6 +116,17 @@ const EXPECTED: &[(&str, Code, Option<Origin>)] = &[
         Code::Unimplemented,
         Some(Origin::Peer),
     ),
+    (
+        "chaos.Flaky x3, breaker opens at 2",
+        Code::Unavailable,
+        Some(Origin::Application),
+    ),
+    (
+        "chaos.Sleep, no token (interceptor)",
+        Code::Unauthenticated,
+        Some(Origin::Peer),
+    ),
+    ("chaos.Sleep, token (interceptor)", Code::Ok, None),
 ];
 
 // One test, so that one tour runs at a time: the deadline row races the
