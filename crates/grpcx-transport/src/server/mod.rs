@@ -458,15 +458,13 @@ where
                 });
                 continue;
             }
-            let service = CallService::new(
-                service.clone(),
-                config.clone(),
-                Peer {
-                    addr: peer,
-                    ..Peer::default()
-                },
-                layered,
-            );
+            // Without `tls-rustls`, the address is the peer's only field.
+            #[allow(clippy::needless_update)]
+            let peer_info = Peer {
+                addr: peer,
+                ..Peer::default()
+            };
+            let service = CallService::new(service.clone(), config.clone(), peer_info, layered);
             let conn = builder.serve_connection(TokioIo::new(stream), service);
             connections.spawn(async move {
                 if let Err(err) = watcher.watch(conn).await {
