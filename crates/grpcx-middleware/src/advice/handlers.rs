@@ -1,0 +1,468 @@
+//! [`Advice`]: the handlers, and the one function that applies them to a
+//! call's final status.
+
+use std::any::type_name;
+use std::cell::OnceCell;
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use grpcx_status::{Code, DebugInfo, DetailMessage, Origin, RequestInfo, Status};
+use grpcx_transport::server::HandlerPanic;
+
+/// The message of the status an unmapped error or a panic becomes, followed
+/// by `; request id: <id>`.
+pub const REDACTED_MESSAGE: &str = "internal server error";
+
+/// How deep the walk down a source chain goes: a guard against a chain that
+/// loops back on itself.
+const MAX_CHAIN: usize = 32;
+
+type Handler = Box<dyn Fn(&(dyn StdError + 'static), &Failure<'_>) -> Option<Status> + Send + Sync>;
+type Fallback = Box<dyn Fn(&Failure<'_>) -> Status + Send + Sync>;
+
+/// The server's error advice: handlers that turn an application's errors
+/// into rich statuses, found by the error's type, and the rules for what no
+/// handler maps.
+///
+/// Build it once, with one [`on`](Advice::on) per error type, and wrap the
+/// server (or one service) in an
+/// [`ErrorAdviceLayer`](super::ErrorAdviceLayer). See the [module
+/// docs](super) for the rules; in short:
+///
+/// - a failed call's final status is looked at once: its source chain is
+///   walked from the outermost error to the innermost, and the first error
+///   for which a handler is registered is handed to that handler (among
+///   handlers for the same type, the one registered first);
+/// - an `UNKNOWN` or `INTERNAL` status made by application code that carries
+///   a source no handler matched, and a panic, become `INTERNAL` with a
+///   generic message and a correlation id (a `RequestInfo` detail), logged
+///   with the whole error chain ([`fallback`](Advice::fallback) replaces
+///   that answer, not the log);
+/// - every other status goes out as it is, minus its `DebugInfo` details
+///   (unless [`keep_debug_info`](Advice::keep_debug_info)).
+#[derive(Default)]
+pub struct Advice {
+    handlers: Vec<Registered>,
+    fallback: Option<Fallback>,
+    keep_debug_info: bool,
+}
+
+struct Registered {
+    type_name: &'static str,
+    handler: Handler,
+}
+
+/// A failed call, as a handler sees it next to the error it handles: the
+/// status the call was about to end with, and the method.
+pub struct Failure<'a> {
+    status: &'a Status,
+    method: &'a str,
+    request_id: OnceCell<String>,
+}
+
+impl<'a> Failure<'a> {
+    fn new(status: &'a Status, method: &'a str) -> Failure<'a> {
+        Failure {
+            status,
+            method,
+            request_id: OnceCell::new(),
+        }
+    }
+
+    /// The status the call was about to end with (its source is the error
+    /// chain being handled).
+    pub fn status(&self) -> &Status {
+        self.status
+    }
+
+    /// The call's method path, `/package.Service/Method` (empty when the
+    /// advice does not know it).
+    pub fn method(&self) -> &str {
+        self.method
+    }
+
+    /// The call's correlation id, made on first use: put it in the status
+    /// (a `RequestInfo` detail) and the advice logs the failure with it, so
+    /// the id a client quotes leads to the log event.
+    pub fn request_id(&self) -> &str {
+        self.request_id.get_or_init(next_request_id)
+    }
+
+    fn take_request_id(self) -> Option<String> {
+        self.request_id.into_inner()
+    }
+}
+
+impl fmt::Debug for Failure<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Failure")
+            .field("status", self.status)
+            .field("method", &self.method)
+            .field("request_id", &self.request_id.get())
+            .finish()
+    }
+}
+
+impl Advice {
+    /// Advice with no handler: it redacts unmapped errors and panics and
+    /// strips `DebugInfo`, and leaves everything else alone.
+    pub fn new() -> Advice {
+        Advice::default()
+    }
+
+    /// Maps errors of type `E` found in a failed call's source chain to the
+    /// status `handler` returns.
+    ///
+    /// The handler gets the error and the [`Failure`] (the status it is
+    /// found in, the method, a correlation id on demand). Its status goes
+    /// out as it is, `DebugInfo` stripped; when it has no source of its own,
+    /// the original error chain is kept as its source, for logs. A handler
+    /// for a type already registered is never reached: the first one wins.
+    ///
+    /// Only errors whose concrete type is visible are found: the error a
+    /// status was made from ([`DomainError`](grpcx_status::DomainError),
+    /// [`ResultExt::or_status`](grpcx_status::ResultExt::or_status),
+    /// [`Status::with_source`]), each `source()` below it, and the error an
+    /// `io::Error` wraps. An error boxed from a string, or hidden behind a
+    /// type that does not expose it as its source, is not.
+    pub fn on<E, F>(mut self, handler: F) -> Advice
+    where
+        E: StdError + 'static,
+        F: Fn(&E, &Failure<'_>) -> Status + Send + Sync + 'static,
+    {
+        self.handlers.push(Registered {
+            type_name: type_name::<E>(),
+            handler: Box::new(move |err, failure| {
+                err.downcast_ref::<E>().map(|err| handler(err, failure))
+            }),
+        });
+        self
+    }
+
+    /// Answers the failures no handler maps (see the [module
+    /// docs](super#what-is-unmapped)) with `fallback`'s status instead of
+    /// the redacted `INTERNAL` one.
+    ///
+    /// The failure is still logged, at error level, with
+    /// [`Failure::request_id`] and its whole chain; the fallback decides
+    /// what the client sees, and should not reveal the error's text. Panics
+    /// never reach it: they are always redacted.
+    pub fn fallback<F>(mut self, fallback: F) -> Advice
+    where
+        F: Fn(&Failure<'_>) -> Status + Send + Sync + 'static,
+    {
+        self.fallback = Some(Box::new(fallback));
+        self
+    }
+
+    /// Whether `google.rpc.DebugInfo` details may leave the server (`false`
+    /// by default: they are removed from every status the advice looks at,
+    /// and logged). Turn it on in development only; it also copies an
+    /// unmapped error's `DebugInfo` into the redacted status.
+    pub fn keep_debug_info(mut self, keep: bool) -> Advice {
+        self.keep_debug_info = keep;
+        self
+    }
+
+    /// Applies the advice to a call's final status: what the
+    /// [`ErrorAdvice`](super::ErrorAdvice) service does as each call ends.
+    ///
+    /// `method` is the call's path, for handlers and the log. A status that
+    /// has been through an advice already comes back unchanged.
+    pub fn apply(&self, status: Status, method: &str) -> Status {
+        self.advise(status, &CallInfo::new(method))
+    }
+
+    /// The advice for a call, with what it knows of the call.
+    pub(crate) fn advise(&self, status: Status, call: &CallInfo<'_>) -> Status {
+        if status.is_ok() {
+            return status;
+        }
+        let Some(first) = status.source() else {
+            // Nothing to map, nothing to redact: the message was written
+            // for the client.
+            return self.strip_debug_info(status, call);
+        };
+        if first.is::<Advised>() {
+            return status;
+        }
+        if is_panic(first) {
+            return self.unmapped(status, call, true);
+        }
+        let failure = Failure::new(&status, call.method);
+        let mut next = Some(first);
+        let mut depth = 0;
+        while let Some(error) = next {
+            for registered in &self.handlers {
+                if let Some(mapped) = (registered.handler)(error, &failure) {
+                    let request_id = failure.take_request_id();
+                    return self.mapped(status, mapped, request_id, call);
+                }
+            }
+            depth += 1;
+            next = if depth < MAX_CHAIN {
+                next_in_chain(error)
+            } else {
+                None
+            };
+        }
+        drop(failure);
+        if is_redacted(&status) {
+            return self.unmapped(status, call, false);
+        }
+        let status = self.strip_debug_info(status, call);
+        mark(status, None)
+    }
+
+    /// A handler's status: `DebugInfo` stripped, the error chain kept, the
+    /// failure logged if the handler took a correlation id.
+    fn mapped(
+        &self,
+        original: Status,
+        mapped: Status,
+        request_id: Option<String>,
+        call: &CallInfo<'_>,
+    ) -> Status {
+        if let Some(id) = &request_id {
+            tracing::warn!(
+                request_id = %id,
+                method = call.method,
+                client_request_id = call.client_request_id,
+                code = %mapped.code(),
+                error = %format_args!("{original:#}"),
+                "call failed; the error advice mapped its error"
+            );
+        }
+        let mapped = self.strip_debug_info(mapped, call);
+        let cause = if mapped.source().is_some() {
+            mapped.clone()
+        } else {
+            original
+        };
+        mapped.with_source(Advised {
+            mapped: true,
+            cause: Some(cause),
+            request_id,
+        })
+    }
+
+    /// An error no handler maps, or a panic: logged with a correlation id,
+    /// answered with the redacted status (or the fallback's).
+    fn unmapped(&self, status: Status, call: &CallInfo<'_>, panic: bool) -> Status {
+        let debug_info = debug_infos(&status);
+        let failure = Failure::new(&status, call.method);
+        let request_id = failure.request_id().to_owned();
+        tracing::error!(
+            request_id = %request_id,
+            method = call.method,
+            client_request_id = call.client_request_id,
+            code = %status.code(),
+            error = %format_args!("{status:#}"),
+            debug_info = ?debug_info,
+            "{}",
+            if panic {
+                "call failed: the handler panicked; the client gets a redacted INTERNAL status"
+            } else {
+                "call failed with an unmapped error; the client gets a redacted INTERNAL status"
+            }
+        );
+        match &self.fallback {
+            Some(fallback) if !panic => {
+                let answer = fallback(&failure);
+                drop(failure);
+                let answer = self.strip_debug_info(answer, call);
+                if answer.source().is_some() {
+                    let cause = answer.clone();
+                    answer.with_source(Advised {
+                        mapped: true,
+                        cause: Some(cause),
+                        request_id: Some(request_id),
+                    })
+                } else {
+                    answer
+                }
+            }
+            _ => {
+                let mut redacted =
+                    Status::internal(format!("{REDACTED_MESSAGE}; request id: {request_id}"))
+                        .with_detail(RequestInfo::new(request_id, ""));
+                if self.keep_debug_info {
+                    redacted = redacted.with_details(debug_info);
+                }
+                // No source: the chain is logged, and a status without one
+                // is left alone by any advice it meets later.
+                redacted
+            }
+        }
+    }
+
+    /// Removes the `DebugInfo` details unless they may be sent; logs them.
+    fn strip_debug_info(&self, mut status: Status, call: &CallInfo<'_>) -> Status {
+        if self.keep_debug_info || !has_debug_info(&status) {
+            return status;
+        }
+        let debug_info = debug_infos(&status);
+        status.retain_details(|any| any.type_url != DebugInfo::TYPE_URL);
+        tracing::info!(
+            method = call.method,
+            code = %status.code(),
+            debug_info = ?debug_info,
+            "the error advice removed DebugInfo details from a status"
+        );
+        status
+    }
+}
+
+impl fmt::Debug for Advice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let handlers: Vec<_> = self.handlers.iter().map(|r| r.type_name).collect();
+        f.debug_struct("Advice")
+            .field("handlers", &handlers)
+            .field("fallback", &self.fallback.is_some())
+            .field("keep_debug_info", &self.keep_debug_info)
+            .finish()
+    }
+}
+
+/// What the advice knows of a call, for handlers and the log.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct CallInfo<'a> {
+    /// The method path.
+    pub(crate) method: &'a str,
+    /// The `x-request-id` the client sent, if any: logged next to the
+    /// advice's own id, never used as it (a client's id may repeat).
+    pub(crate) client_request_id: Option<&'a str>,
+}
+
+impl<'a> CallInfo<'a> {
+    pub(crate) fn new(method: &'a str) -> CallInfo<'a> {
+        CallInfo {
+            method,
+            client_request_id: None,
+        }
+    }
+}
+
+/// The status a panic caught by the advice's service becomes, before the
+/// advice applies.
+pub(crate) fn panic_status(payload: &(dyn std::any::Any + Send)) -> Status {
+    let message = if let Some(text) = payload.downcast_ref::<&'static str>() {
+        (*text).to_owned()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "a non-string panic payload".to_owned()
+    };
+    Status::internal(REDACTED_MESSAGE).with_source(Panicked(message))
+}
+
+/// A panic the advice's service caught.
+#[derive(Debug)]
+struct Panicked(String);
+
+impl fmt::Display for Panicked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the handler panicked: {}", self.0)
+    }
+}
+
+impl StdError for Panicked {}
+
+/// The mark of a status an advice has looked at: its source, in front of
+/// the error chain it had (kept for logs). A status whose source is this is
+/// left alone by every advice, which makes the advice apply once.
+#[derive(Debug)]
+struct Advised {
+    /// Whether a handler or the fallback made the status.
+    mapped: bool,
+    /// The status whose source chain this one continues.
+    cause: Option<Status>,
+    /// The correlation id the failure was logged with, if any.
+    request_id: Option<String>,
+}
+
+impl fmt::Display for Advised {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.mapped {
+            "mapped by the error advice"
+        } else {
+            "passed by the error advice"
+        })?;
+        if let Some(id) = &self.request_id {
+            write!(f, " (request id {id})")?;
+        }
+        Ok(())
+    }
+}
+
+impl StdError for Advised {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.cause.as_ref().and_then(StdError::source)
+    }
+}
+
+/// Marks a status that passes with its source, so a later advice leaves it.
+fn mark(status: Status, request_id: Option<String>) -> Status {
+    if status.source().is_none() {
+        return status;
+    }
+    let cause = status.clone();
+    status.with_source(Advised {
+        mapped: false,
+        cause: Some(cause),
+        request_id,
+    })
+}
+
+/// Whether a status no handler mapped is an internal failure whose text
+/// must not reach the client: `UNKNOWN` or `INTERNAL`, made by application
+/// code (not received from a peer, nor made by grpcx for a deadline, a
+/// cancellation, a transport or protocol failure), with a source.
+fn is_redacted(status: &Status) -> bool {
+    matches!(status.code(), Code::Unknown | Code::Internal)
+        && status.origin() == Origin::Application
+        && status.source().is_some()
+}
+
+fn is_panic(error: &(dyn StdError + 'static)) -> bool {
+    error.is::<Panicked>() || error.is::<HandlerPanic>()
+}
+
+/// The next error down a chain: the source, or the error an `io::Error`
+/// wraps (whose `source()` skips it).
+fn next_in_chain<'e>(error: &'e (dyn StdError + 'static)) -> Option<&'e (dyn StdError + 'static)> {
+    if let Some(io) = error.downcast_ref::<std::io::Error>() {
+        if let Some(inner) = io.get_ref() {
+            return Some(inner);
+        }
+    }
+    error.source()
+}
+
+fn has_debug_info(status: &Status) -> bool {
+    status
+        .details_any()
+        .iter()
+        .any(|any| any.type_url == DebugInfo::TYPE_URL)
+}
+
+fn debug_infos(status: &Status) -> Vec<DebugInfo> {
+    if has_debug_info(status) {
+        status.get_details::<DebugInfo>()
+    } else {
+        Vec::new()
+    }
+}
+
+/// A new correlation id: a random prefix drawn once per process, then a
+/// counter, as `3f9c2a71d04e8b15-42`. Unique within the process, and across
+/// processes but for a 2⁻⁶⁴ chance; cheap: one relaxed atomic add.
+pub(crate) fn next_request_id() -> String {
+    static PREFIX: OnceLock<u64> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(1);
+    let prefix = *PREFIX.get_or_init(|| fastrand::u64(..));
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{prefix:016x}-{n}")
+}
