@@ -229,13 +229,19 @@ mod tests {
         assert_eq!(status.code(), Code::Internal);
         assert_eq!(status.message(), "internal server error");
         let source = std::error::Error::source(&status).unwrap();
-        assert_eq!(source.downcast_ref::<HandlerPanic>().unwrap().message(), None);
+        assert_eq!(
+            source.downcast_ref::<HandlerPanic>().unwrap().message(),
+            None
+        );
 
         let payload: Box<dyn std::any::Any + Send> = Box::new("index out of bounds");
         let status = stream_panicked(Some(&test_context(None)), &*payload);
         assert_eq!(status.message(), "internal server error");
         let source = std::error::Error::source(&status).unwrap();
-        assert_eq!(source.to_string(), "the handler panicked: index out of bounds");
+        assert_eq!(
+            source.to_string(),
+            "the handler panicked: index out of bounds"
+        );
         assert_eq!(
             source.downcast_ref::<HandlerPanic>().unwrap().message(),
             Some("index out of bounds")
