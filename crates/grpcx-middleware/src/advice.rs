@@ -192,6 +192,8 @@ mod future;
 mod handlers;
 mod layer;
 mod service;
+#[cfg(test)]
+mod test_log;
 
 pub use future::ResponseFuture;
 pub use handlers::{Advice, Failure, REDACTED_MESSAGE};

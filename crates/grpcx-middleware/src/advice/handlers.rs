@@ -466,3 +466,333 @@ pub(crate) fn next_request_id() -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("{prefix:016x}-{n}")
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicUsize;
+
+    use grpcx_status::{ErrorInfo, Metadata, ResourceInfo, ResultExt};
+
+    use super::*;
+    use crate::advice::test_log::capture;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("product {0} not found")]
+    struct ProductNotFound(String);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("pool timed out")]
+    struct PoolTimedOut;
+
+    /// A repository error wrapping the driver's.
+    #[derive(Debug, thiserror::Error)]
+    #[error("could not load product {0}")]
+    struct LoadFailed(String, #[source] PoolTimedOut);
+
+    const METHOD: &str = "/shop.Products/Get";
+
+    fn not_found(err: &ProductNotFound, _: &Failure<'_>) -> Status {
+        Status::not_found(format!("no product {}", err.0))
+            .with_detail(ResourceInfo::new("product", &err.0, "", ""))
+    }
+
+    fn unavailable(_: &PoolTimedOut, _: &Failure<'_>) -> Status {
+        Status::unavailable("database unavailable")
+    }
+
+    fn chain(status: &Status) -> Vec<String> {
+        let mut chain = Vec::new();
+        let mut next = status.source();
+        while let Some(err) = next {
+            chain.push(err.to_string());
+            next = err.source();
+        }
+        chain
+    }
+
+    fn request_id(status: &Status) -> String {
+        status.get_detail::<RequestInfo>().unwrap().request_id
+    }
+
+    #[test]
+    fn a_handler_maps_its_error_and_the_chain_stays_for_the_logs() {
+        let advice = Advice::new().on(not_found);
+        let failed = Status::unknown("x").with_source(ProductNotFound("sku-1".into()));
+        let status = advice.apply(failed, METHOD);
+        assert_eq!(status.code(), Code::NotFound);
+        assert_eq!(status.message(), "no product sku-1");
+        assert_eq!(
+            status.get_detail::<ResourceInfo>().unwrap().resource_name,
+            "sku-1"
+        );
+        assert_eq!(
+            chain(&status),
+            ["mapped by the error advice", "product sku-1 not found"]
+        );
+    }
+
+    #[test]
+    fn the_outermost_error_with_a_handler_wins_and_a_cause_is_found_below_the_others() {
+        let failed = || Status::internal("x").with_source(LoadFailed("sku-2".into(), PoolTimedOut));
+        // Both registered, the cause first: the outer error still wins.
+        let advice = Advice::new()
+            .on(unavailable)
+            .on(|err: &LoadFailed, _: &Failure<'_>| Status::aborted(err.0.clone()));
+        let status = advice.apply(failed(), METHOD);
+        assert_eq!(status.code(), Code::Aborted);
+        assert_eq!(status.message(), "sku-2");
+
+        // Only the cause registered: its handler answers.
+        let advice = Advice::new().on(not_found).on(unavailable);
+        assert_eq!(advice.apply(failed(), METHOD).code(), Code::Unavailable);
+
+        // Two handlers for one type: the first registered.
+        let advice = Advice::new()
+            .on(|_: &PoolTimedOut, _: &Failure<'_>| Status::resource_exhausted("first"))
+            .on(unavailable);
+        assert_eq!(advice.apply(failed(), METHOD).message(), "first");
+    }
+
+    #[test]
+    fn the_error_an_io_error_wraps_is_found() {
+        let advice = Advice::new().on(unavailable);
+        let failed = Status::internal("x").with_source(std::io::Error::other(PoolTimedOut));
+        assert_eq!(advice.apply(failed, METHOD).code(), Code::Unavailable);
+    }
+
+    #[test]
+    fn a_relayed_upstream_status_in_the_chain_has_a_handler_too() {
+        let advice = Advice::new().on(|upstream: &Status, _: &Failure<'_>| {
+            Status::unavailable(format!("inventory said {}", upstream.code()))
+        });
+        let upstream = Status::internal("boom").with_origin(Origin::Peer);
+        let failed = Status::internal("inventory call failed").with_source(upstream);
+        let status = advice.apply(failed, METHOD);
+        assert_eq!(status.message(), "inventory said INTERNAL");
+    }
+
+    #[test]
+    fn an_unmapped_internal_error_is_redacted_with_an_id_that_the_log_carries_with_the_chain() {
+        let advice = Advice::new().on(not_found);
+        let failed: Result<(), Status> = Err(LoadFailed("sku-3".into(), PoolTimedOut))
+            .or_status(Code::Internal, "select * from products failed");
+        let mut failed = failed.unwrap_err();
+        failed.metadata_mut().insert("x-secret", "s3").unwrap();
+        let failed = failed.with_detail(ErrorInfo::new("DB", "db.internal"));
+        let (status, log) = capture(|| advice.apply(failed, METHOD));
+
+        assert_eq!(status.code(), Code::Internal);
+        let id = request_id(&status);
+        assert_eq!(
+            status.message(),
+            format!("internal server error; request id: {id}")
+        );
+        assert_eq!(status.details_any().len(), 1, "only the RequestInfo");
+        assert!(status.metadata().is_empty());
+        assert!(status.source().is_none());
+        assert_eq!(status.origin(), Origin::Application);
+
+        assert_eq!(log.len(), 1, "{log:#?}");
+        let line = &log[0];
+        assert!(line.starts_with("ERROR"), "{line}");
+        assert!(line.contains(&format!("request_id={id}")), "{line}");
+        assert!(line.contains(&format!("method={METHOD}")), "{line}");
+        assert!(
+            line.contains(
+                "INTERNAL: select * from products failed: caused by: could not load product sku-3: caused by: pool timed out"
+            ),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn what_counts_as_unmapped() {
+        let advice = Advice::new();
+        let source = || std::io::Error::other("secret");
+        // UNKNOWN with a source: redacted.
+        let status = advice.apply(Status::unknown("secret").with_source(source()), METHOD);
+        assert_eq!(status.code(), Code::Internal);
+        assert!(!status.message().contains("secret"));
+        // INTERNAL without a source: written for the client, kept.
+        let status = advice.apply(Status::internal("quota store unreachable"), METHOD);
+        assert_eq!(status.message(), "quota store unreachable");
+        assert!(status.get_detail::<RequestInfo>().is_none());
+        // Relayed from a peer, or made by grpcx: kept.
+        for origin in [Origin::Peer, Origin::Protocol, Origin::Transport] {
+            let failed = Status::internal("from elsewhere")
+                .with_source(source())
+                .with_origin(origin);
+            let status = advice.apply(failed, METHOD);
+            assert_eq!(status.message(), "from elsewhere", "{origin}");
+            assert_eq!(status.origin(), origin);
+        }
+        // A chosen code, with a source no handler maps: kept.
+        let status = advice.apply(
+            Status::permission_denied("not yours").with_source(source()),
+            METHOD,
+        );
+        assert_eq!(status.code(), Code::PermissionDenied);
+        assert_eq!(status.message(), "not yours");
+        assert_eq!(chain(&status), ["passed by the error advice", "secret"]);
+    }
+
+    #[test]
+    fn a_deliberate_status_and_ok_pass_untouched() {
+        let advice = Advice::new().on(not_found);
+        let mut md = Metadata::new();
+        md.insert("x-shard", "7").unwrap();
+        let deliberate = Status::not_found("no such cart")
+            .with_detail(ErrorInfo::new("CART", "shop"))
+            .with_metadata(md);
+        let (status, log) = capture(|| advice.apply(deliberate, METHOD));
+        assert_eq!(status.code(), Code::NotFound);
+        assert_eq!(status.message(), "no such cart");
+        assert_eq!(status.get_detail::<ErrorInfo>().unwrap().reason, "CART");
+        assert_eq!(status.metadata().get("x-shard"), Some("7"));
+        assert!(status.source().is_none());
+        assert!(log.is_empty(), "{log:?}");
+        assert!(advice.apply(Status::ok(), METHOD).is_ok());
+    }
+
+    #[test]
+    fn debug_info_is_stripped_and_logged_unless_kept() {
+        let with_debug = || {
+            Status::not_found("gone")
+                .with_detail(DebugInfo::new("lookup missed", ["repo.rs:12"]))
+                .with_detail(ErrorInfo::new("GONE", "shop"))
+        };
+        let (status, log) = capture(|| Advice::new().apply(with_debug(), METHOD));
+        assert!(status.get_detail::<DebugInfo>().is_none());
+        assert!(status.get_detail::<ErrorInfo>().is_some());
+        assert_eq!(log.len(), 1);
+        assert!(log[0].contains("repo.rs:12"), "{log:?}");
+
+        let status = Advice::new()
+            .keep_debug_info(true)
+            .apply(with_debug(), METHOD);
+        assert!(status.get_detail::<DebugInfo>().is_some());
+
+        // A handler's DebugInfo goes too.
+        let advice = Advice::new().on(|_: &PoolTimedOut, _: &Failure<'_>| {
+            Status::unavailable("db").with_detail(DebugInfo::new("pool: 0/10", ["pool.rs:1"]))
+        });
+        let status = advice.apply(Status::internal("x").with_source(PoolTimedOut), METHOD);
+        assert!(status.details_any().is_empty());
+
+        // An unmapped error's DebugInfo goes into its log event, and into
+        // the redacted status only when kept.
+        let failed = || {
+            Status::internal("x")
+                .with_source(std::io::Error::other("disk"))
+                .with_detail(DebugInfo::new("fsync failed", ["wal.rs:99"]))
+        };
+        let (status, log) = capture(|| Advice::new().apply(failed(), METHOD));
+        assert!(status.get_detail::<DebugInfo>().is_none());
+        assert!(log[0].contains("wal.rs:99"), "{log:?}");
+        let status = Advice::new().keep_debug_info(true).apply(failed(), METHOD);
+        assert_eq!(
+            status.get_detail::<DebugInfo>().unwrap().detail,
+            "fsync failed"
+        );
+    }
+
+    #[test]
+    fn a_status_is_advised_once() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = calls.clone();
+        let first = Advice::new().on(move |err: &ProductNotFound, f: &Failure<'_>| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            not_found(err, f)
+        });
+        let second = Advice::new()
+            .on(|_: &ProductNotFound, _: &Failure<'_>| Status::aborted("mapped twice"));
+        let failed = Status::unknown("x").with_source(ProductNotFound("sku".into()));
+        let once = first.apply(failed, METHOD);
+        let twice = first.apply(once.clone(), METHOD);
+        let stacked = second.apply(twice, METHOD);
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(stacked.code(), Code::NotFound);
+        assert_eq!(stacked.message(), once.message());
+
+        // A redacted status keeps its id and is logged once.
+        let failed = Status::internal("x").with_source(std::io::Error::other("disk"));
+        let (statuses, log) = capture(|| {
+            let redacted = first.apply(failed, METHOD);
+            let again = second.apply(redacted.clone(), METHOD);
+            (redacted, again)
+        });
+        assert_eq!(request_id(&statuses.0), request_id(&statuses.1));
+        assert_eq!(statuses.0.message(), statuses.1.message());
+        assert_eq!(log.len(), 1, "{log:#?}");
+
+        // A status passed with its source is not looked at again either.
+        let passed = second.apply(Status::not_found("x").with_source(PoolTimedOut), METHOD);
+        let advice = Advice::new().on(unavailable);
+        assert_eq!(advice.apply(passed, METHOD).code(), Code::NotFound);
+    }
+
+    #[test]
+    fn the_fallback_answers_unmapped_errors_with_the_logged_id_but_not_panics() {
+        let advice = Advice::new().fallback(|failure| {
+            Status::unavailable("try later")
+                .with_detail(RequestInfo::new(failure.request_id(), "fallback"))
+        });
+        let failed = Status::internal("x").with_source(std::io::Error::other("disk"));
+        let (status, log) = capture(|| advice.apply(failed, METHOD));
+        assert_eq!(status.code(), Code::Unavailable);
+        let id = request_id(&status);
+        assert!(log[0].contains(&format!("request_id={id}")), "{log:?}");
+
+        let (status, log) = capture(|| advice.apply(panic_status(&"index out of bounds"), METHOD));
+        assert_eq!(status.code(), Code::Internal);
+        let id = request_id(&status);
+        assert_eq!(
+            status.message(),
+            format!("internal server error; request id: {id}")
+        );
+        assert!(log[0].contains(&format!("request_id={id}")), "{log:?}");
+        assert!(
+            log[0].contains("the handler panicked: index out of bounds"),
+            "{log:?}"
+        );
+    }
+
+    #[test]
+    fn a_handler_can_give_its_status_the_correlation_id_and_the_failure_is_logged_with_it() {
+        let advice = Advice::new().on(|_: &PoolTimedOut, failure: &Failure<'_>| {
+            assert_eq!(failure.method(), METHOD);
+            assert_eq!(failure.status().message(), "load failed");
+            Status::unavailable("db").with_detail(RequestInfo::new(failure.request_id(), ""))
+        });
+        let failed = Status::internal("load failed").with_source(PoolTimedOut);
+        let (status, log) = capture(|| advice.apply(failed, METHOD));
+        let id = request_id(&status);
+        assert_eq!(log.len(), 1, "{log:?}");
+        assert!(log[0].starts_with("WARN"), "{log:?}");
+        assert!(log[0].contains(&format!("request_id={id}")), "{log:?}");
+        assert!(log[0].contains("pool timed out"), "{log:?}");
+        assert_eq!(
+            chain(&status)[0],
+            format!("mapped by the error advice (request id {id})")
+        );
+    }
+
+    #[test]
+    fn request_ids_are_unique_and_share_the_process_prefix() {
+        let ids: Vec<String> = (0..1000).map(|_| next_request_id()).collect();
+        let unique: std::collections::HashSet<_> = ids.iter().collect();
+        assert_eq!(unique.len(), ids.len());
+        let prefix = ids[0].split_once('-').unwrap().0;
+        assert_eq!(prefix.len(), 16);
+        assert!(ids.iter().all(|id| id.starts_with(prefix)));
+    }
+
+    #[test]
+    fn the_advice_says_what_it_holds() {
+        let advice = Advice::new().on(not_found).keep_debug_info(true);
+        let shown = format!("{advice:?}");
+        assert!(shown.contains("ProductNotFound"), "{shown}");
+        assert!(shown.contains("keep_debug_info: true"), "{shown}");
+    }
+}
