@@ -54,3 +54,27 @@ impl Visit for Line {
         let _ = write!(self.0, " {}={}", field.name(), value);
     }
 }
+
+/// Records the events of this thread until dropped: for async tests on a
+/// current-thread runtime, where the service and the test share the
+/// thread.
+pub(crate) struct Recording {
+    lines: Arc<Mutex<Vec<String>>>,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+impl Recording {
+    pub(crate) fn start() -> Recording {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let guard = tracing::subscriber::set_default(Capture(lines.clone()));
+        Recording {
+            lines,
+            _guard: guard,
+        }
+    }
+
+    /// The lines so far.
+    pub(crate) fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+}
