@@ -15,7 +15,11 @@
 //!
 //! [`ErrorAdviceLayer`] applies an advice to every call of a server
 //! ([`Server::layer`]) or of one service
-//! ([`Server::add_layered_service`]); [`ErrorAdvice`] is its service.
+//! ([`Server::add_layered_service`]); [`ErrorAdvice`] is its service. It
+//! wraps services that answer with a
+//! [`ResponseBody`](grpcx_transport::server::ResponseBody): add it after
+//! (inside) any layer that replaces the body. Panics and errors of the
+//! layers inside it are advised too; add it first to cover them all.
 //!
 //! # Example
 //!
@@ -122,12 +126,15 @@
 //! code (its [`Origin`](grpcx_status::Origin) is `Application`), with a
 //! source. That is an error the handler let through with `?` or mapped
 //! without thought, whose message may well hold a file path or a SQL
-//! query. It becomes `INTERNAL` "internal server error; request id: <id>"
+//! query. It becomes `INTERNAL` `"internal server error; request id: <id>"`
 //! with a `google.rpc.RequestInfo` detail holding the same id, and nothing
-//! else of it (no detail, no metadata) is sent. Panics are always treated so,
-//! whether the advice caught them (in the inner service's future or
-//! `call`) or the transport did (in a response stream:
-//! [`HandlerPanic`](grpcx_transport::server::HandlerPanic)).
+//! else of it (no detail, no metadata) is sent; trailers the handler set
+//! through its `Context` still are, as they belong to the call. Panics are
+//! always treated so, whether the advice caught them (in the inner
+//! service's future or `call`) or the transport did (in a response stream,
+//! or a blocking handler:
+//! [`HandlerPanic`](grpcx_transport::server::HandlerPanic)), and so is a
+//! failure whose advice handler (or fallback) panicked.
 //!
 //! Statuses that pass unchanged, then:
 //!

@@ -5,6 +5,7 @@ use std::any::type_name;
 use std::cell::OnceCell;
 use std::error::Error as StdError;
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -189,31 +190,49 @@ impl Advice {
             return status;
         }
         if is_panic(first) {
-            return self.unmapped(status, call, true);
+            return self.unmapped(status, call, Why::Panic);
         }
-        let failure = Failure::new(&status, call.method);
-        let mut next = Some(first);
-        let mut depth = 0;
-        while let Some(error) = next {
-            for registered in &self.handlers {
-                if let Some(mapped) = (registered.handler)(error, &failure) {
-                    let request_id = failure.take_request_id();
-                    return self.mapped(status, mapped, request_id, call);
+        let walked = 'walk: {
+            let failure = Failure::new(&status, call.method);
+            let mut next = Some(first);
+            let mut depth = 0;
+            while let Some(error) = next {
+                for registered in &self.handlers {
+                    // A handler's panic is the advice's own bug: the call
+                    // gets the redacted status, not the transport's.
+                    let answer =
+                        catch_unwind(AssertUnwindSafe(|| (registered.handler)(error, &failure)));
+                    match answer {
+                        Ok(None) => {}
+                        Ok(Some(mapped)) => {
+                            break 'walk Walk::Mapped(mapped, failure.take_request_id());
+                        }
+                        Err(panic) => {
+                            break 'walk Walk::Redact(Why::HandlerPanicked {
+                                handler: registered.type_name,
+                                panic: describe_panic(&*panic),
+                            });
+                        }
+                    }
                 }
+                depth += 1;
+                next = if depth < MAX_CHAIN {
+                    next_in_chain(error)
+                } else {
+                    None
+                };
             }
-            depth += 1;
-            next = if depth < MAX_CHAIN {
-                next_in_chain(error)
-            } else {
-                None
-            };
+            Walk::Unmatched
+        };
+        match walked {
+            Walk::Mapped(mapped, request_id) => self.mapped(status, mapped, request_id, call),
+            Walk::Redact(why) => self.unmapped(status, call, why),
+            Walk::Unmatched if is_redacted(&status) => self.unmapped(status, call, Why::Unmapped),
+            Walk::Unmatched => {
+                let status = self.strip_debug_info(status, call);
+                mark(status, None)
+            }
         }
-        drop(failure);
-        if is_redacted(&status) {
-            return self.unmapped(status, call, false);
-        }
-        let status = self.strip_debug_info(status, call);
-        mark(status, None)
     }
 
     /// A handler's status: `DebugInfo` stripped, the error chain kept, the
@@ -250,10 +269,18 @@ impl Advice {
 
     /// An error no handler maps, or a panic: logged with a correlation id,
     /// answered with the redacted status (or the fallback's).
-    fn unmapped(&self, status: Status, call: &CallInfo<'_>, panic: bool) -> Status {
+    fn unmapped(&self, status: Status, call: &CallInfo<'_>, why: Why) -> Status {
         let debug_info = debug_infos(&status);
         let failure = Failure::new(&status, call.method);
         let request_id = failure.request_id().to_owned();
+        let (what, advice_panic) = match &why {
+            Why::Unmapped => ("call failed with an unmapped error", None),
+            Why::Panic => ("call failed: the handler panicked", None),
+            Why::HandlerPanicked { handler, panic } => (
+                "call failed, and the error advice's handler for it panicked",
+                Some(format!("the handler for {handler} panicked: {panic}")),
+            ),
+        };
         tracing::error!(
             request_id = %request_id,
             method = call.method,
@@ -261,17 +288,29 @@ impl Advice {
             code = %status.code(),
             error = %format_args!("{status:#}"),
             debug_info = ?debug_info,
-            "{}",
-            if panic {
-                "call failed: the handler panicked; the client gets a redacted INTERNAL status"
-            } else {
-                "call failed with an unmapped error; the client gets a redacted INTERNAL status"
-            }
+            advice_panic,
+            "{what}; the client gets a redacted INTERNAL status"
         );
-        match &self.fallback {
-            Some(fallback) if !panic => {
-                let answer = fallback(&failure);
-                drop(failure);
+        let fallback = match (&self.fallback, why) {
+            (Some(fallback), Why::Unmapped) => {
+                match catch_unwind(AssertUnwindSafe(|| fallback(&failure))) {
+                    Ok(answer) => Some(answer),
+                    Err(panic) => {
+                        tracing::error!(
+                            request_id = %request_id,
+                            method = call.method,
+                            panic = %describe_panic(&*panic),
+                            "the error advice's fallback panicked; the client gets a redacted INTERNAL status"
+                        );
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        drop(failure);
+        match fallback {
+            Some(answer) => {
                 let answer = self.strip_debug_info(answer, call);
                 if answer.source().is_some() {
                     let cause = answer.clone();
@@ -284,7 +323,7 @@ impl Advice {
                     answer
                 }
             }
-            _ => {
+            None => {
                 let mut redacted =
                     Status::internal(format!("{REDACTED_MESSAGE}; request id: {request_id}"))
                         .with_detail(RequestInfo::new(request_id, ""));
@@ -326,6 +365,29 @@ impl fmt::Debug for Advice {
     }
 }
 
+/// What walking a failure's chain found.
+enum Walk {
+    /// A handler's status, and the correlation id it took, if any.
+    Mapped(Status, Option<String>),
+    /// No handler answered, and the failure must be redacted.
+    Redact(Why),
+    /// No handler matched.
+    Unmatched,
+}
+
+/// Why a failure gets the redacted status.
+enum Why {
+    /// No handler maps it, and its text must not reach the client.
+    Unmapped,
+    /// The handler (or its response stream) panicked.
+    Panic,
+    /// The advice's own handler for one of its errors panicked.
+    HandlerPanicked {
+        handler: &'static str,
+        panic: String,
+    },
+}
+
 /// What the advice knows of a call, for handlers and the log.
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct CallInfo<'a> {
@@ -348,14 +410,18 @@ impl<'a> CallInfo<'a> {
 /// The status a panic caught by the advice's service becomes, before the
 /// advice applies.
 pub(crate) fn panic_status(payload: &(dyn std::any::Any + Send)) -> Status {
-    let message = if let Some(text) = payload.downcast_ref::<&'static str>() {
+    Status::internal(REDACTED_MESSAGE).with_source(Panicked(describe_panic(payload)))
+}
+
+/// The text of a panic's payload, for the log.
+fn describe_panic(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&'static str>() {
         (*text).to_owned()
     } else if let Some(text) = payload.downcast_ref::<String>() {
         text.clone()
     } else {
         "a non-string panic payload".to_owned()
-    };
-    Status::internal(REDACTED_MESSAGE).with_source(Panicked(message))
+    }
 }
 
 /// A panic the advice's service caught.
@@ -619,7 +685,13 @@ mod tests {
         assert_eq!(status.message(), "quota store unreachable");
         assert!(status.get_detail::<RequestInfo>().is_none());
         // Relayed from a peer, or made by grpcx: kept.
-        for origin in [Origin::Peer, Origin::Protocol, Origin::Transport] {
+        for origin in [
+            Origin::Peer,
+            Origin::Protocol,
+            Origin::Transport,
+            Origin::Deadline,
+            Origin::Cancelled,
+        ] {
             let failed = Status::internal("from elsewhere")
                 .with_source(source())
                 .with_origin(origin);
@@ -776,6 +848,44 @@ mod tests {
             chain(&status)[0],
             format!("mapped by the error advice (request id {id})")
         );
+    }
+
+    #[test]
+    fn a_panicking_handler_or_fallback_gets_the_redacted_status_and_is_logged() {
+        let advice = Advice::new()
+            .on(|_: &PoolTimedOut, _: &Failure<'_>| -> Status {
+                panic!("the mapping of {} is broken", "PoolTimedOut")
+            })
+            .fallback(|_| panic!("the fallback is broken"));
+        let failed = Status::unavailable("x").with_source(PoolTimedOut);
+        let (status, log) = capture(|| advice.apply(failed, METHOD));
+        let id = request_id(&status);
+        assert_eq!(status.code(), Code::Internal);
+        assert_eq!(log.len(), 1, "{log:#?}");
+        assert!(log[0].contains(&format!("request_id={id}")), "{log:?}");
+        assert!(
+            log[0].contains("PoolTimedOut panicked: the mapping of PoolTimedOut is broken"),
+            "{log:?}"
+        );
+        assert!(log[0].contains("pool timed out"), "the chain: {log:?}");
+
+        let failed = Status::internal("x").with_source(std::io::Error::other("disk"));
+        let (status, log) = capture(|| advice.apply(failed, METHOD));
+        let id = request_id(&status);
+        assert_eq!(status.code(), Code::Internal);
+        assert_eq!(log.len(), 2, "{log:#?}");
+        assert!(log.iter().all(|l| l.contains(&format!("request_id={id}"))));
+        assert!(log[1].contains("the fallback is broken"), "{log:?}");
+    }
+
+    #[test]
+    fn the_advice_and_its_layer_are_send_and_sync() {
+        fn check<T: Send + Sync + 'static>() {}
+        check::<Advice>();
+        check::<crate::advice::ErrorAdviceLayer>();
+        check::<crate::advice::ErrorAdvice<grpcx_transport::server::Routes>>();
+        fn send<T: Send + 'static>() {}
+        send::<crate::advice::ResponseFuture<grpcx_transport::server::RoutesFuture>>();
     }
 
     #[test]

@@ -31,9 +31,17 @@ const MAX_CLIENT_REQUEST_ID: usize = 128;
 /// and answers the same: the body is the inner one, given the advice with
 /// [`ResponseBody::map_status`], so the status that ends the call is mapped
 /// whenever it comes (a unary error, a stream failing midway, the deadline,
-/// an abort). When the inner service fails or panics before answering, the
-/// call fails with the advised `Status` as the service error, which the
-/// server sends as it is.
+/// an abort).
+///
+/// # Errors
+///
+/// When the inner service fails, or panics, before answering (in
+/// `poll_ready`, `call` or its future), the call fails with the advised
+/// `Status` as the service error, which the server sends as it is: the
+/// redacted `INTERNAL` for a panic or an unmapped error (an inner layer's
+/// error becomes a status as
+/// [`status_from_layer_error`](grpcx_transport::status_from_layer_error)
+/// says first), or what a handler mapped it to.
 #[derive(Clone)]
 pub struct ErrorAdvice<S> {
     inner: S,
