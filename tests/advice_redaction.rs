@@ -14,7 +14,7 @@ use grpcx_middleware::advice::ErrorAdviceLayer;
 use grpcx_status::{Code, DebugInfo, Origin, RequestInfo, Status};
 use grpcx_tests::{channel, serve};
 use grpcx_transport::{Channel, Server};
-use shop::{SECRET, Shop, get, list, log, seen_by_client, shop_advice};
+use shop::{SECRET, Shop, get, get_blocking, list, log, seen_by_client, shop_advice};
 
 /// A server with the shop's advice (keeping `DebugInfo` when asked), and a
 /// channel to it; the log is recording.
@@ -90,6 +90,22 @@ async fn a_panicking_handler_is_redacted_and_its_panic_logged_with_the_id() {
     );
     // The server is fine.
     assert_eq!(get(&channel, "ok").await.unwrap(), "ok");
+}
+
+#[tokio::test]
+async fn a_blocking_handler_is_advised_too_and_its_panic_redacted() {
+    let (_server, channel) = shop(false).await;
+    let status = get_blocking(&channel, "missing:sku-9").await.unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    let status = get_blocking(&channel, "secret").await.unwrap_err();
+    let id = redacted(&status);
+    assert!(logged(&id).contains("refused"));
+
+    // The transport caught this panic (and logged its text where it did);
+    // the advice gives it an id.
+    let status = get_blocking(&channel, "panic").await.unwrap_err();
+    let id = redacted(&status);
+    assert!(logged(&id).contains("the handler panicked"));
 }
 
 #[tokio::test]

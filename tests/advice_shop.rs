@@ -113,7 +113,7 @@ fn secret() -> Status {
 /// `test.Shop`:
 ///
 /// - `Get` (unary): `ok` answers `ok`; anything else fails with
-///   [`failure`];
+///   [`failure`]; `GetBlocking` the same, as a blocking handler;
 /// - `List` (server streaming), `<n>/<kind>`: `n` messages, then the
 ///   failure (`<n>/ok` ends well; `<n>/panic` panics in the stream);
 /// - `Upload` (client streaming): counts the messages; one that is not
@@ -143,6 +143,14 @@ impl GrpcService for Shop {
                         "ok" => Ok(Response::new("ok".to_owned())),
                         kind => Err(failure(kind)),
                     }
+                },
+            )),
+            "GetBlocking" => Box::pin(handler::blocking_unary(
+                call,
+                codec,
+                |req: Request<String>| match req.get_ref().as_str() {
+                    "ok" => Ok(Response::new("ok".to_owned())),
+                    kind => Err(failure(kind)),
                 },
             )),
             "List" => Box::pin(handler::server_streaming(
@@ -230,10 +238,19 @@ fn path(method: &str) -> http::uri::PathAndQuery {
 
 /// `Get` with `message`.
 pub(crate) async fn get(channel: &Channel, message: &str) -> Result<String, Status> {
+    call_get(channel, "Get", message).await
+}
+
+/// `GetBlocking` with `message`.
+pub(crate) async fn get_blocking(channel: &Channel, message: &str) -> Result<String, Status> {
+    call_get(channel, "GetBlocking", message).await
+}
+
+async fn call_get(channel: &Channel, method: &str, message: &str) -> Result<String, Status> {
     within(
         "a Get call",
         channel.unary(
-            path("Get"),
+            path(method),
             Request::new(message.to_owned()),
             Codec::default(),
         ),
