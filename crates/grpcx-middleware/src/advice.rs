@@ -184,8 +184,9 @@
 //!
 //! # Costs
 //!
-//! Per call: one `Arc` count and two reference-counted clones (the path,
-//! and the `x-request-id` header when sent), one boxed closure
+//! Per call: two reference counts (the advice's `Arc`, and the call's
+//! [`Context`](grpcx_transport::Context), for the method in the log; the
+//! `x-request-id` header's when the client sent one) and one boxed closure
 //! ([`ResponseBody::map_status`]). Per message: nothing, the body is the
 //! inner service's own. The closure runs once, with the final status: an
 //! `OK` status is returned as it is; the source chain is walked only for a

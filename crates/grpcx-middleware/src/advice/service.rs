@@ -3,11 +3,11 @@
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::Poll;
 
 use grpcx_status::Status;
 use grpcx_transport::server::ResponseBody;
-use grpcx_transport::{BoxError, status_from_layer_error};
+use grpcx_transport::{BoxError, Context, status_from_layer_error};
 use http::HeaderValue;
 use http::uri::PathAndQuery;
 use tower::Service;
@@ -87,7 +87,7 @@ where
     type Error = Status;
     type Future = ResponseFuture<S::Future>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Status>> {
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Result<(), Status>> {
         let inner = &mut self.inner;
         let status = match catch_unwind(AssertUnwindSafe(|| inner.poll_ready(cx))) {
             Ok(Poll::Pending) => return Poll::Pending,
@@ -120,17 +120,27 @@ impl<S: fmt::Debug> fmt::Debug for ErrorAdvice<S> {
 }
 
 /// What a call's advice keeps of its request, for handlers and the log:
-/// reference-counted clones, no copy.
+/// reference counts, no copy.
 #[derive(Default)]
 pub(crate) struct Call {
+    /// The call's context, whose method is the path: the server puts it in
+    /// the extensions of every request that goes through layers.
+    context: Option<Context>,
+    /// The path, when there is no context (a service used on its own).
     path: Option<PathAndQuery>,
     client_request_id: Option<HeaderValue>,
 }
 
 impl Call {
     fn of<B>(request: &http::Request<B>) -> Call {
+        let context = request.extensions().get::<Context>().cloned();
+        let path = match context {
+            Some(_) => None,
+            None => request.uri().path_and_query().cloned(),
+        };
         Call {
-            path: request.uri().path_and_query().cloned(),
+            context,
+            path,
             client_request_id: request
                 .headers()
                 .get(CLIENT_REQUEST_ID)
@@ -140,8 +150,13 @@ impl Call {
     }
 
     pub(crate) fn info(&self) -> CallInfo<'_> {
+        let method = match (&self.context, &self.path) {
+            (Some(context), _) => context.method(),
+            (None, Some(path)) => path.path(),
+            (None, None) => "",
+        };
         CallInfo {
-            method: self.path.as_ref().map_or("", PathAndQuery::path),
+            method,
             client_request_id: self
                 .client_request_id
                 .as_ref()
@@ -372,7 +387,7 @@ mod tests {
         type Error = BoxError;
         type Future = std::future::Ready<Result<http::Response<ResponseBody>, BoxError>>;
 
-        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> Poll<Result<(), BoxError>> {
             Poll::Ready(Ok(()))
         }
 
