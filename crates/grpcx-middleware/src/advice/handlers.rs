@@ -709,6 +709,57 @@ mod tests {
         assert_eq!(chain(&status), ["passed by the error advice", "secret"]);
     }
 
+    #[derive(Debug, thiserror::Error)]
+    enum CartError {
+        #[error("cart {0} is frozen")]
+        Frozen(String),
+        #[error("ledger write failed at /srv/ledger")]
+        Ledger,
+    }
+
+    impl grpcx_status::DomainError for CartError {
+        fn code(&self) -> Code {
+            match self {
+                CartError::Frozen(_) => Code::FailedPrecondition,
+                CartError::Ledger => Code::Internal,
+            }
+        }
+
+        fn details(&self) -> Vec<grpcx_status::Detail> {
+            vec![ErrorInfo::new("CART", "shop").into()]
+        }
+    }
+
+    /// The status `?` makes of `err`.
+    fn domain(err: CartError) -> Status {
+        Status::from(err)
+    }
+
+    #[test]
+    fn a_domain_errors_own_mapping_passes_unless_internal_or_a_handler_matches_it() {
+        let advice = Advice::new();
+        let status = advice.apply(domain(CartError::Frozen("c-1".into())), METHOD);
+        assert_eq!(status.code(), Code::FailedPrecondition);
+        assert_eq!(status.message(), "cart c-1 is frozen");
+        assert_eq!(status.get_detail::<ErrorInfo>().unwrap().reason, "CART");
+
+        // Mapped to INTERNAL with its own text: redacted.
+        let status = advice.apply(domain(CartError::Ledger), METHOD);
+        assert_eq!(status.code(), Code::Internal);
+        assert!(!status.message().contains("/srv"), "{status:?}");
+        assert!(status.get_detail::<ErrorInfo>().is_none());
+
+        // A handler for the type wins over its own mapping.
+        let advice = Advice::new().on(|err: &CartError, _: &Failure<'_>| match err {
+            CartError::Frozen(_) => Status::aborted("frozen, retry later"),
+            CartError::Ledger => Status::unavailable("ledger unavailable"),
+        });
+        let status = advice.apply(domain(CartError::Frozen("c-2".into())), METHOD);
+        assert_eq!(status.code(), Code::Aborted);
+        let status = advice.apply(domain(CartError::Ledger), METHOD);
+        assert_eq!(status.code(), Code::Unavailable);
+    }
+
     #[test]
     fn a_deliberate_status_and_ok_pass_untouched() {
         let advice = Advice::new().on(not_found);
