@@ -180,7 +180,9 @@
 //! still show); an advice meeting a status with that marker leaves it
 //! alone. A redacted status has no source at all, so no advice can find
 //! anything in it to map or redact again. The inner advice, nearer the
-//! handler, is the one that applies.
+//! handler, is the one that applies. A layer outside an advice that looks
+//! for an error type in a status's source should therefore walk the chain
+//! (the marker's `source()` continues it), not downcast the first link.
 //!
 //! # Costs
 //!
