@@ -142,7 +142,8 @@
 //!   `DomainError` whose code is not `UNKNOWN` or `INTERNAL`), with or
 //!   without a source;
 //! - an `UNKNOWN` or `INTERNAL` status without a source: its message was
-//!   written for the client (`Status::internal("quota store unreachable")`);
+//!   written for the client (`Status::internal("quota store unreachable")`),
+//!   unless [`Advice::redact_internal_without_source`] says otherwise;
 //! - a status received from a peer and relayed (origin `Peer`): its
 //!   server decided what to reveal (and, if it runs this advice, sent its
 //!   own correlation id);

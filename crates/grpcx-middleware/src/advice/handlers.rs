@@ -37,7 +37,9 @@ type Fallback = Box<dyn Fn(&Failure<'_>) -> Status + Send + Sync>;
 ///   for which a handler is registered is handed to that handler (among
 ///   handlers for the same type, the one registered first);
 /// - an `UNKNOWN` or `INTERNAL` status made by application code that carries
-///   a source no handler matched, and a panic, become `INTERNAL` with a
+///   a source no handler matched (or any, with
+///   [`redact_internal_without_source`](Advice::redact_internal_without_source)),
+///   and a panic, become `INTERNAL` with a
 ///   generic message and a correlation id (a `RequestInfo` detail), logged
 ///   with the whole error chain ([`fallback`](Advice::fallback) replaces
 ///   that answer, not the log);
@@ -48,6 +50,7 @@ pub struct Advice {
     handlers: Vec<Registered>,
     fallback: Option<Fallback>,
     keep_debug_info: bool,
+    redact_without_source: bool,
 }
 
 struct Registered {
@@ -167,6 +170,20 @@ impl Advice {
         self
     }
 
+    /// Whether an `UNKNOWN` or `INTERNAL` status made by application code
+    /// is redacted even without a source (`false` by default: its message
+    /// is taken to be written for the client, as in
+    /// `Status::internal("quota store unreachable")`).
+    ///
+    /// Turn it on when handlers may format internal text into such a
+    /// message (`Status::internal(format!("query failed: {err}"))`): every
+    /// one then reaches the client as the redacted status, with a
+    /// correlation id, and is logged with it.
+    pub fn redact_internal_without_source(mut self, redact: bool) -> Advice {
+        self.redact_without_source = redact;
+        self
+    }
+
     /// Applies the advice to a call's final status: what the
     /// [`ErrorAdvice`](super::ErrorAdvice) service does as each call ends.
     ///
@@ -182,8 +199,11 @@ impl Advice {
             return status;
         }
         let Some(first) = status.source() else {
-            // Nothing to map, nothing to redact: the message was written
-            // for the client.
+            // Nothing to map, and, unless configured otherwise, nothing to
+            // redact: the message was written for the client.
+            if self.redact_without_source && is_internal(&status) && !is_redacted_answer(&status) {
+                return self.unmapped(status, call, Why::Unmapped);
+            }
             return self.strip_debug_info(status, call);
         };
         if first.is::<Advised>() {
@@ -361,6 +381,10 @@ impl fmt::Debug for Advice {
             .field("handlers", &handlers)
             .field("fallback", &self.fallback.is_some())
             .field("keep_debug_info", &self.keep_debug_info)
+            .field(
+                "redact_internal_without_source",
+                &self.redact_without_source,
+            )
             .finish()
     }
 }
@@ -487,9 +511,29 @@ fn mark(status: Status, request_id: Option<String>) -> Status {
 /// code (not received from a peer, nor made by grpcx for a deadline, a
 /// cancellation, a transport or protocol failure), with a source.
 fn is_redacted(status: &Status) -> bool {
+    is_internal(status) && status.source().is_some()
+}
+
+/// `UNKNOWN` or `INTERNAL`, made by application code.
+fn is_internal(status: &Status) -> bool {
     matches!(status.code(), Code::Unknown | Code::Internal)
         && status.origin() == Origin::Application
-        && status.source().is_some()
+}
+
+/// Whether `status` is the redacted answer of an advice: what
+/// [`Advice::redact_internal_without_source`] must not redact again.
+fn is_redacted_answer(status: &Status) -> bool {
+    let Some(id) = status
+        .get_detail::<RequestInfo>()
+        .map(|info| info.request_id)
+    else {
+        return false;
+    };
+    status
+        .message()
+        .strip_prefix(REDACTED_MESSAGE)
+        .and_then(|rest| rest.strip_prefix("; request id: "))
+        == Some(id.as_str())
 }
 
 fn is_panic(error: &(dyn StdError + 'static)) -> bool {
@@ -758,6 +802,31 @@ mod tests {
         assert_eq!(status.code(), Code::Aborted);
         let status = advice.apply(domain(CartError::Ledger), METHOD);
         assert_eq!(status.code(), Code::Unavailable);
+    }
+
+    #[test]
+    fn internal_statuses_without_a_source_are_redacted_when_configured_and_once() {
+        let strict = Advice::new().redact_internal_without_source(true);
+        let failed = Status::internal("query failed: password=hunter2");
+        let (status, log) = capture(|| strict.apply(failed, METHOD));
+        let id = request_id(&status);
+        assert_eq!(
+            status.message(),
+            format!("internal server error; request id: {id}")
+        );
+        assert_eq!(log.len(), 1, "{log:?}");
+        assert!(log[0].contains("hunter2"), "{log:?}");
+
+        // Its own answer, met again, is left alone.
+        let (again, log) = capture(|| strict.apply(status.clone(), METHOD));
+        assert_eq!(again.message(), status.message());
+        assert!(log.is_empty(), "{log:?}");
+
+        // Other codes, and other origins, are not.
+        let status = strict.apply(Status::not_found("no cart"), METHOD);
+        assert_eq!(status.message(), "no cart");
+        let peer = Status::internal("upstream").with_origin(Origin::Peer);
+        assert_eq!(strict.apply(peer, METHOD).message(), "upstream");
     }
 
     #[test]
