@@ -28,6 +28,8 @@
 //! `done()`, and writes `grpc-status`, `grpc-message`,
 //! `grpc-status-details-bin` and the metadata.
 
+use std::fmt;
+
 use grpcx_status::{Code, Origin, Status};
 use http::HeaderMap;
 
@@ -45,10 +47,46 @@ pub(crate) fn from_context(context: &Context) -> Status {
     context.final_status()
 }
 
+/// The source of the status of a call whose handler, or response stream,
+/// panicked: what tells a server layer (the error advice of
+/// `grpcx-middleware`, say) that a plain `INTERNAL` "internal server error"
+/// stands for a panic.
+///
+/// It is kept for logs, like every source, and never sent. The panic was
+/// logged where it was caught; [`message`](HandlerPanic::message) is the
+/// panic's text when the place that caught it knew it.
+#[derive(Debug)]
+pub struct HandlerPanic {
+    message: Option<String>,
+}
+
+impl HandlerPanic {
+    /// The panic's message (its `&str` or `String` payload), when known.
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_deref()
+    }
+}
+
+impl fmt::Display for HandlerPanic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.message {
+            Some(message) => write!(f, "the handler panicked: {message}"),
+            None => f.write_str("the handler panicked"),
+        }
+    }
+}
+
+impl std::error::Error for HandlerPanic {}
+
 /// The status a client receives when its handler (or its response stream)
-/// panicked: nothing of the panic is revealed; it is logged where caught.
+/// panicked: nothing of the panic is revealed; it is logged where caught,
+/// and the status's source, a [`HandlerPanic`], says it was a panic.
 pub(crate) fn panicked() -> Status {
-    Status::internal("internal server error")
+    panicked_with(None)
+}
+
+fn panicked_with(message: Option<String>) -> Status {
+    Status::internal("internal server error").with_source(HandlerPanic { message })
 }
 
 /// The status of a call whose deadline passed on the server.
@@ -98,7 +136,7 @@ pub(crate) fn stream_panicked(
     match context {
         Some(context) => {
             tracing::error!(method = %context.method(), %panic, "response stream panicked");
-            panicked()
+            panicked_with(Some(panic.to_owned()))
         }
         None => {
             tracing::error!(%panic, "request stream panicked");
@@ -127,10 +165,12 @@ pub(crate) fn render(mut status: Status, context: &Context) -> HeaderMap {
 /// Logs the cause a status carries (its source, which is never sent): as
 /// an error for the codes that mean a server-side failure, at debug level
 /// for the others. A status without a source has nothing more to tell than
-/// what the client sees.
+/// what the client sees, and a panic was logged where it was caught.
 fn log(status: &Status, context: &Context) {
-    if std::error::Error::source(status).is_none() {
-        return;
+    match std::error::Error::source(status) {
+        None => return,
+        Some(source) if source.is::<HandlerPanic>() => return,
+        Some(_) => {}
     }
     match status.code() {
         Code::Internal | Code::Unknown | Code::DataLoss => {
@@ -184,9 +224,27 @@ mod tests {
     }
 
     #[test]
-    fn a_panic_reveals_nothing() {
+    fn a_panic_reveals_nothing_and_its_source_says_it_was_a_panic() {
         let status = panicked();
         assert_eq!(status.code(), Code::Internal);
         assert_eq!(status.message(), "internal server error");
+        let source = std::error::Error::source(&status).unwrap();
+        assert_eq!(
+            source.downcast_ref::<HandlerPanic>().unwrap().message(),
+            None
+        );
+
+        let payload: Box<dyn std::any::Any + Send> = Box::new("index out of bounds");
+        let status = stream_panicked(Some(&test_context(None)), &*payload);
+        assert_eq!(status.message(), "internal server error");
+        let source = std::error::Error::source(&status).unwrap();
+        assert_eq!(
+            source.to_string(),
+            "the handler panicked: index out of bounds"
+        );
+        assert_eq!(
+            source.downcast_ref::<HandlerPanic>().unwrap().message(),
+            Some("index out of bounds")
+        );
     }
 }

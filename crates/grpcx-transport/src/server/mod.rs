@@ -42,6 +42,7 @@ use tower::layer::util::{Identity, Stack};
 use tower::{Layer, Service};
 
 pub use body::ResponseBody;
+pub use finish::HandlerPanic;
 pub use routes::{BoxFuture, GrpcService, Routes, RoutesFuture, ServerCall, ServiceRoute};
 
 pub(crate) use finish::{
