@@ -257,11 +257,16 @@ pub(crate) async fn all(servers: &Servers) -> Result<Vec<Row>, Error> {
         );
     }
 
-    // The product service: a domain error with a metadata map becomes an
-    // ErrorInfo; an outage is UNAVAILABLE from the server itself.
+    // The product service: its error advice (the Spring seed's
+    // @GrpcAdvice) maps a domain error with a metadata map to NOT_FOUND
+    // with an ErrorInfo, an outage to UNAVAILABLE with a RetryInfo.
     for (call, id, expected) in [
         ("products.GetProduct p-1", "p-1", OK),
-        ("products.GetProduct p-9", "p-9", peer(Code::NotFound)),
+        (
+            "products.GetProduct p-9 (advice)",
+            "p-9",
+            peer(Code::NotFound),
+        ),
         (
             "products.GetProduct p-down",
             "p-down",

@@ -4,6 +4,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use grpcx::middleware::advice::{Advice, ErrorAdviceLayer};
 use grpcx::middleware::interceptor::{CallHead, InterceptorLayer, sync_interceptor_fn};
 use grpcx::{Endpoint, ErrorInfo, Server, Status};
 use tokio::net::{TcpListener, TcpStream};
@@ -52,8 +53,12 @@ impl Servers {
         let (listener, products) = bind().await?;
         tasks.spawn(report("products", grpcx_example_products::serve(listener)));
 
+        // The error advice redacts the panic to INTERNAL with a
+        // correlation id, which the server's log event carries too.
         let (listener, chaos) = bind().await?;
-        let server = Server::builder().add_service(ChaosServer::new(ChaosService::default()));
+        let server = Server::builder()
+            .layer(ErrorAdviceLayer::new(Advice::new()))
+            .add_service(ChaosServer::new(ChaosService::default()));
         tasks.spawn(report("chaos", server.serve(listener)));
 
         let (listener, chaos_far) = bind().await?;

@@ -70,7 +70,7 @@ const EXPECTED: &[(&str, Code, Option<Origin>)] = &[
     ("users.ProcessTransaction alice pays bob 10", Code::Ok, None),
     ("products.GetProduct p-1", Code::Ok, None),
     (
-        "products.GetProduct p-9",
+        "products.GetProduct p-9 (advice)",
         Code::NotFound,
         Some(Origin::Peer),
     ),
@@ -152,10 +152,14 @@ async fn every_row_ends_with_its_code_and_origin() {
     }
 
     let row = |call: &str| rows.iter().find(|row| row.call == call).unwrap();
-    // A panic reaches the client as the generic INTERNAL, nothing more.
+    // A panic reaches the client as the generic INTERNAL with the
+    // correlation id the server logged it with, nothing more.
     let panic = row("chaos.Panic");
-    assert_eq!(panic.message, "internal server error");
-    assert_eq!(panic.details, "");
+    let id = panic
+        .message
+        .strip_prefix("internal server error; request id: ")
+        .expect("a redacted message with a request id");
+    assert_eq!(panic.details, format!("RequestInfo({id})"));
     // So does a database failure.
     assert_eq!(
         row("users.CreateUser, database down").message,

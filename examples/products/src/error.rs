@@ -1,12 +1,11 @@
-//! The catalog's domain errors, and the one place that maps them to
-//! statuses: the `DomainError` impl, grpcx's answer to grpc-java's global
-//! exception handler or grpc-spring-boot's `@GrpcAdvice`.
+//! The catalog's domain errors. They know nothing of gRPC: the server's
+//! error advice (`advice.rs`) maps them to statuses, in one place.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::time::Duration;
 
-use grpcx::{BadRequest, Code, Detail, DomainError, ErrorInfo, RetryInfo};
+use grpcx::Status;
 
 /// The domain of this service's `ErrorInfo` reasons.
 pub const ERROR_DOMAIN: &str = "products.example.com";
@@ -95,35 +94,12 @@ impl fmt::Display for Violations {
     }
 }
 
-impl DomainError for ProductError {
-    fn code(&self) -> Code {
-        match self {
-            ProductError::NotFound { .. } => Code::NotFound,
-            ProductError::Invalid(_) => Code::InvalidArgument,
-            ProductError::Unavailable(_) => Code::Unavailable,
-        }
-    }
-
-    // The default message, the `Display` text, is written for clients:
-    // `Unavailable`'s leaves its source out.
-
-    fn details(&self) -> Vec<Detail> {
-        match self {
-            ProductError::NotFound { metadata, .. } => {
-                let mut info = ErrorInfo::new(REASON_PRODUCT_NOT_FOUND, ERROR_DOMAIN);
-                info.metadata
-                    .extend(metadata.iter().map(|(k, v)| (k.clone(), v.clone())));
-                vec![info.into()]
-            }
-            ProductError::Invalid(violations) => {
-                let bad = violations
-                    .iter()
-                    .fold(BadRequest::default(), |bad, (field, description)| {
-                        bad.violation(field, description)
-                    });
-                vec![bad.into()]
-            }
-            ProductError::Unavailable(_) => vec![RetryInfo::after(OUTAGE_RETRY_DELAY).into()],
-        }
+/// How a handler's `?` hands a `ProductError` to the error advice: as the
+/// source of a status the advice maps by the error's type. The code and
+/// message here are what a server without the advice would send: nothing
+/// of the error.
+impl From<ProductError> for Status {
+    fn from(err: ProductError) -> Status {
+        Status::unknown("the product service failed").with_source(err)
     }
 }

@@ -7,9 +7,12 @@
 //!
 //! - the repository fails with [`ProductError::NotFound`] carrying a
 //!   metadata map (`productId`), never with a gRPC type;
-//! - one `DomainError` impl (the global exception handler) turns it into
+//! - the server's error advice ([`advice()`], the seed's `@GrpcAdvice`
+//!   class, applied to every call by an `ErrorAdviceLayer`) turns it into
 //!   `NOT_FOUND` with an `ErrorInfo` (reason `PRODUCT_NOT_FOUND`, domain
 //!   `products.example.com`, the metadata), and the handlers use `?`;
+//!   whatever it does not map, and any panic, reaches the client as
+//!   `INTERNAL` with a correlation id and nothing else;
 //! - the client reads the `ErrorInfo` back typed: no metadata conventions,
 //!   no `UNKNOWN` with the cause lost;
 //! - [`gateway`] maps every status to HTTP: `status.code().to_http()` and
@@ -17,6 +20,7 @@
 //!
 //! The binaries: `products-server` (gRPC) and `products-gateway` (HTTP).
 
+mod advice;
 mod error;
 pub mod gateway;
 mod repository;
@@ -26,8 +30,11 @@ use std::future::Future;
 use std::time::Duration;
 
 use grpcx::Server;
+use grpcx::middleware::advice::ErrorAdviceLayer;
 use tokio::net::TcpListener;
+use tower::layer::util::{Identity, Stack};
 
+pub use advice::advice;
 pub use error::{
     BackendError, ERROR_DOMAIN, OUTAGE_RETRY_DELAY, ProductError, REASON_PRODUCT_NOT_FOUND,
     Violations,
@@ -51,11 +58,12 @@ pub const DEFAULT_GATEWAY_PORT: u16 = 8080;
 /// with `UNAVAILABLE` (HTTP 503).
 pub const UNAVAILABLE_PRODUCT_ID: &str = "p-down";
 
-/// A server with the product service, to add other services to or to
-/// serve.
-pub fn server() -> Server {
+/// A server with the product service and its error advice, to add other
+/// services to or to serve.
+pub fn server() -> Server<Stack<ErrorAdviceLayer, Identity>> {
     Server::builder()
         .drain_timeout(Duration::from_secs(5))
+        .layer(ErrorAdviceLayer::new(advice()))
         .add_service(pb::ProductServiceServer::new(Products::default()))
 }
 

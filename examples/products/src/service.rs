@@ -1,5 +1,5 @@
-//! [`Products`]: the handlers, free of error handling: the repository's
-//! errors become statuses through `?` and the `DomainError` impl.
+//! [`Products`]: the handlers, free of error handling: `?` hands the
+//! repository's errors to the server's error advice.
 
 use grpcx::{Request, Response, Status};
 

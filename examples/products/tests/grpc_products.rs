@@ -1,5 +1,5 @@
 //! The product service over gRPC: the repository's domain errors reach the
-//! client typed, through the one `DomainError` mapping.
+//! client typed, mapped in one place by the server's error advice.
 
 // Helpers outside #[test] functions fail loudly too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
