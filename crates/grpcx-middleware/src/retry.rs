@@ -97,14 +97,23 @@
 //! pushback, transparent retries, the deadline across attempts, the
 //! `grpc-previous-rpc-attempts` header) is not built yet.
 
+mod call;
+mod layer;
 mod policy;
+mod replay;
+mod service;
 mod service_config;
 mod throttle;
 
 pub use crate::error::ConfigError;
+pub use layer::{
+    Attempts, DEFAULT_MAX_TRANSPARENT_RETRIES, DEFAULT_PER_RPC_BUFFER_LIMIT,
+    DEFAULT_RETRY_BUFFER_SIZE, RetryLayer,
+};
 pub use policy::{
     CallPolicy, CodeSet, DEFAULT_MAX_ATTEMPTS_LIMIT, HedgingPolicy, HedgingPolicyBuilder,
     RetryPolicy, RetryPolicyBuilder,
 };
+pub use service::{ResponseFuture, Retry};
 pub use service_config::{MethodConfig, MethodName, ParseOptions, ServiceConfig};
 pub use throttle::{RetryThrottle, ThrottleConfig};
