@@ -117,3 +117,6 @@ pub use policy::{
 pub use service::{ResponseFuture, Retry};
 pub use service_config::{MethodConfig, MethodName, ParseOptions, ServiceConfig};
 pub use throttle::{RetryThrottle, ThrottleConfig};
+
+#[cfg(test)]
+mod tests;
