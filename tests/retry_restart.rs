@@ -1,6 +1,11 @@
 //! A graceful server restart under load loses no call: the old server
 //! drains with GOAWAY while a new one takes over the same listener, and
 //! the retry layer sends the calls the old one refused to the new one.
+//!
+//! The load test runs grpcx's own server; hyper's two-step GOAWAY makes a
+//! refused stream rare there, so a second test makes the race certain
+//! with a hand-written HTTP/2 server whose GOAWAY refuses a burst of
+//! streams (without the retry layer, those calls fail `UNAVAILABLE`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -8,6 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::StreamExt as _;
 use grpcx_codec::ProstCodec;
 use grpcx_middleware::retry::{RetryLayer, ServiceConfig};
@@ -16,6 +22,7 @@ use grpcx_tests::{ProbeReply, ProbeRequest, WAIT, codec, within};
 use grpcx_transport::client::Grpc;
 use grpcx_transport::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
 use grpcx_transport::{Request, Response, Server};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, mpsc, oneshot};
 
@@ -171,4 +178,158 @@ async fn a_graceful_restart_under_load_loses_no_call() {
     );
     assert!(new > 0, "the new server served the rest: {new}");
     acceptor.abort();
+}
+
+const HEADERS: u8 = 0x1;
+const SETTINGS: u8 = 0x4;
+const PING: u8 = 0x6;
+const GOAWAY: u8 = 0x7;
+
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Bytes {
+    let mut out = BytesMut::new();
+    let len = payload.len() as u32;
+    out.put_slice(&len.to_be_bytes()[1..]);
+    out.put_u8(kind);
+    out.put_u8(flags);
+    out.put_u32(stream);
+    out.put_slice(payload);
+    out.freeze()
+}
+
+/// HEADERS, DATA and trailers answering `stream` with one `ProbeReply`
+/// and `OK` (HPACK without Huffman or indexing, written by hand).
+fn answer(stream: u32) -> Vec<Bytes> {
+    let mut head = vec![0x88]; // :status 200 (static index 8)
+    head.extend_from_slice(&[0x0f, 0x10, 16]); // content-type (index 31), 16 bytes
+    head.extend_from_slice(b"application/grpc");
+    let mut trailers = vec![0x00, 11];
+    trailers.extend_from_slice(b"grpc-status");
+    trailers.extend_from_slice(&[1, b'0']);
+    let reply = grpcx_tests::raw::frame(&ProbeReply::default());
+    vec![
+        h2_frame(HEADERS, 0x4, stream, &head),
+        h2_frame(0x0, 0, stream, &reply),
+        h2_frame(HEADERS, 0x5, stream, &trailers),
+    ]
+}
+
+/// A hand-written HTTP/2 server. On its first connection it waits for
+/// `1 + burst` streams, then sends GOAWAY with the first stream's id (the
+/// old server going away: the others are refused), answers the first and
+/// keeps the connection open; later connections (the new server) answer
+/// every stream at once.
+async fn serve_raw(
+    mut tcp: TcpStream,
+    going_away: Option<usize>,
+    first: mpsc::UnboundedSender<()>,
+) -> std::io::Result<()> {
+    let mut preface = [0u8; 24];
+    tcp.read_exact(&mut preface).await?;
+    tcp.write_all(&h2_frame(SETTINGS, 0, 0, &[])).await?;
+    let mut streams = Vec::new();
+    loop {
+        let mut header = [0u8; 9];
+        tcp.read_exact(&mut header).await?;
+        let len =
+            usize::from(header[0]) << 16 | usize::from(header[1]) << 8 | usize::from(header[2]);
+        let mut payload = vec![0u8; len];
+        tcp.read_exact(&mut payload).await?;
+        let stream = u32::from_be_bytes([header[5], header[6], header[7], header[8]]) & 0x7fff_ffff;
+        match header[3] {
+            SETTINGS if header[4] & 0x1 == 0 => {
+                tcp.write_all(&h2_frame(SETTINGS, 0x1, 0, &[])).await?
+            }
+            PING if header[4] & 0x1 == 0 => {
+                tcp.write_all(&h2_frame(PING, 0x1, 0, &payload)).await?
+            }
+            HEADERS => {
+                if streams.is_empty() {
+                    let _ = first.send(());
+                }
+                streams.push(stream);
+                match going_away {
+                    None => {
+                        for chunk in answer(stream) {
+                            tcp.write_all(&chunk).await?;
+                        }
+                    }
+                    Some(burst) if streams.len() == 1 + burst => {
+                        let mut goaway = streams[0].to_be_bytes().to_vec();
+                        goaway.extend_from_slice(&0u32.to_be_bytes()); // NO_ERROR
+                        tcp.write_all(&h2_frame(GOAWAY, 0, 0, &goaway)).await?;
+                        for chunk in answer(streams[0]) {
+                            tcp.write_all(&chunk).await?;
+                        }
+                    }
+                    Some(_) => {}
+                }
+                tcp.flush().await?;
+            }
+            _ => {}
+        }
+    }
+}
+
+#[tokio::test]
+async fn calls_refused_by_a_goaway_go_to_the_next_connection() {
+    const BURST: usize = 8;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let (first_tx, mut first_stream) = mpsc::unbounded_channel();
+    let server = {
+        let connections = connections.clone();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let n = connections.fetch_add(1, Ordering::SeqCst);
+                let going_away = (n == 0).then_some(BURST);
+                tokio::spawn(serve_raw(tcp, going_away, first_tx.clone()));
+            }
+        })
+    };
+    let channel = grpcx_tests::channel(addr);
+    // No policy: only transparent retries.
+    let client = Grpc::new(
+        tower::ServiceBuilder::new()
+            .layer(RetryLayer::default())
+            .service(channel.clone()),
+    )
+    .with_config(channel.config());
+    let call = |id: usize| {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let request = Request::new(ProbeRequest {
+                id: id.to_string(),
+                ..ProbeRequest::default()
+            })
+            .with_timeout(WAIT);
+            client
+                .unary(
+                    format!("/{SERVICE}/Call").parse().unwrap(),
+                    request,
+                    codec(),
+                )
+                .await
+        })
+    };
+
+    // Stream 1 reaches the old server first, then a burst its GOAWAY
+    // refuses: every call is answered, the burst by the new connection.
+    let first = call(0);
+    within("the first stream", first_stream.recv())
+        .await
+        .unwrap();
+    let burst: Vec<_> = (1..=BURST).map(call).collect();
+    for call in burst {
+        within("a refused call", call)
+            .await
+            .unwrap()
+            .expect("sent again on the new connection");
+    }
+    within("the first call", first)
+        .await
+        .unwrap()
+        .expect("stream 1 is answered");
+    assert_eq!(connections.load(Ordering::SeqCst), 2);
+    server.abort();
 }
