@@ -13,7 +13,12 @@
 //! would pass the per-call limit or the channel's budget, when the source
 //! fails, or when the retry layer says the call committed (response
 //! headers arrived). The recorded bytes are then given back to the
-//! channel's budget.
+//! channel's budget, once the body holding them has sent what it still had
+//! to replay.
+//!
+//! A later attempt's body waits (pending, woken by the drop) until the
+//! earlier attempt's body lets go of the state: hyper drops a request body
+//! when its stream ends or is reset, which a failed attempt's stream is.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -98,25 +103,24 @@ struct State {
     len: usize,
     /// The rest of the source; `None` once it ended.
     source: Option<Body>,
-    /// Whether recording stopped: the recording is gone for good.
-    stopped: bool,
+    /// Whether frames read from the source are still recorded. Once it
+    /// stops, the recording is freed as soon as the body holding the state
+    /// has replayed it.
+    recording: bool,
     limits: Limits,
 }
 
 impl State {
-    /// Stops recording and gives the bytes back.
-    fn stop(&mut self) {
-        self.stopped = true;
+    /// Frees the recording and gives its bytes back to the budget.
+    fn free(&mut self) {
         self.frames = VecDeque::new();
         self.limits.budget.release(self.len);
         self.len = 0;
     }
 
-    /// Records `data`, or stops recording when it does not fit.
-    fn record(&mut self, data: &Bytes) {
-        if self.stopped {
-            return;
-        }
+    /// Records `data`; `false` (recording stopped and freed) when it does
+    /// not fit the limits.
+    fn record(&mut self, data: &Bytes) -> bool {
         let fits = self
             .len
             .checked_add(data.len())
@@ -126,8 +130,10 @@ impl State {
             self.len += data.len();
             self.frames.push_back(data.clone());
         } else {
-            self.stop();
+            self.recording = false;
+            self.free();
         }
+        fits
     }
 }
 
@@ -177,7 +183,7 @@ impl Replay {
             trailers: None,
             len: 0,
             source: Some(source),
-            stopped: false,
+            recording: true,
             limits,
         };
         Replay {
@@ -207,8 +213,9 @@ impl Replay {
         !self.shared.committed.load(Ordering::Acquire)
     }
 
-    /// The call committed: no attempt follows, so the recording goes (now
-    /// if no body holds it, else at that body's next frame).
+    /// The call committed: no attempt follows, so the recording goes: now
+    /// if no body holds it, else once that body has replayed what it still
+    /// must send.
     pub(crate) fn commit(&self) {
         self.shared.committed.store(true, Ordering::Release);
         let mut slot = self
@@ -217,7 +224,8 @@ impl Replay {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         if let Some(state) = slot.state.as_mut() {
-            state.stop();
+            state.recording = false;
+            state.free();
         }
     }
 }
@@ -266,13 +274,17 @@ impl http_body::Body for ReplayBody {
         let Some(state) = this.state.as_mut() else {
             return Poll::Ready(None);
         };
-        if committed && !state.stopped {
-            state.stop();
+        if committed {
+            state.recording = false;
         }
         // Replay what an earlier attempt sent.
         if let Some(data) = state.frames.get(this.replayed) {
             this.replayed += 1;
             return Poll::Ready(Some(Ok(Frame::data(data.clone()))));
+        }
+        if !state.recording && !state.frames.is_empty() {
+            state.free();
+            this.replayed = 0;
         }
         let Some(source) = state.source.as_mut() else {
             this.done = true;
@@ -289,7 +301,9 @@ impl http_body::Body for ReplayBody {
                 // A source that failed cannot be read again: no attempt
                 // follows this one.
                 state.source = None;
-                state.stop();
+                state.recording = false;
+                state.free();
+                this.replayed = 0;
                 this.shared.committed.store(true, Ordering::Release);
                 this.done = true;
                 Poll::Ready(Some(Err(status)))
@@ -297,9 +311,14 @@ impl http_body::Body for ReplayBody {
             Poll::Ready(Some(Ok(frame))) => {
                 let frame = match frame.into_data() {
                     Ok(data) => {
-                        state.record(&data);
-                        if !state.stopped {
-                            this.replayed += 1;
+                        if state.recording {
+                            if state.record(&data) {
+                                this.replayed += 1;
+                            } else {
+                                // Over a limit: the call commits.
+                                this.replayed = 0;
+                                this.shared.committed.store(true, Ordering::Release);
+                            }
                         }
                         Frame::data(data)
                     }
@@ -312,9 +331,6 @@ impl http_body::Body for ReplayBody {
                         frame
                     }
                 };
-                if state.stopped {
-                    this.shared.committed.store(true, Ordering::Release);
-                }
                 Poll::Ready(Some(Ok(frame)))
             }
         }
@@ -324,16 +340,15 @@ impl http_body::Body for ReplayBody {
         if self.done {
             return true;
         }
-        match &self.state {
-            Some(state) => {
-                self.replayed >= state.frames.len()
-                    && state.trailers.is_none()
-                    && state.source.as_ref().is_none_or(|s| {
-                        http_body::Body::is_end_stream(s) && state.trailers.is_none()
-                    })
-            }
-            None => false,
-        }
+        let Some(state) = &self.state else {
+            return false;
+        };
+        self.replayed >= state.frames.len()
+            && state.trailers.is_none()
+            && state
+                .source
+                .as_ref()
+                .is_none_or(http_body::Body::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -426,6 +441,24 @@ mod tests {
         assert_eq!(read_all(replay.body()).await, b"abcd");
         assert!(!replay.can_replay());
         assert_eq!(budget.used(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_commit_during_a_replay_still_sends_every_recorded_frame() {
+        let limits = limits(1024, 1024);
+        let budget = limits.budget.clone();
+        let replay = Replay::new(source(&[b"ab", b"cd", b"ef"]), limits);
+        let mut first = replay.body();
+        let _ = first.frame().await.unwrap().unwrap();
+        let _ = first.frame().await.unwrap().unwrap();
+        drop(first);
+        let mut second = replay.body();
+        let a = second.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(&a[..], b"ab");
+        // The second attempt's headers arrive while it replays.
+        replay.commit();
+        assert_eq!(read_all(second).await, b"cdef");
+        assert_eq!(budget.used(), 0);
     }
 
     #[tokio::test]
