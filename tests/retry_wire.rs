@@ -129,6 +129,43 @@ impl Flaky {
     }
 }
 
+impl Flaky {
+    /// Reads every message; the first one's `id`, `count` and `code` say
+    /// how to fail. Replies with the ids read, joined, and their number.
+    async fn client_stream(
+        self,
+        request: Request<Streaming<ProbeRequest>>,
+    ) -> Result<Response<ProbeReply>, Status> {
+        let mut messages = request.into_inner();
+        let mut first: Option<ProbeRequest> = None;
+        let mut ids = String::new();
+        let mut read = 0;
+        while let Some(message) = messages.message().await? {
+            ids.push_str(&message.id);
+            read += 1;
+            first.get_or_insert(message);
+        }
+        let first = first.unwrap_or_default();
+        let seen = {
+            let mut calls = self.calls.lock().unwrap();
+            let seen = calls.entry(first.id.clone()).or_default();
+            *seen += 1;
+            *seen
+        };
+        if seen <= first.count {
+            return Err(Status::new(
+                Code::from_i32(first.code),
+                format!("failure {seen}"),
+            ));
+        }
+        Ok(Response::new(ProbeReply {
+            id: ids,
+            seq: read,
+            payload: Vec::new(),
+        }))
+    }
+}
+
 impl GrpcService for Flaky {
     fn name(&self) -> &'static str {
         FLAKY
@@ -144,6 +181,11 @@ impl GrpcService for Flaky {
                 call,
                 ProstCodec::default(),
                 move |r| flaky.server_stream(r),
+            )),
+            "ClientStream" => Box::pin(handler::client_streaming(
+                call,
+                ProstCodec::default(),
+                move |r| flaky.client_stream(r),
             )),
             _ => Box::pin(async move { call.unimplemented() }),
         }
@@ -170,7 +212,7 @@ fn retrying(attempts: u32) -> RetryLayer {
 fn client(
     layer: RetryLayer,
     channel: &Channel,
-) -> Grpc<impl grpcx_transport::client::ClientService> {
+) -> Grpc<impl grpcx_transport::client::ClientService + use<>> {
     Grpc::new(
         tower::ServiceBuilder::new()
             .layer(layer)
@@ -251,6 +293,62 @@ async fn a_call_that_fails_twice_succeeds_on_the_third_attempt() {
     .unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument);
     assert_eq!(status.attempts(), Some(1));
+}
+
+#[tokio::test]
+async fn a_streaming_request_is_replayed_to_the_next_attempt() {
+    let (flaky, _done, server) = start_flaky().await;
+    let client = client(retrying(3), &grpcx_tests::channel(server.addr));
+    let messages: Vec<ProbeRequest> = ["s", "t", "r", "e", "a", "m"]
+        .into_iter()
+        .enumerate()
+        .map(|(i, id)| ProbeRequest {
+            id: id.to_owned(),
+            count: if i == 0 { 2 } else { 0 },
+            code: Code::Unavailable.as_i32(),
+            padding: vec![7; 1000],
+            ..ProbeRequest::default()
+        })
+        .collect();
+    let request = Request::new(futures_util::stream::iter(messages)).with_timeout(WAIT);
+    let reply = within(
+        "a retried client-streaming call",
+        client.client_streaming(path("ClientStream"), request, codec()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply.get_ref().id, "stream", "every message, in order");
+    assert_eq!(reply.get_ref().seq, 6);
+    assert_eq!(flaky.calls("s"), 3);
+
+    // Over the per-call buffer, the call commits: one attempt only.
+    let client = client_with(retrying(3).per_rpc_buffer_limit(2000), &server);
+    let messages: Vec<ProbeRequest> = (0..4)
+        .map(|i| ProbeRequest {
+            id: format!("big{i}"),
+            count: 2,
+            code: Code::Unavailable.as_i32(),
+            padding: vec![7; 1000],
+            ..ProbeRequest::default()
+        })
+        .collect();
+    let request = Request::new(futures_util::stream::iter(messages)).with_timeout(WAIT);
+    let status = within(
+        "a client-streaming call over the buffer",
+        client.client_streaming(path("ClientStream"), request, codec()),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+    assert_eq!(status.attempts(), Some(1));
+    assert_eq!(flaky.calls("big0"), 1);
+}
+
+fn client_with(
+    layer: RetryLayer,
+    server: &grpcx_tests::ServerHandle,
+) -> Grpc<impl grpcx_transport::client::ClientService + use<>> {
+    client(layer, &grpcx_tests::channel(server.addr))
 }
 
 #[tokio::test]
