@@ -125,7 +125,7 @@ async fn a_graceful_restart_under_load_loses_no_call() {
             let (new_tx, new_task) = start(new_calls, new_stop);
             *current.lock().unwrap() = new_tx;
             let _ = stop_old.send(());
-            new_task
+            new_task.abort_handle()
         })
     };
 
@@ -167,7 +167,7 @@ async fn a_graceful_restart_under_load_loses_no_call() {
         .await
         .unwrap()
         .expect("the old server ended cleanly");
-    let _new_task = within("the restart", restart).await.unwrap();
+    let new_server = within("the restart", restart).await.unwrap();
     let (old, new) = (
         old_calls.load(Ordering::SeqCst),
         new_calls.load(Ordering::SeqCst),
@@ -178,6 +178,7 @@ async fn a_graceful_restart_under_load_loses_no_call() {
     );
     assert!(new > 0, "the new server served the rest: {new}");
     acceptor.abort();
+    new_server.abort();
 }
 
 const HEADERS: u8 = 0x1;
