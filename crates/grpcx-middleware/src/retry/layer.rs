@@ -140,6 +140,21 @@ impl RetryLayer {
 
     /// A layer that applies `policy` to every call, without throttling
     /// (see [`RetryLayer::throttle`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use grpcx_middleware::retry::{CallPolicy, HedgingPolicy, RetryLayer};
+    /// use grpcx_status::Code;
+    ///
+    /// // Send a second copy of a call that has not answered within 50ms.
+    /// let hedging = HedgingPolicy::builder(2)
+    ///     .hedging_delay(Duration::from_millis(50))
+    ///     .non_fatal_codes([Code::Unavailable])
+    ///     .build()?;
+    /// let layer = RetryLayer::with_policy(CallPolicy::Hedging(hedging));
+    /// # drop(layer);
+    /// # Ok::<(), grpcx_middleware::retry::ConfigError>(())
+    /// ```
     pub fn with_policy(policy: CallPolicy) -> RetryLayer {
         RetryLayer {
             settings: Arc::new(Settings::new(Methods::Fixed(policy))),
@@ -194,6 +209,43 @@ impl RetryLayer {
     /// follow Google's error model (AIP-193) say when to come back that
     /// way. A pushback header, when present, wins. Turn this off to behave
     /// exactly as grpc-go, grpc-java and grpc-core do.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use grpcx_middleware::retry::{CallPolicy, RetryLayer, RetryPolicy};
+    /// use grpcx_status::{Code, RetryInfo, Status};
+    /// use grpcx_transport::Body;
+    /// use tokio::time::Instant;
+    /// use tower::{Layer, Service, ServiceExt};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let policy = RetryPolicy::builder(2)
+    ///     .initial_backoff(Duration::from_millis(10))
+    ///     .max_backoff(Duration::from_millis(10))
+    ///     .backoff_multiplier(1.0)
+    ///     .retryable_codes([Code::Unavailable])
+    ///     .build()?;
+    /// // A server that is busy for two seconds, and says so.
+    /// let busy = tower::service_fn(|_request: http::Request<Body>| async {
+    ///     Err::<http::Response<Body>, _>(
+    ///         Status::unavailable("busy").with_detail(RetryInfo::after(Duration::from_secs(2))),
+    ///     )
+    /// });
+    /// let layer = RetryLayer::with_policy(CallPolicy::Retry(policy));
+    ///
+    /// let start = Instant::now();
+    /// let mut honouring = layer.clone().layer(busy);
+    /// let _ = honouring.ready().await?.call(http::Request::new(Body::empty())).await;
+    /// assert_eq!(start.elapsed(), Duration::from_secs(2));
+    ///
+    /// let start = Instant::now();
+    /// let mut ignoring = layer.honor_retry_info(false).layer(busy);
+    /// let _ = ignoring.ready().await?.call(http::Request::new(Body::empty())).await;
+    /// assert!(start.elapsed() <= Duration::from_millis(10));
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn honor_retry_info(mut self, honor: bool) -> RetryLayer {
         Arc::make_mut(&mut self.settings).honor_retry_info = honor;
