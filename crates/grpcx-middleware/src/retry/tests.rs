@@ -733,3 +733,61 @@ async fn a_request_over_the_buffer_limits_commits() {
     assert_eq!(status.attempts(), Some(1));
     assert_eq!(layer.channel.budget.used(), 0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_open_circuit_stops_the_hedges() {
+    let open = Status::unavailable("circuit breaker a.B is open")
+        .with_detail(ErrorInfo::new(CIRCUIT_OPEN, DOMAIN))
+        .with_progress(Progress::NotSent);
+    let script = Script::new([Step::Fail(open)]);
+    let status = call(
+        &hedging(3, Duration::from_millis(100)),
+        &script,
+        unary(b"x"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status.message(), "circuit breaker a.B is open");
+    assert_eq!(status.attempts(), Some(1));
+    assert_eq!(script.seen().len(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn errors_of_the_inner_service_become_statuses() {
+    let failing = tower::service_fn(|_request: http::Request<Body>| async {
+        Err::<Response, grpcx_transport::BoxError>("a secret failure".into())
+    });
+    let mut service = retrying(3).layer(failing);
+    let status = service
+        .ready()
+        .await
+        .unwrap()
+        .call(unary(b"x"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unknown);
+    assert!(!status.message().contains("secret"));
+    assert_eq!(status.attempts(), Some(1), "UNKNOWN is not retryable here");
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_layer_stacks_over_other_layers() {
+    let script = Script::new([unavailable()]);
+    let mut service = tower::ServiceBuilder::new()
+        .layer(retrying(3))
+        .map_request(|mut request: http::Request<Body>| {
+            request
+                .headers_mut()
+                .insert("x-below", http::HeaderValue::from_static("1"));
+            request
+        })
+        .service(script.service());
+    service
+        .ready()
+        .await
+        .unwrap()
+        .call(unary(b"x"))
+        .await
+        .unwrap();
+    assert_eq!(script.seen().len(), 2);
+}
