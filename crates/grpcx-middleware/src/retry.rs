@@ -182,6 +182,9 @@
 //!   non-fatal one sends the next hedge at once, or after a pushback's
 //!   delay, and a "do not retry" pushback stops the hedges. A
 //!   client-streaming or bidi call under a hedging policy is sent once.
+//!   Hedges are retried transparently like any attempt, but a hedged call
+//!   does not wait for ready: a failed connect is a non-fatal (or fatal)
+//!   failure like any other.
 //! - **Outcome.** A failed call ends with its last attempt's status (code,
 //!   message, details, metadata), and [`Status::attempts`] says how many
 //!   attempts were made. A successful call that needed more than one
