@@ -542,3 +542,76 @@ async fn the_loser_of_a_hedged_call_is_cancelled_on_the_server() {
     assert_eq!(outcomes[&0], CallOutcome::Cancelled, "the loser");
     assert_eq!(outcomes[&1], CallOutcome::Completed(Code::Ok), "the winner");
 }
+
+#[tokio::test]
+async fn a_wait_for_ready_call_waits_for_the_server_to_come_up() {
+    // The flaky service over in-memory pipes, behind a connector that
+    // fails its first three dials: a server not up yet.
+    let (flaky, _done) = Flaky::new();
+    let (pipes, accepted) = mpsc::unbounded_channel::<tokio::io::DuplexStream>();
+    let incoming = futures_util::stream::unfold(accepted, |mut accepted| async move {
+        let pipe = accepted.recv().await?;
+        Some((Ok::<_, std::io::Error>(pipe), accepted))
+    });
+    let server = tokio::spawn(
+        Server::builder()
+            .add_service(flaky.clone())
+            .serve_with_incoming(incoming),
+    );
+    let dials = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let connector = {
+        let dials = dials.clone();
+        tower::service_fn(move |_uri: http::Uri| {
+            let dial = dials.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let pipes = pipes.clone();
+            async move {
+                if dial < 3 {
+                    return Err(std::io::Error::other("connection refused"));
+                }
+                let (client, server) = tokio::io::duplex(64 * 1024);
+                pipes
+                    .send(server)
+                    .map_err(|_| std::io::Error::other("the server is gone"))?;
+                Ok::<_, std::io::Error>(client)
+            }
+        })
+    };
+    // The channel's own reconnection backoff, which decides when it dials
+    // again, is short too.
+    let channel = grpcx_transport::Endpoint::new("http://in-memory")
+        .unwrap()
+        .backoff(Duration::from_millis(5), Duration::from_millis(20))
+        .connect_with_connector_lazy(connector);
+
+    // Without waitForReady (and no policy), a failed connect fails the call.
+    let status = within(
+        "a call that does not wait",
+        client(RetryLayer::default(), &channel).unary(
+            path("Unary"),
+            failing("impatient", 0, Code::Ok, ""),
+            codec(),
+        ),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+    assert_eq!(status.origin(), Origin::Transport);
+    assert_eq!(status.attempts(), Some(1));
+
+    let config = ServiceConfig::from_json(
+        r#"{"methodConfig": [{"name": [{}], "waitForReady": true, "timeout": "20s"}]}"#,
+    )
+    .unwrap();
+    let layer = RetryLayer::new(config)
+        .wait_for_ready_backoff(Duration::from_millis(5), Duration::from_millis(20));
+    let response = within(
+        "a call that waits for ready",
+        client(layer, &channel).unary(path("Unary"), failing("patient", 0, Code::Ok, ""), codec()),
+    )
+    .await
+    .expect("answered once the server is up");
+    assert_eq!(response.get_ref().seq, 0, "waits are not attempts");
+    assert_eq!(dials.load(std::sync::atomic::Ordering::SeqCst), 4);
+    assert_eq!(flaky.calls("patient"), 1);
+    server.abort();
+}

@@ -276,6 +276,10 @@ impl RetryLayer {
     /// The delays a `waitForReady` call waits between failed connects:
     /// from `initial`, growing 1.6 times each time up to `max`, with ±20%
     /// jitter, as gRPC's connection backoff (1 s and 120 s by default).
+    /// A channel also keeps its own reconnection backoff, during which a
+    /// call fails at once without dialing: the channel's backoff decides
+    /// when the server is dialed again, this one how often a waiting call
+    /// asks.
     #[must_use]
     pub fn wait_for_ready_backoff(mut self, initial: Duration, max: Duration) -> RetryLayer {
         Arc::make_mut(&mut self.settings).wait_for_ready_backoff = (initial, max.max(initial));
