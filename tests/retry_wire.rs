@@ -131,32 +131,33 @@ impl Flaky {
 
 impl Flaky {
     /// Reads every message; the first one's `id`, `count` and `code` say
-    /// how to fail. Replies with the ids read, joined, and their number.
+    /// how to fail, and with the `message` `"early"` it fails as soon as it
+    /// has read the first, leaving the rest of the request stream unread.
+    /// Replies with the ids read, joined, and their number.
     async fn client_stream(
         self,
         request: Request<Streaming<ProbeRequest>>,
     ) -> Result<Response<ProbeReply>, Status> {
         let mut messages = request.into_inner();
-        let mut first: Option<ProbeRequest> = None;
-        let mut ids = String::new();
-        let mut read = 0;
-        while let Some(message) = messages.message().await? {
-            ids.push_str(&message.id);
-            read += 1;
-            first.get_or_insert(message);
-        }
-        let first = first.unwrap_or_default();
+        let first = messages.message().await?.unwrap_or_default();
         let seen = {
             let mut calls = self.calls.lock().unwrap();
             let seen = calls.entry(first.id.clone()).or_default();
             *seen += 1;
             *seen
         };
+        let fail = Status::new(Code::from_i32(first.code), format!("failure {seen}"));
+        if seen <= first.count && first.message == "early" {
+            return Err(fail);
+        }
+        let mut ids = first.id.clone();
+        let mut read = 1;
+        while let Some(message) = messages.message().await? {
+            ids.push_str(&message.id);
+            read += 1;
+        }
         if seen <= first.count {
-            return Err(Status::new(
-                Code::from_i32(first.code),
-                format!("failure {seen}"),
-            ));
+            return Err(fail);
         }
         Ok(Response::new(ProbeReply {
             id: ids,
@@ -342,6 +343,39 @@ async fn a_streaming_request_is_replayed_to_the_next_attempt() {
     assert_eq!(status.code(), Code::Unavailable);
     assert_eq!(status.attempts(), Some(1));
     assert_eq!(flaky.calls("big0"), 1);
+}
+
+#[tokio::test]
+async fn a_request_stream_still_being_sent_is_replayed_after_an_early_failure() {
+    let (flaky, _done, server) = start_flaky().await;
+    let client = client(retrying(3), &grpcx_tests::channel(server.addr));
+    let messages: Vec<ProbeRequest> = ["e", "a", "r", "l", "y"]
+        .into_iter()
+        .enumerate()
+        .map(|(i, id)| ProbeRequest {
+            id: id.to_owned(),
+            count: if i == 0 { 1 } else { 0 },
+            code: Code::Unavailable.as_i32(),
+            message: "early".to_owned(),
+            ..ProbeRequest::default()
+        })
+        .collect();
+    // The messages come slowly: the first attempt fails while the rest
+    // are still to be sent.
+    let slow = futures_util::StreamExt::then(futures_util::stream::iter(messages), |m| async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        m
+    });
+    let request = Request::new(slow).with_timeout(WAIT);
+    let reply = within(
+        "a client-streaming call failed early",
+        client.client_streaming(path("ClientStream"), request, codec()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply.get_ref().id, "early", "every message, in order");
+    assert_eq!(reply.get_ref().seq, 5);
+    assert_eq!(flaky.calls("e"), 2);
 }
 
 fn client_with(
