@@ -4,6 +4,8 @@
 //!   size, with and without gzip.
 //! - `transport`: unary round trips and server-streaming throughput over a
 //!   real HTTP/2 connection on loopback.
+//! - `retry`: the cost of the retry layer on a call that succeeds the
+//!   first time, against the bare service.
 //!
 //! For side-by-side numbers against tonic and a bare hyper server under
 //! load, use `../shared/bench/compare.sh` with `interop-server`.

@@ -64,6 +64,7 @@ struct Inner {
     origin: Origin,
     progress: Progress,
     pushback: Option<Pushback>,
+    attempts: Option<u32>,
     source: Option<Arc<dyn StdError + Send + Sync + 'static>>,
 }
 
@@ -187,6 +188,7 @@ impl Status {
             origin: Origin::Application,
             progress: Progress::Processed,
             pushback: None,
+            attempts: None,
             source: None,
         }))
     }
@@ -417,6 +419,35 @@ impl Status {
         self
     }
 
+    /// How many attempts the call made before it ended with this status,
+    /// the original one included, as the retry layer that saw the call
+    /// counts them (transparent retries, which never reached the server's
+    /// application, are not counted); `None` when no retry layer saw the
+    /// call.
+    ///
+    /// The status is the last attempt's (its code, message, details and
+    /// metadata); this only says how many came before it. The count is
+    /// local: it is never sent to the peer nor read from it.
+    ///
+    /// ```
+    /// use grpcx_status::Status;
+    ///
+    /// let status = Status::unavailable("the server is restarting");
+    /// assert_eq!(status.attempts(), None);
+    /// let status = status.with_attempts(3);
+    /// assert_eq!(status.attempts(), Some(3));
+    /// assert_eq!(status.message(), "the server is restarting");
+    /// ```
+    pub fn attempts(&self) -> Option<u32> {
+        self.0.attempts
+    }
+
+    /// Records how many attempts the call made (a retry layer does this).
+    pub fn with_attempts(mut self, attempts: u32) -> Status {
+        self.0.attempts = Some(attempts);
+        self
+    }
+
     /// Attaches an error kept for logs: it appears in `{:#}` and as
     /// [`std::error::Error::source`], and is never sent to the peer.
     pub fn with_source(mut self, source: impl Into<Box<dyn StdError + Send + Sync>>) -> Status {
@@ -495,6 +526,9 @@ impl fmt::Debug for Status {
         if let Some(pushback) = &self.0.pushback {
             d.field("pushback", pushback);
         }
+        if let Some(attempts) = self.0.attempts {
+            d.field("attempts", &attempts);
+        }
         if let Some(source) = &self.0.source {
             d.field("source", source);
         }
@@ -538,6 +572,18 @@ mod tests {
             std::mem::size_of::<Result<(), Status>>(),
             std::mem::size_of::<usize>()
         );
+    }
+
+    #[test]
+    fn attempts_are_kept_locally_and_never_sent() {
+        let status = Status::unavailable("down").with_attempts(4);
+        assert_eq!(status.attempts(), Some(4));
+        assert_eq!(status.clone().attempts(), Some(4));
+        assert!(format!("{status:?}").contains("attempts: 4"));
+        assert_eq!(status.to_string(), "UNAVAILABLE: down");
+        let received = Status::from_header_map(&status.to_header_map()).unwrap();
+        assert_eq!(received.attempts(), None);
+        assert_eq!(Status::internal("x").attempts(), None);
     }
 
     #[test]

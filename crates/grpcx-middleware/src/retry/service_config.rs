@@ -138,12 +138,18 @@ impl ServiceConfig {
     ///
     /// `service` includes the proto package (`"shop.Cart"`).
     pub fn method_config(&self, service: &str, method: &str) -> Option<&MethodConfig> {
+        self.methods.get(self.method_index(service, method)?)
+    }
+
+    /// Where [`method_config`](ServiceConfig::method_config)'s answer is in
+    /// [`method_configs`](ServiceConfig::method_configs): what a call keeps
+    /// to find its settings again without borrowing the config.
+    pub(crate) fn method_index(&self, service: &str, method: &str) -> Option<usize> {
         let entries = self.services.get(service);
-        let index = entries
+        entries
             .and_then(|entries| entries.methods.get(method).copied())
             .or_else(|| entries.and_then(|entries| entries.service_default))
-            .or(self.default)?;
-        self.methods.get(index)
+            .or(self.default)
     }
 
     /// Every method config, in the order of the JSON (entries with an
