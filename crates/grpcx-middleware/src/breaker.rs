@@ -37,11 +37,10 @@
 //! fails the call before any attempt. **Inside** one, it sees every
 //! attempt, and the retry layer sees its refusals: `UNAVAILABLE` marked
 //! [`Progress::NotSent`](grpcx_status::Progress::NotSent), with a
-//! `RetryInfo` saying when the breaker will let a call through. A retry
-//! layer that sends unsent calls again at once (a transparent retry)
-//! would only be refused again until then, so inside one, the retry
-//! layer must honour that `RetryInfo` or not retry the `CIRCUIT_OPEN`
-//! reason.
+//! `RetryInfo` saying when the breaker will let a call through. grpcx's
+//! [`RetryLayer`](crate::retry::RetryLayer) never retries a refusal with
+//! the `CIRCUIT_OPEN` reason, transparently or not: retrying into an open
+//! breaker would defeat it.
 //!
 //! # The layer
 //!
