@@ -116,6 +116,13 @@ const EXPECTED: &[(&str, Code, Option<Origin>)] = &[
         Code::Unimplemented,
         Some(Origin::Peer),
     ),
+    ("chaos.Flaky, 2 x UNAVAILABLE, retried", Code::Ok, None),
+    (
+        "chaos.Flaky, pushback: stop retrying",
+        Code::Unavailable,
+        Some(Origin::Peer),
+    ),
+    ("chaos.Race, hedged after 50 ms", Code::Ok, None),
     (
         "chaos.Flaky x3, breaker opens at 2",
         Code::Unavailable,
@@ -164,6 +171,32 @@ async fn every_row_ends_with_its_code_and_origin() {
     assert_eq!(
         row("users.CreateUser, database down").message,
         "internal server error"
+    );
+    // The middleware rows: a retry that got through, a pushback obeyed at
+    // once, a hedge that won, a breaker that failed a call fast.
+    assert_eq!(
+        row("chaos.Flaky, 2 x UNAVAILABLE, retried").message,
+        "answered on attempt 3 (grpc-previous-rpc-attempts: 2)"
+    );
+    assert_eq!(
+        row("chaos.Flaky, pushback: stop retrying").details,
+        "pushback: stop, 1 attempt(s)"
+    );
+    assert!(
+        row("chaos.Race, hedged after 50 ms")
+            .message
+            .starts_with("won by attempt")
+    );
+    assert!(
+        row("chaos.Flaky x3, breaker opens at 2")
+            .details
+            .starts_with("ErrorInfo(CIRCUIT_OPEN@grpcx {breaker=chaos, retryAfterMs="),
+        "{:?}",
+        row("chaos.Flaky x3, breaker opens at 2")
+    );
+    assert_eq!(
+        row("chaos.Sleep, no token (interceptor)").details,
+        "ErrorInfo(TOKEN_MISSING@demo.grpcx.dev)"
     );
     // Rich details, compactly.
     assert_eq!(
