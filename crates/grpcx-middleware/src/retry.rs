@@ -161,12 +161,15 @@
 //!   fewer are left.
 //! - **Transparent retries.** A stream the server's HTTP/2 layer refused
 //!   (`REFUSED_STREAM`, or above a GOAWAY's last stream id) is sent again at
-//!   once, once per attempt; a call that never left the client for another
-//!   reason than a failed connect (the connection was going away, a layer
-//!   below shed it) likewise, up to [`RetryLayer::max_transparent_retries`]
-//!   times in a row. Neither counts as an attempt or against the throttle,
+//!   once, once per attempt; a call the channel gave back unsent because
+//!   its connection was closing likewise, up to
+//!   [`RetryLayer::max_transparent_retries`] times in a row. Neither counts
+//!   as an attempt or against the throttle,
 //!   and they need no policy: a server restarting gracefully under load
-//!   loses no call. A failed connect is an ordinary failure under the
+//!   loses no call. A call a layer below refused locally (an interceptor,
+//!   load shedding: `NotSent`, but not by the channel) is not sent again at
+//!   once, where the same refusal would wait; the policy decides by its
+//!   code. A failed connect is an ordinary failure under the
 //!   policy, unless the method config says `waitForReady`: then the call
 //!   waits for the server, with gRPC's connection backoff, until its
 //!   deadline.

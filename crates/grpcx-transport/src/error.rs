@@ -39,6 +39,10 @@ impl Error {
         }
     }
 
+    pub(crate) fn kind(&self) -> Kind {
+        self.kind
+    }
+
     /// Whether binding a listening socket failed.
     pub fn is_bind(&self) -> bool {
         self.kind == Kind::Bind

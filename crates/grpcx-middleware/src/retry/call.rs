@@ -370,7 +370,7 @@ where
                     refused |= bit;
                     again
                 }
-                Progress::NotSent if status.origin() != Origin::Transport => {
+                Progress::NotSent if is_given_back(&status) => {
                     transparent += 1;
                     transparent <= self.settings.max_transparent_retries
                 }
@@ -438,15 +438,13 @@ where
                     return Next::Again;
                 }
                 Progress::NotSent
-                    if status.origin() != Origin::Transport
+                    if is_given_back(status)
                         && self.transparent < self.settings.max_transparent_retries =>
                 {
                     self.transparent += 1;
                     return Next::Again;
                 }
-                Progress::NotSent
-                    if status.origin() == Origin::Transport && self.wait_for_ready =>
-                {
+                Progress::NotSent if is_connect_failure(status) && self.wait_for_ready => {
                     self.connect_failures = self.connect_failures.saturating_add(1);
                     let delay = self.connect_backoff();
                     return Next::Wait {
@@ -645,6 +643,26 @@ impl Drop for Reservation {
 }
 
 /// Whether `status` comes from an open circuit breaker below.
+/// Whether the channel could not connect to the server: its status
+/// carries the transport's connect (or connect timeout) error as source.
+fn is_connect_failure(status: &Status) -> bool {
+    status.origin() == Origin::Transport
+        && std::error::Error::source(status)
+            .and_then(|source| source.downcast_ref::<grpcx_transport::Error>())
+            .is_some_and(|err| err.is_connect() || err.is_timeout())
+}
+
+/// Whether the request never left this client because its connection was
+/// closing under it (the channel gives such a request back, unsent): what
+/// gRFC A6 retries transparently. A status a layer below made locally
+/// (an interceptor's refusal, load shedding) is not: sending it again at
+/// once would only meet the same refusal.
+fn is_given_back(status: &Status) -> bool {
+    status.progress() == Progress::NotSent
+        && status.origin() == Origin::Transport
+        && !is_connect_failure(status)
+}
+
 fn is_circuit_open(status: &Status) -> bool {
     !status.details_any().is_empty()
         && status

@@ -262,9 +262,8 @@ impl RetryLayer {
         self
     }
 
-    /// How many times in a row a call that never left the client (for a
-    /// reason other than a failed connect: the connection was going away,
-    /// a layer below shed it) is sent again transparently, without counting
+    /// How many times in a row a call the channel gave back unsent (its
+    /// connection was closing) is sent again transparently, without counting
     /// as an attempt; 3 by default. A stream the server refused is sent
     /// again once per attempt, whatever this says.
     #[must_use]

@@ -458,11 +458,48 @@ async fn a_refused_stream_is_sent_again_once_per_attempt_without_counting() {
     assert_eq!(layer.retry_throttle().unwrap().tokens(), 9.5);
 }
 
+/// A failed connect, as a real channel reports it (made on a thread of its
+/// own, off the test's paused clock).
+fn connect_failure() -> Status {
+    std::thread::spawn(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            // A port that was free a moment ago: nothing listens there.
+            let addr = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap();
+            let mut channel = grpcx_transport::Endpoint::new(format!("http://{addr}"))
+                .unwrap()
+                .connect_lazy();
+            let request = http::Request::builder()
+                .uri("/a.B/C")
+                .body(Body::empty())
+                .unwrap();
+            tower::ServiceExt::<http::Request<Body>>::ready(&mut channel)
+                .await
+                .unwrap()
+                .call(request)
+                .await
+                .unwrap_err()
+        })
+    })
+    .join()
+    .unwrap()
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_unsent_call_is_sent_again_a_bounded_number_of_times() {
+    // What the channel reports when a closing connection gave a request
+    // back unsent twice.
     let unsent = || {
         Step::Fail(
-            Status::unavailable("the connection is going away").with_progress(Progress::NotSent),
+            Status::unavailable("the server is closing the connection")
+                .with_origin(Origin::Transport)
+                .with_progress(Progress::NotSent),
         )
     };
     let script = Script::new([unsent(), unsent()]);
@@ -480,17 +517,25 @@ async fn an_unsent_call_is_sent_again_a_bounded_number_of_times() {
         1 + DEFAULT_MAX_TRANSPARENT_RETRIES as usize
     );
     assert_eq!(status.attempts(), Some(1));
+
+    // A refusal a layer below made locally (an interceptor, load
+    // shedding) is no transparent retry: it would only be refused again.
+    let refusal =
+        || Step::Fail(Status::unauthenticated("no token").with_progress(Progress::NotSent));
+    let script = Script::new((0..10).map(|_| refusal()));
+    let status = call(&RetryLayer::default(), &script, unary(b"x"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Unauthenticated);
+    assert_eq!(script.seen().len(), 1);
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_failed_connect_is_an_attempt_unless_the_call_waits_for_ready() {
-    let no_connect = || {
-        Step::Fail(
-            Status::unavailable("connection refused")
-                .with_origin(Origin::Transport)
-                .with_progress(Progress::NotSent),
-        )
-    };
+    let failure = connect_failure();
+    assert_eq!(failure.progress(), Progress::NotSent);
+    assert_eq!(failure.origin(), Origin::Transport);
+    let no_connect = || Step::Fail(failure.clone());
     let script = Script::new((0..5).map(|_| no_connect()));
     let status = call(&retrying(3), &script, unary(b"x")).await.unwrap_err();
     assert_eq!(status.attempts(), Some(3));

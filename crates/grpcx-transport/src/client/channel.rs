@@ -474,12 +474,17 @@ impl Channel {
                 // causes say why.
                 let why =
                     std::error::Error::source(&err).map_or_else(|| err.to_string(), error_chain);
+                // The error stays as the source: a retry layer tells a
+                // failed connect (wait for the server, or apply the retry
+                // policy) from a request a closing connection gave back
+                // (send it again at once) by it.
                 let status = not_sent(
                     Status::unavailable(format!(
                         "could not connect to {}: {why}",
                         endpoint.authority
                     ))
-                    .with_origin(Origin::Transport),
+                    .with_origin(Origin::Transport)
+                    .with_source(Error::new(err.kind(), why.clone())),
                 );
                 *state = State::Failing {
                     until: Instant::now()
