@@ -358,3 +358,50 @@ async fn it_composes_with_interceptors_and_towers_timeout() {
     .unwrap_err();
     assert_circuit_open(&status, "channel");
 }
+
+/// A retry layer above the breaker stops at its refusal: the attempts that
+/// reached the server opened it, and the next attempt is not sent into it.
+#[tokio::test]
+async fn a_retry_layer_above_does_not_retry_into_the_open_breaker() {
+    use grpcx_middleware::retry::{CallPolicy, RetryLayer, RetryPolicy};
+
+    let (server, calls) = counted_server().await;
+    let channel = server.channel();
+    let client_config = channel.config();
+    let policy = RetryPolicy::builder(5)
+        .initial_backoff(Duration::from_millis(1))
+        .max_backoff(Duration::from_millis(5))
+        .backoff_multiplier(2.0)
+        .retryable_codes([Code::Unavailable])
+        .build()
+        .unwrap();
+    let client = Grpc::new(
+        tower::ServiceBuilder::new()
+            .layer(RetryLayer::with_policy(CallPolicy::Retry(policy)))
+            .layer(CircuitBreakerLayer::new(config(2)))
+            .service(channel),
+    )
+    .with_config(client_config);
+
+    let status = within(
+        "a retried call",
+        client.unary(
+            path("Unary"),
+            Request::new(ProbeRequest::fail("down", Code::Unavailable, "down")),
+            codec(),
+        ),
+    )
+    .await
+    .map(|response: Response<ProbeReply>| response.into_inner())
+    .unwrap_err();
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "two attempts reached the server"
+    );
+    assert_eq!(status.code(), Code::Unavailable);
+    assert_eq!(status.attempts(), Some(3), "the third met the open breaker");
+    let info = status.get_detail::<ErrorInfo>().unwrap();
+    assert_eq!(info.reason, "CIRCUIT_OPEN");
+    assert_eq!(status.progress(), Progress::NotSent);
+}

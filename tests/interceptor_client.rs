@@ -17,6 +17,7 @@ use std::time::Duration;
 use grpcx_middleware::interceptor::{
     CallHead, InterceptorLayer, Side, interceptor_fn, sync_interceptor_fn,
 };
+use grpcx_middleware::retry::{CallPolicy, RetryLayer, RetryPolicy};
 use grpcx_status::{Code, ErrorInfo, Origin, Progress, Status};
 use grpcx_tests::probe::{Action, ProbeReply, ProbeRequest};
 use grpcx_tests::{TestServer, codec, path, within};
@@ -184,6 +185,60 @@ async fn outside_a_retrying_layer_it_runs_once_per_call_inside_once_per_attempt(
     )
     .await
     .unwrap();
+    assert_eq!(runs.load(Ordering::SeqCst), 2, "once per attempt");
+    let mut stamps = Vec::new();
+    for _ in 0..2 {
+        let (metadata, _) = server.events.started("inside").await;
+        stamps.push(metadata.get("x-stamp").unwrap().to_owned());
+    }
+    stamps.sort();
+    assert_eq!(stamps, ["1", "2"]);
+}
+
+/// The same with grpcx's own retry layer: a call failing `UNAVAILABLE`
+/// twice under a policy of 2 attempts.
+#[tokio::test]
+async fn around_the_retry_layer_it_runs_once_per_call_or_once_per_attempt() {
+    let mut server = TestServer::start().await;
+    let channel = server.channel();
+    let retry = || {
+        let policy = RetryPolicy::builder(2)
+            .initial_backoff(Duration::from_millis(1))
+            .max_backoff(Duration::from_millis(5))
+            .backoff_multiplier(2.0)
+            .retryable_codes([Code::Unavailable])
+            .build()
+            .unwrap();
+        RetryLayer::with_policy(CallPolicy::Retry(policy))
+    };
+    let failing = |id: &str| Request::new(ProbeRequest::fail(id, Code::Unavailable, "down"));
+
+    let (outside, runs) = stamp();
+    let stack = tower::ServiceBuilder::new()
+        .layer(outside)
+        .layer(retry())
+        .service(channel.clone());
+    let client = Grpc::new(stack).with_config(channel.config());
+    let status = unary(&client, failing("outside")).await.unwrap_err();
+    assert_eq!(status.attempts(), Some(2));
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "once per call");
+    for _ in 0..2 {
+        let (metadata, _) = server.events.started("outside").await;
+        assert_eq!(
+            metadata.get("x-stamp"),
+            Some("1"),
+            "every attempt carries it"
+        );
+    }
+
+    let (inside, runs) = stamp();
+    let stack = tower::ServiceBuilder::new()
+        .layer(retry())
+        .layer(inside)
+        .service(channel.clone());
+    let client = Grpc::new(stack).with_config(channel.config());
+    let status = unary(&client, failing("inside")).await.unwrap_err();
+    assert_eq!(status.attempts(), Some(2));
     assert_eq!(runs.load(Ordering::SeqCst), 2, "once per attempt");
     let mut stamps = Vec::new();
     for _ in 0..2 {
