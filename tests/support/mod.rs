@@ -18,6 +18,7 @@
 // Test support: failing loudly, with the reason, is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod frames;
 pub mod probe;
 pub mod raw;
 pub mod relay;

@@ -21,6 +21,7 @@
 
 mod body;
 mod call;
+mod conn;
 mod finish;
 pub mod handler;
 mod routes;
@@ -34,7 +35,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures_core::Stream;
 use grpcx_codec::{CompressionConfig, CompressionEncoding, EncodingSet};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -61,9 +62,24 @@ pub use crate::protocol::DEFAULT_MAX_DECODE_MESSAGE_SIZE;
 /// [`Server::blocking_threads`]).
 pub(crate) const DEFAULT_BLOCKING_THREADS: usize = 64;
 
-/// How long a TLS handshake may take before the connection is dropped.
-#[cfg(feature = "tls-rustls")]
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a new connection has to finish its TLS handshake and send the
+/// HTTP/2 preface (see [`Server::handshake_timeout`]).
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The most connections served at once (see [`Server::max_connections`]).
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
+/// How long calls in flight may go on once a connection reached its
+/// maximum age (see [`Server::max_connection_age`]).
+pub const DEFAULT_MAX_CONNECTION_AGE_GRACE: Duration = Duration::from_secs(30);
+
+/// The shortest interval between a client's keepalive pings (see
+/// [`Server::keepalive_min_time`]); 5 minutes, as in grpc-go.
+pub const DEFAULT_KEEPALIVE_MIN_TIME: Duration = Duration::from_secs(5 * 60);
+
+/// How many streams a client may reset in how long (see
+/// [`Server::max_client_resets`]).
+pub const DEFAULT_MAX_CLIENT_RESETS: (u32, Duration) = (1000, Duration::from_secs(10));
 
 /// Server settings; every field has a safe default.
 #[derive(Clone, Debug)]
@@ -83,6 +99,15 @@ pub(crate) struct Config {
     pub(crate) accept_encoding: http::HeaderValue,
     pub(crate) drain_timeout: Duration,
     pub(crate) tcp_nodelay: bool,
+    pub(crate) handshake_timeout: Duration,
+    pub(crate) max_connections: Option<usize>,
+    pub(crate) max_connection_age: Option<Duration>,
+    pub(crate) max_connection_age_grace: Duration,
+    pub(crate) max_connection_idle: Option<Duration>,
+    pub(crate) keepalive_min_time: Duration,
+    pub(crate) keepalive_permit_without_stream: bool,
+    pub(crate) max_client_resets: u32,
+    pub(crate) client_reset_window: Duration,
     /// One permit per blocking handler allowed to run at once.
     pub(crate) blocking_permits: Arc<tokio::sync::Semaphore>,
 }
@@ -104,6 +129,15 @@ impl Default for Config {
             accept_encoding: CompressionConfig::default().accept_encoding(),
             drain_timeout: Duration::from_secs(30),
             tcp_nodelay: true,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            max_connections: Some(DEFAULT_MAX_CONNECTIONS),
+            max_connection_age: None,
+            max_connection_age_grace: DEFAULT_MAX_CONNECTION_AGE_GRACE,
+            max_connection_idle: None,
+            keepalive_min_time: DEFAULT_KEEPALIVE_MIN_TIME,
+            keepalive_permit_without_stream: false,
+            max_client_resets: DEFAULT_MAX_CLIENT_RESETS.0,
+            client_reset_window: DEFAULT_MAX_CLIENT_RESETS.1,
             blocking_permits: Arc::new(tokio::sync::Semaphore::new(DEFAULT_BLOCKING_THREADS)),
         }
     }
@@ -285,6 +319,138 @@ impl<L> Server<L> {
         self
     }
 
+    /// How long a new connection has to finish its TLS handshake (with
+    /// TLS on) and send the HTTP/2 connection preface
+    /// ([`DEFAULT_HANDSHAKE_TIMEOUT`], 10 s, by default; at least 1 ms).
+    /// A connection that has not is closed: a client that opens
+    /// connections and sends nothing, or a byte at a time (slowloris),
+    /// holds none for long.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use grpcx_transport::Server;
+    ///
+    /// let server = Server::builder().handshake_timeout(Duration::from_secs(5));
+    /// # drop(server);
+    /// ```
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Server<L> {
+        self.config.handshake_timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// The most connections served at once ([`DEFAULT_MAX_CONNECTIONS`],
+    /// 10 000, by default; `None` for no limit; at least 1). A connection
+    /// accepted past it is closed at once; each connection counts until
+    /// it ends.
+    ///
+    /// ```
+    /// use grpcx_transport::Server;
+    ///
+    /// let server = Server::builder().max_connections(2_000);
+    /// # drop(server);
+    /// ```
+    pub fn max_connections(mut self, max: impl Into<Option<usize>>) -> Server<L> {
+        self.config.max_connections = max
+            .into()
+            .map(|max| max.clamp(1, tokio::sync::Semaphore::MAX_PERMITS));
+        self
+    }
+
+    /// The longest a connection lives (none by default, as in grpc-go's
+    /// `MaxConnectionAge`), and the grace its calls get then
+    /// ([`DEFAULT_MAX_CONNECTION_AGE_GRACE`], 30 s, by default). Past `age`
+    /// (±10%, so that connections made together do not all go at once),
+    /// the server sends GOAWAY: the client makes its new calls on a new
+    /// connection, the calls in flight have `grace` to finish, and then
+    /// the connection is closed. Useful behind a load balancer, so clients
+    /// spread over new servers.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use grpcx_transport::Server;
+    ///
+    /// let server = Server::builder()
+    ///     .max_connection_age(Duration::from_secs(30 * 60), Duration::from_secs(60));
+    /// # drop(server);
+    /// ```
+    pub fn max_connection_age(
+        mut self,
+        age: impl Into<Option<Duration>>,
+        grace: Duration,
+    ) -> Server<L> {
+        self.config.max_connection_age = age.into();
+        self.config.max_connection_age_grace = grace;
+        self
+    }
+
+    /// How long a connection may stay without an open call before the
+    /// server sends it GOAWAY (none by default, as in grpc-go's
+    /// `MaxConnectionIdle`). The client reconnects when it next needs to.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use grpcx_transport::Server;
+    ///
+    /// let server = Server::builder().max_connection_idle(Duration::from_secs(15 * 60));
+    /// # drop(server);
+    /// ```
+    pub fn max_connection_idle(mut self, idle: impl Into<Option<Duration>>) -> Server<L> {
+        self.config.max_connection_idle = idle.into();
+        self
+    }
+
+    /// The shortest interval the server accepts between a client's
+    /// keepalive pings ([`DEFAULT_KEEPALIVE_MIN_TIME`], 5 minutes, by
+    /// default, as grpc-go's `EnforcementPolicy.MinTime`). A client pinging
+    /// more often gets a strike per ping; past two strikes the server
+    /// sends GOAWAY `ENHANCE_YOUR_CALM` with the debug data
+    /// `too_many_pings` and closes the connection (a grpcx client then
+    /// doubles its keepalive interval). The count starts afresh whenever
+    /// the server sends headers or data.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use grpcx_transport::Server;
+    ///
+    /// let server = Server::builder()
+    ///     .keepalive_min_time(Duration::from_secs(60))
+    ///     .keepalive_permit_without_stream(true);
+    /// # drop(server);
+    /// ```
+    pub fn keepalive_min_time(mut self, min_time: Duration) -> Server<L> {
+        self.config.keepalive_min_time = min_time;
+        self
+    }
+
+    /// Whether the client may send keepalive pings while it has no call
+    /// open (no by default, as grpc-go's
+    /// `EnforcementPolicy.PermitWithoutStream`); when not, such pings must
+    /// be at least two hours apart. See [`Server::keepalive_min_time`].
+    pub fn keepalive_permit_without_stream(mut self, permit: bool) -> Server<L> {
+        self.config.keepalive_permit_without_stream = permit;
+        self
+    }
+
+    /// How many streams a client may reset (`RST_STREAM`) per `window` on
+    /// one connection ([`DEFAULT_MAX_CLIENT_RESETS`], 1000 per 10 s, by
+    /// default; at least 1 per 1 ms). Past it, the server sends GOAWAY
+    /// `ENHANCE_YOUR_CALM` with the debug data `too_many_resets` and closes
+    /// the connection: the defence against a rapid reset paced to stay
+    /// under [`Server::max_reset_streams`], which bounds bursts only.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use grpcx_transport::Server;
+    ///
+    /// let server = Server::builder().max_client_resets(200, Duration::from_secs(1));
+    /// # drop(server);
+    /// ```
+    pub fn max_client_resets(mut self, max: u32, window: Duration) -> Server<L> {
+        self.config.max_client_resets = max.max(1);
+        self.config.client_reset_window = window.max(Duration::from_millis(1));
+        self
+    }
+
     /// The most blocking handlers (the `blocking_*` adapters of
     /// [`handler`]) that run at once (64 by default; at least 1). Each runs
     /// on a thread of the runtime's blocking pool, never on an async
@@ -394,8 +560,11 @@ where
         let config = Arc::new(config);
         let service = self.layer.layer(Routes::new(self.services));
         let layered = self.layered;
-        let builder = http2_builder(&config);
-        let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+        let builder = Arc::new(http2_builder(&config));
+        let (shutdown, shutdown_watch) = tokio::sync::watch::channel(false);
+        let permits = config
+            .max_connections
+            .map(|max| Arc::new(tokio::sync::Semaphore::new(max)));
         let mut connections = JoinSet::new();
         let mut signal = std::pin::pin!(signal);
         let mut incoming = std::pin::pin!(incoming);
@@ -415,16 +584,34 @@ where
                 }
                 None => break,
             };
+            let accepted_at = tokio::time::Instant::now();
             let peer = stream.remote_addr();
-            let watcher = graceful.watcher();
+            // Past the connection limit, the connection is closed at once.
+            let permit = match &permits {
+                None => None,
+                Some(permits) => match Arc::clone(permits).try_acquire_owned() {
+                    Ok(permit) => Some(permit),
+                    Err(_) => {
+                        tracing::debug!(
+                            ?peer,
+                            "connection limit reached; closing the new connection"
+                        );
+                        drop(stream);
+                        continue;
+                    }
+                },
+            };
+            let state = conn::ConnState::new(accepted_at);
+            let shutdown = shutdown_watch.clone();
+            let builder = Arc::clone(&builder);
+            let service = service.clone();
+            let config = Arc::clone(&config);
             #[cfg(feature = "tls-rustls")]
             if let Some(acceptor) = self.tls.clone() {
-                let builder = builder.clone();
-                let service = service.clone();
-                let config = config.clone();
                 connections.spawn(async move {
-                    let handshake =
-                        tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+                    let _permit = permit;
+                    let deadline = accepted_at + config.handshake_timeout;
+                    let handshake = tokio::time::timeout_at(deadline, acceptor.accept(stream));
                     let stream = match handshake.await {
                         Ok(Ok(stream)) => stream,
                         Ok(Err(err)) => {
@@ -444,46 +631,43 @@ where
                     });
                     let service = CallService::new(
                         service,
-                        config,
+                        Arc::clone(&config),
                         Peer {
                             addr: peer,
                             certificates,
                         },
                         layered,
                     );
-                    let conn = builder.serve_connection(TokioIo::new(stream), service);
-                    if let Err(err) = watcher.watch(conn).await {
-                        tracing::debug!(?peer, error = %err, "connection ended with an error");
-                    }
+                    conn::drive(&builder, stream, service, state, &config, shutdown, peer).await;
                 });
                 continue;
             }
             // Without TLS the address is the peer's only field.
             #[cfg_attr(not(feature = "tls-rustls"), allow(clippy::needless_update))]
             let service = CallService::new(
-                service.clone(),
-                config.clone(),
+                service,
+                Arc::clone(&config),
                 Peer {
                     addr: peer,
                     ..Peer::default()
                 },
                 layered,
             );
-            let conn = builder.serve_connection(TokioIo::new(stream), service);
             connections.spawn(async move {
-                if let Err(err) = watcher.watch(conn).await {
-                    tracing::debug!(?peer, error = %err, "connection ended with an error");
-                }
+                let _permit = permit;
+                conn::drive(&builder, stream, service, state, &config, shutdown, peer).await;
             });
         }
-        tokio::select! {
-            () = graceful.shutdown() => {}
-            () = tokio::time::sleep(config.drain_timeout) => {
-                tracing::warn!(
-                    remaining = connections.len(),
-                    "drain timeout passed; closing the connections still open"
-                );
-            }
+        // GOAWAY on every connection; each ends when its calls have.
+        shutdown.send_replace(true);
+        let drained = tokio::time::timeout(config.drain_timeout, async {
+            while connections.join_next().await.is_some() {}
+        });
+        if drained.await.is_err() {
+            tracing::warn!(
+                remaining = connections.len(),
+                "drain timeout passed; closing the connections still open"
+            );
         }
         connections.shutdown().await;
         result

@@ -1,0 +1,792 @@
+//! Connection management: the life of one server connection, from accept
+//! to close.
+//!
+//! [`drive`] serves one accepted connection: the TLS handshake and the
+//! HTTP/2 preface must come within the handshake timeout, the connection
+//! gets a GOAWAY once it is older than its (jittered) maximum age or idle
+//! for longer than the maximum idle time, and calls in flight after a GOAWAY
+//! get the grace period to finish before the connection is closed.
+//!
+//! [`Guarded`] wraps the connection's byte stream below hyper and reads the
+//! 9-byte header of every frame the client sends, as the bytes go by (no
+//! copy, no allocation): it sees the preface arrive, counts the client's
+//! PINGs against the keepalive enforcement policy (as grpc-go's
+//! `keepalive.EnforcementPolicy`) and its `RST_STREAM`s against the reset
+//! rate, neither of which hyper exposes. Past either, it writes its own
+//! GOAWAY `ENHANCE_YOUR_CALM` (debug data `too_many_pings` or
+//! `too_many_resets`) at a frame boundary of the server's output, sends
+//! FIN, reads and drops what the client still sends for a moment (so that
+//! the client reads the GOAWAY rather than a TCP reset), and ends the
+//! connection.
+//!
+//! [`Tracked`] counts the calls open on the connection, for the idle timer
+//! and for the ping policy's "without stream" case.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll, Waker, ready};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+use hyper::body::Incoming;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+use super::Config;
+
+/// The HTTP/2 client connection preface string.
+const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+const HEADERS: u8 = 0x1;
+const DATA: u8 = 0x0;
+const RST_STREAM: u8 = 0x3;
+const PING: u8 = 0x6;
+const GOAWAY: u8 = 0x7;
+const ACK: u8 = 0x1;
+const ENHANCE_YOUR_CALM: u32 = 0xb;
+
+/// How many pings too early a client may send before it is told to calm
+/// down (grpc-go's `maxPingStrikes`).
+const MAX_PING_STRIKES: u32 = 2;
+
+/// How long pings are expected to be apart while no call is open, when the
+/// policy does not permit pings without calls (as in grpc-go).
+const IDLE_PING_MIN_TIME: Duration = Duration::from_secs(2 * 60 * 60);
+
+/// How long a connection closed for misbehaving reads and drops what the
+/// client still sends after its GOAWAY, before closing.
+const LINGER: Duration = Duration::from_secs(1);
+
+/// What one connection shares between its byte stream, its calls and the
+/// task driving it.
+pub(crate) struct ConnState {
+    start: Instant,
+    /// Calls open on the connection.
+    active: AtomicUsize,
+    /// When the last call ended, in milliseconds since `start`.
+    idle_since_ms: AtomicU64,
+    /// Whether the client's preface has arrived.
+    preface_seen: AtomicBool,
+}
+
+impl ConnState {
+    pub(crate) fn new(start: Instant) -> Arc<ConnState> {
+        Arc::new(ConnState {
+            start,
+            active: AtomicUsize::new(0),
+            idle_since_ms: AtomicU64::new(0),
+            preface_seen: AtomicBool::new(false),
+        })
+    }
+
+    fn idle_since(&self) -> Instant {
+        self.start + Duration::from_millis(self.idle_since_ms.load(Ordering::Acquire))
+    }
+}
+
+/// Serves one connection with `builder` until it ends, the limits of
+/// `config` close it, or a server shutdown (`shutdown` turning `true`)
+/// has drained it.
+pub(crate) async fn drive<IO, S, B>(
+    builder: &hyper::server::conn::http2::Builder<hyper_util::rt::TokioExecutor>,
+    io: IO,
+    service: S,
+    state: Arc<ConnState>,
+    config: &Config,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    peer: Option<std::net::SocketAddr>,
+) where
+    IO: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    S: hyper::service::Service<
+            http::Request<Incoming>,
+            Response = http::Response<B>,
+            Error = std::convert::Infallible,
+        > + Send
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<crate::error::BoxError>,
+{
+    let io = Guarded::new(io, Arc::clone(&state), config);
+    let conn = builder.serve_connection(
+        hyper_util::rt::TokioIo::new(io),
+        Tracked {
+            service,
+            state: Arc::clone(&state),
+        },
+    );
+    let mut conn = std::pin::pin!(conn);
+    let handshake = std::pin::pin!(tokio::time::sleep_until(
+        state.start + config.handshake_timeout
+    ));
+    let mut handshake = handshake;
+    let mut handshake_checked = false;
+    let age = config.max_connection_age.map(jittered);
+    let mut age_sleep = std::pin::pin!(tokio::time::sleep_until(deadline(state.start, age)));
+    let mut grace_sleep = std::pin::pin!(tokio::time::sleep_until(far_future()));
+    let mut idle_sleep = std::pin::pin!(tokio::time::sleep_until(deadline(
+        state.start,
+        config.max_connection_idle
+    )));
+    // Whether a GOAWAY went out (age, idle, shutdown), and whether the
+    // grace period runs.
+    let mut going_away = false;
+    let mut grace_running = false;
+    loop {
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(err) = result {
+                    tracing::debug!(?peer, error = %err, "connection ended with an error");
+                }
+                return;
+            }
+            () = handshake.as_mut(), if !handshake_checked => {
+                if !state.preface_seen.load(Ordering::Acquire) {
+                    tracing::debug!(?peer, timeout = ?config.handshake_timeout,
+                        "no HTTP/2 preface within the handshake timeout; closing");
+                    return;
+                }
+                handshake_checked = true;
+            }
+            Ok(_) = shutdown.wait_for(|down| *down), if !going_away => {
+                going_away = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            () = age_sleep.as_mut(), if !grace_running && age.is_some() => {
+                tracing::debug!(?peer, "max connection age reached; sending GOAWAY");
+                if !going_away {
+                    going_away = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+                grace_running = true;
+                grace_sleep.as_mut().reset(
+                    Instant::now()
+                        .checked_add(config.max_connection_age_grace)
+                        .unwrap_or_else(far_future),
+                );
+            }
+            () = grace_sleep.as_mut(), if grace_running => {
+                tracing::debug!(?peer, "max connection age grace over; closing");
+                return;
+            }
+            () = idle_sleep.as_mut(), if !going_away && config.max_connection_idle.is_some() => {
+                let max_idle = config.max_connection_idle.unwrap_or(Duration::MAX);
+                let idle_since = state.idle_since();
+                let now = Instant::now();
+                if state.active.load(Ordering::Acquire) == 0
+                    && now.saturating_duration_since(idle_since) >= max_idle
+                {
+                    tracing::debug!(?peer, "connection idle too long; sending GOAWAY");
+                    going_away = true;
+                    conn.as_mut().graceful_shutdown();
+                    // A client that never answers the GOAWAY's PING does
+                    // not hold the connection for longer than the grace.
+                    grace_running = true;
+                    grace_sleep.as_mut().reset(
+                        Instant::now()
+                            .checked_add(config.max_connection_age_grace)
+                            .unwrap_or_else(far_future),
+                    );
+                } else {
+                    let next = if state.active.load(Ordering::Acquire) == 0 {
+                        idle_since.checked_add(max_idle)
+                    } else {
+                        now.checked_add(max_idle)
+                    };
+                    idle_sleep.as_mut().reset(next.unwrap_or_else(far_future).max(now));
+                }
+            }
+        }
+    }
+}
+
+/// `start + after`, or never.
+fn deadline(start: Instant, after: Option<Duration>) -> Instant {
+    after
+        .and_then(|after| start.checked_add(after))
+        .unwrap_or_else(far_future)
+}
+
+/// A time that never comes (about thirty years away).
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(30 * 365 * 24 * 60 * 60)
+}
+
+/// `age` ±10%, so that connections made together do not all go away
+/// together (as grpc-go does).
+fn jittered(age: Duration) -> Duration {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(0);
+    // A number in [0, 2000]: from -10% (0) to +10% (2000), in steps of
+    // 0.01%.
+    let r = hasher.finish() % 2001;
+    let ms = age.as_millis().min(u128::from(u64::MAX));
+    let jittered = ms - ms / 10 + ms / 10 * u128::from(r) / 1000;
+    Duration::from_millis(u64::try_from(jittered).unwrap_or(u64::MAX))
+}
+
+/// Why a connection was closed for misbehaving.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Misbehaviour {
+    TooManyPings,
+    TooManyResets,
+}
+
+impl Misbehaviour {
+    fn debug_data(self) -> &'static [u8] {
+        match self {
+            Misbehaviour::TooManyPings => b"too_many_pings",
+            Misbehaviour::TooManyResets => b"too_many_resets",
+        }
+    }
+}
+
+/// A GOAWAY frame being written: up to 9 + 8 + 16 bytes.
+struct GoAway {
+    bytes: [u8; 33],
+    len: usize,
+    written: usize,
+}
+
+impl GoAway {
+    fn new(last_stream_id: u32, why: Misbehaviour) -> GoAway {
+        let debug = why.debug_data();
+        let payload = 8 + debug.len();
+        let mut bytes = [0u8; 33];
+        bytes[2] = payload as u8;
+        bytes[3] = GOAWAY;
+        bytes[9..13].copy_from_slice(&(last_stream_id & 0x7fff_ffff).to_be_bytes());
+        bytes[13..17].copy_from_slice(&ENHANCE_YOUR_CALM.to_be_bytes());
+        bytes[17..17 + debug.len()].copy_from_slice(debug);
+        GoAway {
+            bytes,
+            len: 9 + payload,
+            written: 0,
+        }
+    }
+}
+
+/// Where a connection closed for misbehaving is.
+enum Closing {
+    /// Writing the GOAWAY (once the server's output is at a frame boundary).
+    Writing(GoAway),
+    /// Sending FIN.
+    Shutdown,
+    /// Reading and dropping the client's bytes until it closes or the
+    /// linger time is over.
+    Lingering(Pin<Box<Sleep>>),
+    /// Done: reads see the end, writes go nowhere.
+    Closed,
+}
+
+/// Follows the frame headers of an HTTP/2 byte stream.
+#[derive(Default)]
+struct FrameHeaders {
+    header: [u8; 9],
+    /// How many bytes of the current header have been seen.
+    have: usize,
+    /// How many payload bytes of the current frame are still to come.
+    skip: usize,
+}
+
+impl FrameHeaders {
+    /// Whether the stream is between two frames.
+    fn at_boundary(&self) -> bool {
+        self.have == 0 && self.skip == 0
+    }
+
+    /// Reads `bytes`, calling `on_frame` with each complete frame header
+    /// (type, flags, stream id); stops early when it returns `false`, and
+    /// returns how many bytes were consumed.
+    fn feed(&mut self, bytes: &[u8], mut on_frame: impl FnMut(u8, u8, u32) -> bool) -> usize {
+        let mut at = 0;
+        while at < bytes.len() {
+            if self.skip > 0 {
+                let n = self.skip.min(bytes.len() - at);
+                self.skip -= n;
+                at += n;
+                continue;
+            }
+            let n = (self.header.len() - self.have).min(bytes.len() - at);
+            self.header[self.have..self.have + n].copy_from_slice(&bytes[at..at + n]);
+            self.have += n;
+            at += n;
+            if self.have == self.header.len() {
+                let [a, b, c, kind, flags, s0, s1, s2, s3] = self.header;
+                self.skip = usize::from(a) << 16 | usize::from(b) << 8 | usize::from(c);
+                self.have = 0;
+                let stream = u32::from_be_bytes([s0, s1, s2, s3]) & 0x7fff_ffff;
+                if !on_frame(kind, flags, stream) {
+                    return at;
+                }
+            }
+        }
+        at
+    }
+}
+
+/// The per-connection policy [`Guarded`] applies.
+#[derive(Clone, Copy)]
+struct Policy {
+    ping_min_time: Duration,
+    permit_without_stream: bool,
+    max_resets: u32,
+    reset_window: Duration,
+}
+
+/// A connection's byte stream, watched below hyper (see the module docs).
+pub(crate) struct Guarded<IO> {
+    io: IO,
+    state: Arc<ConnState>,
+    policy: Policy,
+    /// Preface bytes still to come from the client.
+    preface_left: usize,
+    inbound: FrameHeaders,
+    outbound: FrameHeaders,
+    /// The highest stream the client opened.
+    last_stream_id: u32,
+    last_ping: Option<Instant>,
+    ping_strikes: u32,
+    /// Set when the server sends headers or data: the next ping starts
+    /// the count afresh (as in grpc-go).
+    reset_ping_strikes: bool,
+    reset_window_start: Option<Instant>,
+    resets: u32,
+    misbehaviour: Option<Misbehaviour>,
+    closing: Option<Closing>,
+    read_waker: Option<Waker>,
+}
+
+impl<IO> Guarded<IO> {
+    fn new(io: IO, state: Arc<ConnState>, config: &Config) -> Guarded<IO> {
+        Guarded {
+            io,
+            state,
+            policy: Policy {
+                ping_min_time: config.keepalive_min_time,
+                permit_without_stream: config.keepalive_permit_without_stream,
+                max_resets: config.max_client_resets,
+                reset_window: config.client_reset_window,
+            },
+            preface_left: PREFACE.len(),
+            inbound: FrameHeaders::default(),
+            outbound: FrameHeaders::default(),
+            last_stream_id: 0,
+            last_ping: None,
+            ping_strikes: 0,
+            reset_ping_strikes: false,
+            reset_window_start: None,
+            resets: 0,
+            misbehaviour: None,
+            closing: None,
+            read_waker: None,
+        }
+    }
+
+    /// Reads the client's bytes; sets `misbehaviour` past a limit.
+    fn inspect_inbound(&mut self, mut bytes: &[u8]) {
+        if self.preface_left > 0 {
+            let n = self.preface_left.min(bytes.len());
+            self.preface_left -= n;
+            bytes = &bytes[n..];
+            if self.preface_left == 0 {
+                self.state.preface_seen.store(true, Ordering::Release);
+            }
+        }
+        let Guarded {
+            inbound,
+            state,
+            policy,
+            last_stream_id,
+            last_ping,
+            ping_strikes,
+            reset_ping_strikes,
+            reset_window_start,
+            resets,
+            misbehaviour,
+            ..
+        } = self;
+        inbound.feed(bytes, |kind, flags, stream| {
+            match kind {
+                HEADERS => *last_stream_id = (*last_stream_id).max(stream),
+                PING if flags & ACK == 0 => {
+                    let now = Instant::now();
+                    if std::mem::take(reset_ping_strikes) {
+                        *ping_strikes = 0;
+                    } else if let Some(last) = *last_ping {
+                        let min = if policy.permit_without_stream
+                            || state.active.load(Ordering::Acquire) > 0
+                        {
+                            policy.ping_min_time
+                        } else {
+                            policy.ping_min_time.max(IDLE_PING_MIN_TIME)
+                        };
+                        if now.saturating_duration_since(last) < min {
+                            *ping_strikes += 1;
+                            if *ping_strikes > MAX_PING_STRIKES {
+                                *misbehaviour = Some(Misbehaviour::TooManyPings);
+                            }
+                        }
+                    }
+                    *last_ping = Some(now);
+                }
+                RST_STREAM => {
+                    let now = Instant::now();
+                    match *reset_window_start {
+                        Some(start)
+                            if now.saturating_duration_since(start) < policy.reset_window => {}
+                        _ => {
+                            *reset_window_start = Some(now);
+                            *resets = 0;
+                        }
+                    }
+                    *resets += 1;
+                    if *resets > policy.max_resets {
+                        *misbehaviour = Some(Misbehaviour::TooManyResets);
+                    }
+                }
+                _ => {}
+            }
+            misbehaviour.is_none()
+        });
+        if let (Some(why), None) = (self.misbehaviour, &self.closing) {
+            tracing::debug!(reason = ?why, "client misbehaves; sending GOAWAY ENHANCE_YOUR_CALM");
+            self.closing = Some(Closing::Writing(GoAway::new(self.last_stream_id, why)));
+        }
+    }
+
+    /// Reads the server's bytes as they go out.
+    fn inspect_outbound(&mut self, bytes: &[u8]) {
+        let reset = &mut self.reset_ping_strikes;
+        self.outbound.feed(bytes, |kind, _, _| {
+            if kind == HEADERS || kind == DATA {
+                *reset = true;
+            }
+            true
+        });
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> Guarded<IO> {
+    /// Moves a closing connection on; `Ready` once it is closed.
+    fn poll_close(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            match &mut self.closing {
+                None | Some(Closing::Closed) => return Poll::Ready(Ok(())),
+                Some(Closing::Writing(goaway)) => {
+                    if !self.outbound.at_boundary() {
+                        // A frame is half written: the writer finishes it,
+                        // then wakes this reader.
+                        self.read_waker = Some(cx.waker().clone());
+                        return Poll::Pending;
+                    }
+                    while goaway.written < goaway.len {
+                        let n = ready!(
+                            Pin::new(&mut self.io)
+                                .poll_write(cx, &goaway.bytes[goaway.written..goaway.len])
+                        )?;
+                        if n == 0 {
+                            return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+                        }
+                        goaway.written += n;
+                    }
+                    self.closing = Some(Closing::Shutdown);
+                }
+                Some(Closing::Shutdown) => {
+                    ready!(Pin::new(&mut self.io).poll_shutdown(cx))?;
+                    self.closing = Some(Closing::Lingering(Box::pin(tokio::time::sleep(LINGER))));
+                }
+                Some(Closing::Lingering(linger)) => {
+                    if linger.as_mut().poll(cx).is_ready() {
+                        self.closing = Some(Closing::Closed);
+                        continue;
+                    }
+                    let mut scratch = [0u8; 512];
+                    let mut buf = ReadBuf::new(&mut scratch);
+                    match ready!(Pin::new(&mut self.io).poll_read(cx, &mut buf)) {
+                        Ok(()) if buf.filled().is_empty() => self.closing = Some(Closing::Closed),
+                        Ok(()) => {}
+                        Err(_) => self.closing = Some(Closing::Closed),
+                    }
+                }
+            }
+        }
+    }
+
+    fn wake_reader(&mut self) {
+        if self.outbound.at_boundary() {
+            if let Some(waker) = self.read_waker.take() {
+                waker.wake();
+            }
+        }
+    }
+
+    /// Whether writes should go nowhere: the GOAWAY is out.
+    fn writes_discarded(&self) -> bool {
+        matches!(
+            self.closing,
+            Some(Closing::Shutdown | Closing::Lingering(_) | Closing::Closed)
+        )
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for Guarded<IO> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if this.closing.is_some() {
+            // The end of the stream, once the GOAWAY is out and the client
+            // had its moment to read it.
+            return this.poll_close(cx);
+        }
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
+        this.inspect_inbound(&buf.filled()[before..]);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Guarded<IO> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        if this.writes_discarded() {
+            return Poll::Ready(Ok(buf.len()));
+        }
+        if this.closing.is_some() && this.outbound.at_boundary() {
+            // Only the GOAWAY goes out from here on.
+            ready!(this.poll_close(cx))?;
+            return Poll::Ready(Ok(buf.len()));
+        }
+        let n = ready!(Pin::new(&mut this.io).poll_write(cx, buf))?;
+        this.inspect_outbound(&buf[..n.min(buf.len())]);
+        if this.closing.is_some() {
+            this.wake_reader();
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        let total = bufs.iter().map(|b| b.len()).sum();
+        if this.writes_discarded() {
+            return Poll::Ready(Ok(total));
+        }
+        if this.closing.is_some() && this.outbound.at_boundary() {
+            ready!(this.poll_close(cx))?;
+            return Poll::Ready(Ok(total));
+        }
+        let n = ready!(Pin::new(&mut this.io).poll_write_vectored(cx, bufs))?;
+        let mut left = n;
+        for buf in bufs {
+            if left == 0 {
+                break;
+            }
+            let take = left.min(buf.len());
+            this.inspect_outbound(&buf[..take]);
+            left -= take;
+        }
+        if this.closing.is_some() {
+            this.wake_reader();
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.writes_discarded() {
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.writes_discarded() {
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+/// The connection's service, counting the calls open on it.
+struct Tracked<S> {
+    service: S,
+    state: Arc<ConnState>,
+}
+
+/// Counts one open call while it lives.
+struct ActiveCall {
+    state: Arc<ConnState>,
+}
+
+impl ActiveCall {
+    fn new(state: &Arc<ConnState>) -> ActiveCall {
+        state.active.fetch_add(1, Ordering::AcqRel);
+        ActiveCall {
+            state: Arc::clone(state),
+        }
+    }
+}
+
+impl Drop for ActiveCall {
+    fn drop(&mut self) {
+        if self.state.active.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let ms = Instant::now()
+                .saturating_duration_since(self.state.start)
+                .as_millis()
+                .min(u128::from(u64::MAX)) as u64;
+            self.state.idle_since_ms.store(ms, Ordering::Release);
+        }
+    }
+}
+
+impl<S, B> hyper::service::Service<http::Request<Incoming>> for Tracked<S>
+where
+    S: hyper::service::Service<http::Request<Incoming>, Response = http::Response<B>>,
+{
+    type Response = http::Response<TrackedBody<B>>;
+    type Error = S::Error;
+    type Future = TrackedFuture<S::Future>;
+
+    fn call(&self, request: http::Request<Incoming>) -> Self::Future {
+        let active = ActiveCall::new(&self.state);
+        TrackedFuture {
+            future: self.service.call(request),
+            active: Some(active),
+        }
+    }
+}
+
+/// A call's response future, holding its count.
+#[pin_project::pin_project]
+pub(crate) struct TrackedFuture<F> {
+    #[pin]
+    future: F,
+    active: Option<ActiveCall>,
+}
+
+impl<F, B, E> Future for TrackedFuture<F>
+where
+    F: Future<Output = Result<http::Response<B>, E>>,
+{
+    type Output = Result<http::Response<TrackedBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = ready!(this.future.poll(cx))?;
+        let active = this.active.take();
+        Poll::Ready(Ok(response.map(|body| TrackedBody {
+            body,
+            _active: active,
+        })))
+    }
+}
+
+/// A call's response body, holding its count until the call ends.
+#[pin_project::pin_project]
+pub(crate) struct TrackedBody<B> {
+    #[pin]
+    body: B,
+    _active: Option<ActiveCall>,
+}
+
+impl<B: http_body::Body> http_body::Body for TrackedBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        self.project().body.poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_ten_percent() {
+        for _ in 0..1000 {
+            let age = jittered(Duration::from_secs(100));
+            assert!(age >= Duration::from_secs(90) && age <= Duration::from_secs(110));
+        }
+    }
+
+    #[test]
+    fn frame_headers_are_followed_however_the_bytes_are_split() {
+        let mut stream = Vec::new();
+        for (kind, flags, len) in [
+            (0x4u8, 0u8, 12usize),
+            (PING, 0, 8),
+            (PING, ACK, 8),
+            (DATA, 0, 300),
+        ] {
+            stream.extend([
+                (len >> 16) as u8,
+                (len >> 8) as u8,
+                len as u8,
+                kind,
+                flags,
+                0,
+                0,
+                0,
+                1,
+            ]);
+            stream.extend(std::iter::repeat_n(PING, len));
+        }
+        for split in [1, 2, 5, 9, 10, 100, stream.len()] {
+            let mut parser = FrameHeaders::default();
+            let mut seen = Vec::new();
+            for chunk in stream.chunks(split) {
+                parser.feed(chunk, |kind, flags, _| {
+                    seen.push((kind, flags));
+                    true
+                });
+            }
+            assert_eq!(
+                seen,
+                [(0x4, 0), (PING, 0), (PING, ACK), (DATA, 0)],
+                "{split}"
+            );
+            assert!(parser.at_boundary());
+        }
+    }
+
+    #[test]
+    fn a_goaway_names_the_reason() {
+        let goaway = GoAway::new(7, Misbehaviour::TooManyPings);
+        let bytes = &goaway.bytes[..goaway.len];
+        assert_eq!(&bytes[..9], &[0, 0, 22, GOAWAY, 0, 0, 0, 0, 0]);
+        assert_eq!(&bytes[9..13], &7u32.to_be_bytes());
+        assert_eq!(&bytes[13..17], &ENHANCE_YOUR_CALM.to_be_bytes());
+        assert_eq!(&bytes[17..], b"too_many_pings");
+    }
+}
