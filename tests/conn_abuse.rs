@@ -5,13 +5,15 @@
 // Test code: failing loudly, with the reason, is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use grpcx_tests::frames::{FrameConn, PING, Read, ping};
+use grpcx_tests::frames::{FrameConn, GOAWAY, PING, Read, SETTINGS, frame, ping};
 use grpcx_tests::probe::{Action, ProbeRequest};
 use grpcx_tests::raw::{RawClient, WireEvent};
-use grpcx_tests::{TestServer, unary, within};
+use grpcx_tests::{TestServer, endpoint, unary, within};
 use h2::Reason;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
 
 const ENHANCE_YOUR_CALM: u32 = 0xb;
 
@@ -115,4 +117,82 @@ async fn a_client_resetting_streams_steadily_gets_goaway_too_many_resets() {
     events
         .wait_for("the end of the connection", |e| *e == WireEvent::Closed)
         .await;
+}
+
+/// A fake server that counts a client's PINGs: it answers them, and after
+/// `limit` of them sends GOAWAY `ENHANCE_YOUR_CALM` `too_many_pings` and
+/// closes. Gives the times the PINGs came.
+async fn count_pings(listener: &TcpListener, limit: usize) -> Vec<Instant> {
+    let (mut tcp, _) = within("a connection", listener.accept()).await.unwrap();
+    let mut preface = [0u8; 24];
+    within("the preface", tcp.read_exact(&mut preface))
+        .await
+        .unwrap();
+    tcp.write_all(&frame(SETTINGS, 0, 0, &[])).await.unwrap();
+    let mut pings = Vec::new();
+    while pings.len() < limit {
+        let mut header = [0u8; 9];
+        within("a frame", tcp.read_exact(&mut header))
+            .await
+            .unwrap();
+        let len =
+            usize::from(header[0]) << 16 | usize::from(header[1]) << 8 | usize::from(header[2]);
+        let mut payload = vec![0u8; len];
+        within("a frame", tcp.read_exact(&mut payload))
+            .await
+            .unwrap();
+        match (header[3], header[4] & 1) {
+            (SETTINGS, 0) => tcp.write_all(&frame(SETTINGS, 1, 0, &[])).await.unwrap(),
+            (PING, 0) => {
+                pings.push(Instant::now());
+                tcp.write_all(&frame(PING, 1, 0, &payload)).await.unwrap();
+            }
+            _ => {}
+        }
+    }
+    let mut goaway = vec![0, 0, 0, 0, 0, 0, 0, 0xb];
+    goaway.extend_from_slice(b"too_many_pings");
+    tcp.write_all(&frame(GOAWAY, 0, 0, &goaway)).await.unwrap();
+    let _ = tcp.shutdown().await;
+    // Let the client close first, so it reads the GOAWAY.
+    let mut rest = Vec::new();
+    let _ = within("the client closing", tcp.read_to_end(&mut rest)).await;
+    pings
+}
+
+fn shortest_gap(pings: &[Instant]) -> Duration {
+    pings
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .min()
+        .expect("two pings")
+}
+
+#[tokio::test]
+async fn a_client_told_too_many_pings_doubles_its_keepalive_interval() {
+    let interval = Duration::from_millis(100);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let channel = endpoint(addr)
+        .keepalive(Some(interval), Duration::from_secs(20))
+        .keepalive_while_idle(true)
+        .timeout(Duration::from_millis(50))
+        .connect_lazy();
+    // The first call connects; the fake server never answers it.
+    let first = tokio::spawn({
+        let channel = channel.clone();
+        async move { unary(&channel, ProbeRequest::new("a", Action::Reply)).await }
+    });
+    let pings = count_pings(&listener, 3).await;
+    assert!(shortest_gap(&pings) >= interval, "{pings:?}");
+    let _ = first.await;
+    // The next call makes a new connection, with twice the interval.
+    let second = tokio::spawn({
+        let channel = channel.clone();
+        async move { unary(&channel, ProbeRequest::new("b", Action::Reply)).await }
+    });
+    let pings = count_pings(&listener, 3).await;
+    let gap = shortest_gap(&pings);
+    assert!(gap >= interval * 2 * 95 / 100, "pings {gap:?} apart");
+    let _ = second.await;
 }

@@ -2,7 +2,7 @@
 //! connection to one server.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -197,6 +197,12 @@ impl Endpoint {
 
     /// HTTP/2 keepalive pings every `interval`, closing the connection
     /// when one is not answered within `timeout` (off by default).
+    ///
+    /// A server enforces a shortest interval (5 minutes by default in
+    /// grpcx and grpc-go); one that finds the pings too frequent closes the
+    /// connection with GOAWAY `ENHANCE_YOUR_CALM` `too_many_pings`, and the
+    /// channel then doubles the interval for its next connections, as
+    /// grpc-go does.
     pub fn keepalive(mut self, interval: Option<Duration>, timeout: Duration) -> Endpoint {
         self.keepalive_interval = interval;
         self.keepalive_timeout = timeout;
@@ -313,6 +319,7 @@ impl Endpoint {
                 connector,
                 state: Mutex::new(State::Idle),
                 connecting: tokio::sync::Mutex::new(()),
+                calm: Arc::new(AtomicU32::new(0)),
             }),
         }
     }
@@ -355,6 +362,9 @@ struct Shared {
     state: Mutex<State>,
     /// Held while connecting, so concurrent calls share one attempt.
     connecting: tokio::sync::Mutex<()>,
+    /// How many times a server said `too_many_pings`: each doubles the
+    /// keepalive interval of the connections made after it.
+    calm: Arc<AtomicU32>,
 }
 
 enum State {
@@ -443,6 +453,16 @@ impl Channel {
         if matches!(&*state, State::Ready { generation: g, .. } if *g == generation) {
             *state = State::Idle;
         }
+    }
+
+    /// The endpoint's keepalive interval, doubled for each time a server
+    /// said `too_many_pings`.
+    fn keepalive_interval(&self) -> Option<Duration> {
+        let doublings = self.shared.calm.load(Ordering::Acquire).min(20);
+        self.shared
+            .endpoint
+            .keepalive_interval
+            .map(|interval| interval.saturating_mul(1 << doublings))
     }
 
     async fn connect_now(&self) -> Result<(SendRequest<Body>, u64), Error> {
@@ -540,7 +560,7 @@ impl Channel {
             .timer(TokioTimer::new())
             .initial_stream_window_size(endpoint.initial_stream_window_size)
             .initial_connection_window_size(endpoint.initial_connection_window_size)
-            .keep_alive_interval(endpoint.keepalive_interval)
+            .keep_alive_interval(self.keepalive_interval())
             .keep_alive_timeout(endpoint.keepalive_timeout)
             .keep_alive_while_idle(endpoint.keepalive_while_idle)
             .max_header_list_size(endpoint.max_header_list_size);
@@ -557,7 +577,7 @@ impl Channel {
         io: I,
     ) -> Result<(SendRequest<Body>, u64, Arc<AtomicBool>), Error> {
         let going_away = Arc::new(AtomicBool::new(false));
-        let io = GoAwayWatch::new(io, Arc::clone(&going_away));
+        let io = GoAwayWatch::new(io, Arc::clone(&going_away), Arc::clone(&self.shared.calm));
         let (sender, connection) = builder
             .handshake(TokioIo::new(io))
             .await

@@ -6,7 +6,7 @@ use std::fmt;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::task::{Context, Poll};
 
 use http::Uri;
@@ -51,18 +51,27 @@ impl fmt::Debug for Connector {
 /// It reads only the 9-byte frame headers as they go by (the server's
 /// first bytes are a frame: a server sends no preface string), copying and
 /// allocating nothing.
+///
+/// A GOAWAY `ENHANCE_YOUR_CALM` with the debug data `too_many_pings` (the
+/// server's keepalive enforcement) adds one to `calm`, once per
+/// connection: the channel doubles its keepalive interval for each, as
+/// grpc-go does.
 pub(crate) struct GoAwayWatch<T> {
     io: T,
     parser: FrameHeaders,
     going_away: Arc<AtomicBool>,
+    calm: Arc<AtomicU32>,
+    told_to_calm: bool,
 }
 
 impl<T> GoAwayWatch<T> {
-    pub(crate) fn new(io: T, going_away: Arc<AtomicBool>) -> GoAwayWatch<T> {
+    pub(crate) fn new(io: T, going_away: Arc<AtomicBool>, calm: Arc<AtomicU32>) -> GoAwayWatch<T> {
         GoAwayWatch {
             io,
             parser: FrameHeaders::default(),
             going_away,
+            calm,
+            told_to_calm: false,
         }
     }
 }
@@ -77,8 +86,12 @@ impl<T: AsyncRead + Unpin> AsyncRead for GoAwayWatch<T> {
         let polled = Pin::new(&mut self.io).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = &polled {
             let this = &mut *self;
-            if this.parser.feed(&buf.filled()[before..]) {
+            let seen = this.parser.feed(&buf.filled()[before..]);
+            if seen.go_away {
                 this.going_away.store(true, Ordering::Release);
+            }
+            if seen.too_many_pings && !std::mem::replace(&mut this.told_to_calm, true) {
+                this.calm.fetch_add(1, Ordering::AcqRel);
             }
         }
         polled
@@ -118,6 +131,25 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for GoAwayWatch<T> {
 /// The HTTP/2 frame type of GOAWAY.
 const GOAWAY: u8 = 0x7;
 
+/// The HTTP/2 error code `ENHANCE_YOUR_CALM`.
+const ENHANCE_YOUR_CALM: [u8; 4] = 0xbu32.to_be_bytes();
+
+/// The debug data of a GOAWAY for too many pings.
+const TOO_MANY_PINGS: &[u8] = b"too_many_pings";
+
+/// The bytes of a GOAWAY's payload worth reading: the last stream id, the
+/// error code, and as much debug data as `too_many_pings`.
+const GOAWAY_PREFIX: usize = 8 + TOO_MANY_PINGS.len();
+
+/// What [`FrameHeaders::feed`] saw.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Seen {
+    /// A GOAWAY.
+    go_away: bool,
+    /// A GOAWAY `ENHANCE_YOUR_CALM` `too_many_pings`.
+    too_many_pings: bool,
+}
+
 /// Follows the frame headers of an HTTP/2 byte stream.
 #[derive(Default)]
 struct FrameHeaders {
@@ -126,15 +158,28 @@ struct FrameHeaders {
     have: usize,
     /// How many payload bytes of the current frame are still to come.
     skip: usize,
+    /// The start of the current GOAWAY's payload, while in one.
+    goaway: Option<([u8; GOAWAY_PREFIX], usize, usize)>,
 }
 
 impl FrameHeaders {
-    /// Reads `bytes`; whether a GOAWAY frame header was among them.
-    fn feed(&mut self, mut bytes: &[u8]) -> bool {
-        let mut go_away = false;
+    /// Reads `bytes`; whether a GOAWAY frame was among them, and why.
+    fn feed(&mut self, mut bytes: &[u8]) -> Seen {
+        let mut seen = Seen::default();
         while !bytes.is_empty() {
             if self.skip > 0 {
                 let n = self.skip.min(bytes.len());
+                if let Some((payload, have, len)) = &mut self.goaway {
+                    let keep = n.min(GOAWAY_PREFIX - *have);
+                    payload[*have..*have + keep].copy_from_slice(&bytes[..keep]);
+                    *have += keep;
+                    if *have == (*len).min(GOAWAY_PREFIX) {
+                        seen.too_many_pings |= payload[4..8] == ENHANCE_YOUR_CALM
+                            && *len == GOAWAY_PREFIX
+                            && &payload[8..] == TOO_MANY_PINGS;
+                        self.goaway = None;
+                    }
+                }
                 self.skip -= n;
                 bytes = &bytes[n..];
                 continue;
@@ -147,10 +192,13 @@ impl FrameHeaders {
                 let [a, b, c, kind, ..] = self.header;
                 self.skip = usize::from(a) << 16 | usize::from(b) << 8 | usize::from(c);
                 self.have = 0;
-                go_away |= kind == GOAWAY;
+                if kind == GOAWAY {
+                    seen.go_away = true;
+                    self.goaway = (self.skip > 0).then_some(([0; GOAWAY_PREFIX], 0, self.skip));
+                }
             }
         }
-        go_away
+        seen
     }
 }
 
@@ -176,6 +224,32 @@ mod tests {
     }
 
     #[test]
+    fn too_many_pings_is_seen_however_the_bytes_are_split() {
+        let mut calm = vec![0, 0, 0, 3, 0, 0, 0, 0xb];
+        calm.extend_from_slice(b"too_many_pings");
+        let mut other = vec![0, 0, 0, 3, 0, 0, 0, 0xb];
+        other.extend_from_slice(b"too_many_resets");
+        let mut stream = frame(0x4, &[0; 12]);
+        stream.extend(frame(GOAWAY, &other));
+        stream.extend(frame(GOAWAY, &[0, 0, 0, 3, 0, 0, 0, 0]));
+        let clean = stream.len();
+        stream.extend(frame(GOAWAY, &calm));
+        for split in [1, 2, 5, 9, 10, 100, stream.len()] {
+            let mut parser = FrameHeaders::default();
+            let seen: Vec<_> = stream[..clean]
+                .chunks(split)
+                .map(|c| parser.feed(c))
+                .collect();
+            assert!(!seen.iter().any(|s| s.too_many_pings), "{split}");
+            let seen: Vec<_> = stream[clean..]
+                .chunks(split)
+                .map(|c| parser.feed(c))
+                .collect();
+            assert!(seen.iter().any(|s| s.too_many_pings), "{split}");
+        }
+    }
+
+    #[test]
     fn a_goaway_is_seen_however_the_bytes_are_split() {
         let mut stream = frame(0x4, &[0; 12]); // SETTINGS
         stream.extend(frame(0x0, &[7; 300])); // DATA that looks like a GOAWAY header
@@ -186,14 +260,14 @@ mod tests {
                 .chunks(split)
                 .map(|c| parser.feed(c))
                 .collect::<Vec<_>>();
-            assert!(
-                seen.last().copied().unwrap_or(false) || seen.iter().any(|s| *s),
-                "{split}"
-            );
+            assert!(seen.iter().any(|s| s.go_away), "{split}");
+            assert!(!seen.iter().any(|s| s.too_many_pings), "{split}");
             let mut parser = FrameHeaders::default();
             let before = stream.len() - 17;
             assert!(
-                !stream[..before].chunks(split).any(|c| parser.feed(c)),
+                !stream[..before]
+                    .chunks(split)
+                    .any(|c| parser.feed(c).go_away),
                 "{split}"
             );
         }
