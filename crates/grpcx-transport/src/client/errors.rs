@@ -32,6 +32,26 @@ pub(crate) fn code_for_reset(reason: h2::Reason) -> Code {
     }
 }
 
+/// The status of a response without a gRPC status: an HTTP error (or a
+/// 200 that ended at once). The code follows gRPC's
+/// `http-grpc-status-mapping.md` (as [`Code::from_http`]); a 431 (request
+/// header fields too large, INTERNAL) gets a message naming the limit, as
+/// it means the request's metadata is over the server's header list limit
+/// (HTTP/2 `SETTINGS_MAX_HEADER_LIST_SIZE`, which h2 enforces before the
+/// server's gRPC code sees the call).
+pub(crate) fn status_from_http(http: http::StatusCode) -> Status {
+    let code = Code::from_http(http.as_u16()).unwrap_or(Code::Unknown);
+    let message = if http == http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE {
+        "the request metadata is over the server's header list limit \
+         (HTTP/2 SETTINGS_MAX_HEADER_LIST_SIZE; the server answered HTTP 431): \
+         send less metadata, or raise the server's max_header_list_size"
+            .to_owned()
+    } else {
+        format!("the server answered HTTP {http} without a gRPC status")
+    };
+    Status::new(code, message).with_origin(Origin::Peer)
+}
+
 /// The status of a call that failed inside hyper: a reset stream, a lost
 /// connection, a GOAWAY, a protocol violation.
 ///
@@ -175,6 +195,16 @@ mod tests {
         for (reason, code) in cases {
             assert_eq!(code_for_reset(reason), code, "{reason:?}");
         }
+    }
+
+    #[test]
+    fn http_431_names_the_header_list_limit() {
+        let status = status_from_http(http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+        assert_eq!(status.code(), Code::Internal);
+        assert!(status.message().contains("header list limit"), "{status:?}");
+        assert!(status.message().contains("431"), "{status:?}");
+        let status = status_from_http(http::StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(status.code(), Code::Unavailable);
     }
 
     #[test]

@@ -154,15 +154,7 @@ impl Channel {
         // already ended: the code comes from the HTTP status (200 gives
         // UNKNOWN), as gRPC's http-grpc-status-mapping says.
         if parts.status != http::StatusCode::OK || http_body::Body::is_end_stream(&body) {
-            let code = Code::from_http(parts.status.as_u16()).unwrap_or(Code::Unknown);
-            return Err(Status::new(
-                code,
-                format!(
-                    "the server answered HTTP {} without a gRPC status",
-                    parts.status
-                ),
-            )
-            .with_origin(Origin::Peer));
+            return Err(super::errors::status_from_http(parts.status));
         }
         let content_type = parts.headers.get(CONTENT_TYPE).map(HeaderValue::as_bytes);
         if !content_type.is_some_and(crate::protocol::is_grpc_content_type) {
