@@ -48,8 +48,9 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 type HttpResponse = Response<Full<Bytes>>;
 
 /// Serves the gateway on `listener` until `signal` completes, calling the
-/// product service through `channel`. Connections still open then are
-/// closed.
+/// product service through `channel`; then stops accepting, lets the
+/// requests in flight finish for up to [`DRAIN_TIMEOUT`], and closes the
+/// connections still open.
 ///
 /// # Errors
 ///
@@ -61,24 +62,38 @@ pub async fn serve_with_shutdown(
 ) -> std::io::Result<()> {
     let client = ProductServiceClient::new(channel);
     let mut signal = pin!(signal);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut connections = JoinSet::new();
     loop {
         // Reap finished connections so the set stays small.
         while connections.try_join_next().is_some() {}
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => accepted?,
-            () = &mut signal => return Ok(()),
+            () = &mut signal => break,
         };
         let client = client.clone();
+        let watcher = graceful.watcher();
         connections.spawn(async move {
             let service = service_fn(move |request| handle(client.clone(), request));
             let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
-            if let Err(err) = connection.await {
+            if let Err(err) = watcher.watch(connection).await {
                 tracing::debug!(%peer, error = %err, "HTTP connection ended with an error");
             }
         });
     }
+    // Idle keep-alive connections close at once; the others after their
+    // request, or at the deadline.
+    if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("drain timeout passed; closing the HTTP connections still open");
+    }
+    Ok(())
 }
+
+/// How long a shutdown waits for the requests in flight.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Answers one request; every error becomes a JSON error response.
 async fn handle(

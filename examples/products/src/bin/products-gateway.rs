@@ -1,4 +1,4 @@
-//! Serves the REST gateway (HTTP/1.1, JSON) on 127.0.0.1 until Ctrl-C, in
+//! Serves the REST gateway (HTTP/1.1, JSON) on 127.0.0.1 until Ctrl-C or SIGTERM, in
 //! front of the gRPC product service.
 //!
 //! ```text
@@ -49,9 +49,32 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         "gateway listening on http://{}, calling 127.0.0.1:{grpc_port}",
         listener.local_addr()?
     );
-    gateway::serve_with_shutdown(listener, channel, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
+    gateway::serve_with_shutdown(listener, channel, shutdown_signal()).await?;
     Ok(())
+}
+
+/// Completes on Ctrl-C (SIGINT) or SIGTERM (what `kill`, systemd and
+/// Kubernetes send), so the server drains its calls (for up to its drain
+/// timeout, 5 s here) instead of dying with them.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("shutting down: draining the calls in flight");
 }

@@ -1,4 +1,4 @@
-//! Serves the product service (gRPC) on 127.0.0.1 until Ctrl-C.
+//! Serves the product service (gRPC) on 127.0.0.1 until Ctrl-C or SIGTERM.
 //!
 //! ```text
 //! cargo run -p grpcx-example-products --bin products-server -- [--port 50052]
@@ -28,9 +28,32 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     ports_from_args(std::env::args().skip(1), &mut [("--port", &mut port)])?;
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
     tracing::info!("product service listening on {}", listener.local_addr()?);
-    serve_with_shutdown(listener, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
+    serve_with_shutdown(listener, shutdown_signal()).await?;
     Ok(())
+}
+
+/// Completes on Ctrl-C (SIGINT) or SIGTERM (what `kill`, systemd and
+/// Kubernetes send), so the server drains its calls (for up to its drain
+/// timeout, 5 s here) instead of dying with them.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("shutting down: draining the calls in flight");
 }

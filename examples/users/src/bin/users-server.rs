@@ -1,4 +1,4 @@
-//! Serves the user service on 127.0.0.1 until Ctrl-C.
+//! Serves the user service on 127.0.0.1 until Ctrl-C or SIGTERM.
 //!
 //! ```text
 //! cargo run -p grpcx-example-users --bin users-server -- [--port 50051]
@@ -30,10 +30,32 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let port = port_from_args(std::env::args().skip(1), DEFAULT_PORT)?;
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
     tracing::info!("user service listening on {}", listener.local_addr()?);
-    serve_with_shutdown(listener, async {
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("shutting down");
-    })
-    .await?;
+    serve_with_shutdown(listener, shutdown_signal()).await?;
     Ok(())
+}
+
+/// Completes on Ctrl-C (SIGINT) or SIGTERM (what `kill`, systemd and
+/// Kubernetes send), so the server drains its calls (for up to its drain
+/// timeout, 5 s here) instead of dying with them.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    tracing::info!("shutting down: draining the calls in flight");
 }
