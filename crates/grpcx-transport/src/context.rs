@@ -102,6 +102,8 @@ const SEND_HEADERS: u8 = 2;
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Peer {
     pub(crate) addr: Option<SocketAddr>,
+    /// The memory budgets of the call's request messages.
+    pub(crate) budgets: Option<crate::server::Budgets>,
     #[cfg(feature = "tls-rustls")]
     pub(crate) certificates:
         Option<Arc<[tokio_rustls::rustls::pki_types::CertificateDer<'static>]>>,
@@ -192,6 +194,11 @@ impl Context {
     /// The client's address, when the transport knows it.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.inner.peer.addr
+    }
+
+    /// The memory budgets the call's request messages are charged to.
+    pub(crate) fn budgets(&self) -> Option<&crate::server::Budgets> {
+        self.inner.peer.budgets.as_ref()
     }
 
     /// The certificates the client presented on a TLS connection (its own

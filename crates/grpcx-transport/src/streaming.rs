@@ -27,6 +27,9 @@ pub struct Streaming<T> {
     pending: Option<PendingHead<T>>,
     body: Option<Body>,
     frames: FrameDecoder,
+    /// What the buffered request bytes hold of the server's memory budgets
+    /// (a server's stream only).
+    charge: Option<crate::server::Charge>,
     decoder: Option<Box<dyn Decoder<Item = T> + Send>>,
     role: Role,
     initial_metadata: Metadata,
@@ -56,17 +59,21 @@ enum Role {
 impl<T> Streaming<T> {
     /// The requests a server handler reads from `body`, whose messages use
     /// `encoding`; a failure of the body (the client reset the stream) ends
-    /// the stream with the body's status.
+    /// the stream with the body's status. The bytes of a message being
+    /// received are held in `charge`, if any; past its budgets the stream
+    /// ends with `RESOURCE_EXHAUSTED`.
     pub(crate) fn server(
         body: Body,
         encoding: CompressionEncoding,
         max_message_size: usize,
         decoder: impl Decoder<Item = T> + Send + 'static,
+        charge: Option<crate::server::Charge>,
     ) -> Streaming<T> {
         Streaming {
             pending: None,
             body: Some(body),
             frames: crate::glue::frame_decoder(max_message_size, encoding),
+            charge,
             decoder: Some(Box::new(decoder)),
             role: Role::Server,
             initial_metadata: Metadata::new(),
@@ -92,6 +99,7 @@ impl<T> Streaming<T> {
             pending: None,
             body: Some(body),
             frames: crate::glue::frame_decoder(max_message_size, encoding),
+            charge: None,
             decoder: Some(Box::new(decoder)),
             role: Role::Client { deadline, timeout },
             initial_metadata,
@@ -109,6 +117,7 @@ impl<T> Streaming<T> {
             pending: None,
             body: None,
             frames: FrameDecoder::new(),
+            charge: None,
             decoder: None,
             role: Role::Server,
             initial_metadata: Metadata::new(),
@@ -194,6 +203,8 @@ impl<T> Streaming<T> {
         self.done = true;
         self.body = None;
         self.cancel_request = None;
+        self.charge = None;
+        self.frames = FrameDecoder::new();
         let status = if self.initial_metadata.is_empty() {
             status
         } else {
@@ -206,6 +217,10 @@ impl<T> Streaming<T> {
         loop {
             match self.frames.next_message() {
                 Ok(Some(message)) => {
+                    if let Some(charge) = &mut self.charge {
+                        // Less is held now: this never fails.
+                        let _ = charge.hold(self.frames.buffered_len());
+                    }
                     return Poll::Ready(Some(self.decode(message)));
                 }
                 Ok(None) => {}
@@ -220,7 +235,14 @@ impl<T> Streaming<T> {
                 None => return self.end_of_body(),
             };
             match frame.into_data() {
-                Ok(data) => self.frames.push(data),
+                Ok(data) => {
+                    self.frames.push(data);
+                    if let Some(charge) = &mut self.charge {
+                        if let Err(status) = charge.hold(self.frames.buffered_len()) {
+                            return self.fail(status);
+                        }
+                    }
+                }
                 Err(frame) => {
                     if let Ok(trailers) = frame.into_trailers() {
                         return self.on_trailers(&trailers);

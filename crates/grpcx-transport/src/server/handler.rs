@@ -227,6 +227,7 @@ where
         encoding,
         config.max_decode_message_size,
         codec.decoder(),
+        context.budgets().cloned().map(crate::server::Charge::new),
     );
     let metadata = Metadata::from_headers(headers);
     Ok((requests, (metadata, parts.extensions), context, send))

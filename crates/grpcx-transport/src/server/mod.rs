@@ -20,6 +20,7 @@
 //! ```
 
 mod body;
+mod budget;
 mod call;
 mod conn;
 mod finish;
@@ -43,6 +44,8 @@ use tower::layer::util::{Identity, Stack};
 use tower::{Layer, Service};
 
 pub use body::ResponseBody;
+
+pub(crate) use budget::{Budget, Budgets, Charge};
 pub use finish::HandlerPanic;
 pub use routes::{BoxFuture, GrpcService, Routes, RoutesFuture, ServerCall, ServiceRoute};
 
@@ -81,6 +84,10 @@ pub const DEFAULT_KEEPALIVE_MIN_TIME: Duration = Duration::from_secs(5 * 60);
 /// [`Server::max_client_resets`]).
 pub const DEFAULT_MAX_CLIENT_RESETS: (u32, Duration) = (1000, Duration::from_secs(10));
 
+/// The memory budgets for request messages being received: 64 MiB per
+/// connection, 512 MiB per server (see [`Server::max_request_buffer`]).
+pub const DEFAULT_MAX_REQUEST_BUFFER: (usize, usize) = (64 * 1024 * 1024, 512 * 1024 * 1024);
+
 /// Server settings; every field has a safe default.
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
@@ -108,6 +115,8 @@ pub(crate) struct Config {
     pub(crate) keepalive_permit_without_stream: bool,
     pub(crate) max_client_resets: u32,
     pub(crate) client_reset_window: Duration,
+    pub(crate) max_request_buffer_per_connection: usize,
+    pub(crate) max_request_buffer_per_server: usize,
     /// One permit per blocking handler allowed to run at once.
     pub(crate) blocking_permits: Arc<tokio::sync::Semaphore>,
 }
@@ -138,6 +147,8 @@ impl Default for Config {
             keepalive_permit_without_stream: false,
             max_client_resets: DEFAULT_MAX_CLIENT_RESETS.0,
             client_reset_window: DEFAULT_MAX_CLIENT_RESETS.1,
+            max_request_buffer_per_connection: DEFAULT_MAX_REQUEST_BUFFER.0,
+            max_request_buffer_per_server: DEFAULT_MAX_REQUEST_BUFFER.1,
             blocking_permits: Arc::new(tokio::sync::Semaphore::new(DEFAULT_BLOCKING_THREADS)),
         }
     }
@@ -451,6 +462,28 @@ impl<L> Server<L> {
         self
     }
 
+    /// The memory budgets for request messages being received
+    /// ([`DEFAULT_MAX_REQUEST_BUFFER`]: 64 MiB per connection, 512 MiB per
+    /// server, by default). The bytes of a message are charged to both as
+    /// they arrive, until the whole message has and is handed to the
+    /// handler; a call whose next bytes would pass either budget fails with
+    /// `RESOURCE_EXHAUSTED`, and the server goes on serving the others.
+    /// Together with [`Server::max_decode_message_size`], this bounds what
+    /// many slow or unfinished uploads can make the server hold. A budget
+    /// under the maximum message size refuses the largest messages.
+    ///
+    /// ```
+    /// use grpcx_transport::Server;
+    ///
+    /// let server = Server::builder().max_request_buffer(16 << 20, 256 << 20);
+    /// # drop(server);
+    /// ```
+    pub fn max_request_buffer(mut self, per_connection: usize, per_server: usize) -> Server<L> {
+        self.config.max_request_buffer_per_connection = per_connection;
+        self.config.max_request_buffer_per_server = per_server;
+        self
+    }
+
     /// The most blocking handlers (the `blocking_*` adapters of
     /// [`handler`]) that run at once (64 by default; at least 1). Each runs
     /// on a thread of the runtime's blocking pool, never on an async
@@ -565,6 +598,7 @@ where
         let permits = config
             .max_connections
             .map(|max| Arc::new(tokio::sync::Semaphore::new(max)));
+        let server_budget = Budget::new(config.max_request_buffer_per_server, "server");
         let mut connections = JoinSet::new();
         let mut signal = std::pin::pin!(signal);
         let mut incoming = std::pin::pin!(incoming);
@@ -602,6 +636,10 @@ where
                 },
             };
             let state = conn::ConnState::new(accepted_at);
+            let budgets = Budgets {
+                connection: Budget::new(config.max_request_buffer_per_connection, "connection"),
+                server: Arc::clone(&server_budget),
+            };
             let shutdown = shutdown_watch.clone();
             let builder = Arc::clone(&builder);
             let service = service.clone();
@@ -635,6 +673,7 @@ where
                         Peer {
                             addr: peer,
                             certificates,
+                            budgets: Some(budgets),
                         },
                         layered,
                     );
@@ -642,13 +681,14 @@ where
                 });
                 continue;
             }
-            // Without TLS the address is the peer's only field.
+            // Without TLS there are no certificates.
             #[cfg_attr(not(feature = "tls-rustls"), allow(clippy::needless_update))]
             let service = CallService::new(
                 service,
                 Arc::clone(&config),
                 Peer {
                     addr: peer,
+                    budgets: Some(budgets),
                     ..Peer::default()
                 },
                 layered,
