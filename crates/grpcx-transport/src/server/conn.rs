@@ -273,8 +273,10 @@ impl GoAway {
 
 /// Where a connection closed for misbehaving is.
 enum Closing {
-    /// Writing the GOAWAY (once the server's output is at a frame boundary).
-    Writing(GoAway),
+    /// Writing the GOAWAY (once the server's output is at a frame
+    /// boundary), for up to the linger time: a client that reads nothing
+    /// does not hold the connection open.
+    Writing(GoAway, Pin<Box<Sleep>>),
     /// Sending FIN.
     Shutdown,
     /// Reading and dropping the client's bytes until it closes or the
@@ -456,7 +458,10 @@ impl<IO> Guarded<IO> {
         });
         if let (Some(why), None) = (self.misbehaviour, &self.closing) {
             tracing::debug!(reason = ?why, "client misbehaves; sending GOAWAY ENHANCE_YOUR_CALM");
-            self.closing = Some(Closing::Writing(GoAway::new(self.last_stream_id, why)));
+            self.closing = Some(Closing::Writing(
+                GoAway::new(self.last_stream_id, why),
+                Box::pin(tokio::time::sleep(LINGER)),
+            ));
         }
     }
 
@@ -478,7 +483,11 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Guarded<IO> {
         loop {
             match &mut self.closing {
                 None | Some(Closing::Closed) => return Poll::Ready(Ok(())),
-                Some(Closing::Writing(goaway)) => {
+                Some(Closing::Writing(goaway, deadline)) => {
+                    if deadline.as_mut().poll(cx).is_ready() {
+                        self.closing = Some(Closing::Closed);
+                        continue;
+                    }
                     if !self.outbound.at_boundary() {
                         // A frame is half written: the writer finishes it,
                         // then wakes this reader.
