@@ -1,6 +1,9 @@
 //! The health service over the wire: Check, Watch and List through their
 //! transitions, unknown services, and graceful shutdown seen by a watcher.
 
+// Test helpers: failing loudly is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use grpcx_health::pb::health_check_response::ServingStatus;
 use grpcx_health::pb::{HealthCheckRequest, HealthClient, HealthListRequest};
 use grpcx_health::{HealthReporter, pb};

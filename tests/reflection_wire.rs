@@ -1,6 +1,9 @@
 //! Server reflection over the wire, both API versions: list_services,
 //! file_by_filename, file_containing_symbol, unknown names.
 
+// Test helpers: failing loudly is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use grpcx_reflection::pb::{v1, v1alpha};
 use grpcx_status::Code;
 use grpcx_tests::{ServerHandle, channel, serve, within};

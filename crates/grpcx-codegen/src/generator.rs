@@ -997,6 +997,10 @@ mod tests {
 
     #[test]
     fn an_unknown_package_has_an_empty_set() {
-        assert!(package_descriptor_set(&testing_files(), "nope").file.is_empty());
+        assert!(
+            package_descriptor_set(&testing_files(), "nope")
+                .file
+                .is_empty()
+        );
     }
 }
