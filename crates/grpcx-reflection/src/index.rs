@@ -259,3 +259,87 @@ fn error(code: Code, message: String) -> MessageResponse {
         error_message: message,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(services: &[&str]) -> Result<Index, Error> {
+        let set =
+            Bytes::from_static(crate::pb::v1::SERVER_REFLECTION_DESCRIPTOR.file_descriptor_set);
+        Index::new(
+            &[set.clone(), set],
+            &services.iter().map(|s| (*s).to_owned()).collect(),
+        )
+    }
+
+    fn ask(index: &Index, request: MessageRequest) -> MessageResponse {
+        index
+            .answer(ServerReflectionRequest {
+                host: "h".to_owned(),
+                message_request: Some(request),
+            })
+            .message_response
+            .unwrap()
+    }
+
+    fn found(answer: &MessageResponse) -> bool {
+        matches!(answer, MessageResponse::FileDescriptorResponse(files) if files.file_descriptor_proto.len() == 1)
+    }
+
+    #[test]
+    fn every_kind_of_symbol_is_found() {
+        let index = index(&["grpc.reflection.v1.ServerReflection"]).unwrap();
+        for symbol in [
+            "grpc.reflection.v1.ServerReflection",
+            "grpc.reflection.v1.ServerReflection.ServerReflectionInfo",
+            "grpc.reflection.v1.ServerReflectionRequest",
+            ".grpc.reflection.v1.ServerReflectionRequest",
+            "grpc.reflection.v1.ServerReflectionRequest.host",
+            "grpc.reflection.v1.ServerReflectionRequest.message_request",
+            "grpc.reflection.v1.ErrorResponse.error_code",
+        ] {
+            assert!(
+                found(&ask(
+                    &index,
+                    MessageRequest::FileContainingSymbol(symbol.to_owned())
+                )),
+                "{symbol}"
+            );
+        }
+        for missing in ["grpc.reflection.v1", "grpc", "", "grpc.reflection.v1.Nope"] {
+            let answer = ask(
+                &index,
+                MessageRequest::FileContainingSymbol(missing.to_owned()),
+            );
+            assert!(
+                matches!(answer, MessageResponse::ErrorResponse(ref e) if e.error_code == Code::NotFound as i32),
+                "{missing}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_response_echoes_the_request_and_host() {
+        let index = index(&[]).unwrap();
+        let response = index.answer(ServerReflectionRequest {
+            host: "h".to_owned(),
+            message_request: None,
+        });
+        assert_eq!(response.valid_host, "h");
+        assert!(
+            matches!(response.message_response, Some(MessageResponse::ErrorResponse(ref e)) if e.error_code == Code::InvalidArgument as i32)
+        );
+    }
+
+    #[test]
+    fn listed_services_must_be_defined() {
+        assert!(
+            matches!(index(&["no.Such"]), Err(Error::UnknownService { name }) if name == "no.Such")
+        );
+        // A message is not a service.
+        assert!(index(&["grpc.reflection.v1.ErrorResponse"]).is_err());
+        let bad = Index::new(&[Bytes::from_static(b"\xff\xff")], &BTreeSet::new());
+        assert!(matches!(bad, Err(Error::InvalidDescriptorSet(_))));
+    }
+}
