@@ -13,6 +13,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={}", root.join(file).display());
     }
     let fds = protox::compile(files, [&root])?;
+    // The encoded set, for the server's reflection service.
+    let out = PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(
+        out.join("grpc_testing_descriptor_set.bin"),
+        prost::Message::encode_to_vec(&fds),
+    )?;
     prost_build::Config::new().compile_fds(fds)?;
     Ok(())
 }

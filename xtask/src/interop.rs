@@ -6,8 +6,10 @@
 //! 2. `cargo build -p grpcx-interop --bins`.
 //! 3. Our `interop-client --test_case all` against `interop_server.py`.
 //! 4. `interop_client.py --test_case all` against our `interop-server`.
+//! 5. `reflection_check.py` (grpcio's reflection and health clients)
+//!    against our `interop-server`.
 //!
-//! Both directions run even when the first fails. Each server is started
+//! Every run happens even when an earlier one fails. Each server is started
 //! with `--port 0` and found through the `listening on HOST:PORT` line it
 //! prints; it is killed when its direction is over, also on failure. Every
 //! wait is bounded.
@@ -61,8 +63,17 @@ pub(crate) fn run(root: &Path) -> Result {
         failures.push(format!("{direction}: {err}"));
     }
 
+    let direction = "grpcio reflection and health clients -> grpcx server";
+    let mut server = Command::new(&rust_server);
+    server.args(["--port", "0"]);
+    let mut client = Command::new(&python);
+    client.arg(interop_dir.join("reflection_check.py"));
+    if let Err(err) = run_direction(root, direction, server, client) {
+        failures.push(format!("{direction}: {err}"));
+    }
+
     if failures.is_empty() {
-        eprintln!("interop: all cases passed both ways");
+        eprintln!("interop: every run passed");
         Ok(())
     } else {
         Err(format!("interop failed:\n  {}", failures.join("\n  ")))

@@ -279,7 +279,7 @@ impl Builder {
                 println!("cargo:rerun-if-changed={}", source.display());
             }
         }
-        let mut config = self.prost_config()?;
+        let mut config = self.prost_config(&fds)?;
         config.out_dir(out_dir);
         if let Some(name) = &self.include_file {
             config.include_file(name);
@@ -301,7 +301,7 @@ impl Builder {
         includes: &[impl AsRef<Path>],
     ) -> Result<Vec<GeneratedFile>, Error> {
         let (fds, _) = self.load(protos, includes)?;
-        let mut config = self.prost_config()?;
+        let mut config = self.prost_config(&fds)?;
         let requests = fds
             .file
             .into_iter()
@@ -414,7 +414,7 @@ impl Builder {
         paths
     }
 
-    fn prost_config(&self) -> Result<prost_build::Config, Error> {
+    fn prost_config(&self, fds: &FileDescriptorSet) -> Result<prost_build::Config, Error> {
         let mut config = prost_build::Config::new();
         config
             .prost_path("::grpcx::codegen::prost")
@@ -445,6 +445,7 @@ impl Builder {
             blocking: self.build_blocking,
             service_attributes: self.service_attributes.clone(),
             externs: self.extern_proto_paths(),
+            descriptors: fds.clone(),
         })));
         Ok(config)
     }

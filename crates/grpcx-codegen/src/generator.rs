@@ -7,10 +7,13 @@
 //! every message type is `self::`-qualified, so nothing in the user's
 //! module (a message called `Result` or `Send`, say) can shadow them.
 
+use std::collections::BTreeSet;
 use std::str::FromStr;
 
-use proc_macro2::{Ident, Span, TokenStream};
+use proc_macro2::{Ident, Literal, Span, TokenStream};
+use prost::Message as _;
 use prost_build::{Comments, Method, Service, ServiceGenerator};
+use prost_types::{FileDescriptorProto, FileDescriptorSet};
 use quote::quote;
 
 use crate::names::{MethodNames, ServiceNames, is_valid_identifier};
@@ -26,24 +29,86 @@ pub(crate) struct Options {
     pub(crate) service_attributes: Vec<(String, String)>,
     /// Proto paths mapped to Rust paths outside the generated module.
     pub(crate) externs: Vec<String>,
+    /// Every file compiled and imported, without source info: the
+    /// `FILE_DESCRIPTOR_SET` of each package with a service is cut from it.
+    pub(crate) descriptors: FileDescriptorSet,
 }
 
 /// The [`ServiceGenerator`] prost-build calls for each service.
 #[derive(Debug)]
 pub(crate) struct Generator {
     options: Options,
+    /// The packages a service was generated for.
+    packages: BTreeSet<String>,
 }
 
 impl Generator {
     pub(crate) fn new(options: Options) -> Generator {
-        Generator { options }
+        Generator {
+            options,
+            packages: BTreeSet::new(),
+        }
     }
 }
 
 impl ServiceGenerator for Generator {
     fn generate(&mut self, service: Service, buf: &mut String) {
+        self.packages.insert(service.package.clone());
         buf.push_str(&service_code(&self.options, &service).to_string());
         buf.push('\n');
+    }
+
+    fn finalize_package(&mut self, package: &str, buf: &mut String) {
+        if self.packages.contains(package) {
+            let set = package_descriptor_set(&self.options.descriptors, package);
+            buf.push_str(&file_descriptor_set_code(&set.encode_to_vec()).to_string());
+            buf.push('\n');
+        }
+    }
+}
+
+/// The files of `package` and, transitively, every file they import, in
+/// the order of `all` (which lists a file's imports before it), without
+/// source info.
+pub(crate) fn package_descriptor_set(all: &FileDescriptorSet, package: &str) -> FileDescriptorSet {
+    let mut wanted: BTreeSet<&str> = BTreeSet::new();
+    let mut pending: Vec<&str> = all
+        .file
+        .iter()
+        .filter(|file| file.package() == package)
+        .map(|file| file.name())
+        .collect();
+    while let Some(name) = pending.pop() {
+        if wanted.insert(name) {
+            if let Some(file) = all.file.iter().find(|file| file.name() == name) {
+                pending.extend(file.dependency.iter().map(String::as_str));
+            }
+        }
+    }
+    FileDescriptorSet {
+        file: all
+            .file
+            .iter()
+            .filter(|file| wanted.contains(file.name()))
+            .map(|file| FileDescriptorProto {
+                source_code_info: None,
+                ..file.clone()
+            })
+            .collect(),
+    }
+}
+
+/// The package's `FILE_DESCRIPTOR_SET` constant.
+fn file_descriptor_set_code(bytes: &[u8]) -> TokenStream {
+    let literal = Literal::byte_string(bytes);
+    let doc = doc_text(
+        "The encoded `google.protobuf.FileDescriptorSet` of this package's\n\
+         files and every file they import, for server reflection; each\n\
+         service's descriptor points at it.",
+    );
+    quote! {
+        #doc
+        pub const FILE_DESCRIPTOR_SET: &[u8] = #literal;
     }
 }
 
@@ -299,7 +364,8 @@ fn descriptor(info: &ServiceInfo) -> TokenStream {
         #descriptor_doc
         #attributes
         pub static #descriptor: ::grpcx::codegen::ServiceDescriptor =
-            ::grpcx::codegen::ServiceDescriptor::new(#name_const, &[#(#methods),*]);
+            ::grpcx::codegen::ServiceDescriptor::new(#name_const, &[#(#methods),*])
+                .with_file_descriptor_set(self::FILE_DESCRIPTOR_SET);
     }
 }
 
@@ -896,5 +962,45 @@ fn server_glue(
                 ::core::option::Option::Some(&#descriptor)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn testing_files() -> FileDescriptorSet {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../proto");
+        let mut compiler = protox::Compiler::new([root]).unwrap();
+        compiler.include_imports(true).include_source_info(true);
+        compiler.open_file("grpc/testing/test.proto").unwrap();
+        compiler.file_descriptor_set()
+    }
+
+    #[test]
+    fn a_package_set_holds_its_files_and_their_imports_without_source_info() {
+        let all = testing_files();
+        let set = package_descriptor_set(&all, "grpc.testing");
+        let names: Vec<&str> = set.file.iter().map(|f| f.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "grpc/testing/empty.proto",
+                "grpc/testing/messages.proto",
+                "grpc/testing/test.proto"
+            ]
+        );
+        assert!(set.file.iter().all(|f| f.source_code_info.is_none()));
+        let decoded = FileDescriptorSet::decode(set.encode_to_vec().as_slice()).unwrap();
+        assert_eq!(decoded, set);
+    }
+
+    #[test]
+    fn an_unknown_package_has_an_empty_set() {
+        assert!(
+            package_descriptor_set(&testing_files(), "nope")
+                .file
+                .is_empty()
+        );
     }
 }

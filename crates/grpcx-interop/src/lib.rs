@@ -15,6 +15,12 @@ pub mod pb {
     include!(concat!(env!("OUT_DIR"), "/grpc.testing.rs"));
 }
 
+/// The encoded `FileDescriptorSet` of `grpc/testing/*.proto`, for the
+/// server's reflection service (the service glue here is hand-written, so
+/// it has no generated descriptor set).
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/grpc_testing_descriptor_set.bin"));
+
 /// Sets up logging to stderr, filtered by `RUST_LOG` (warnings by default).
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

@@ -139,3 +139,37 @@ async fn the_drain_timeout_bounds_the_wait() {
         .unwrap_err();
     assert_eq!(status.code(), Code::Unavailable, "{status:#}");
 }
+
+#[tokio::test]
+async fn on_shutdown_hooks_run_in_order_once_the_signal_fires() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (hooks, mut ran) = mpsc::unbounded_channel();
+    let (first, second) = (hooks.clone(), hooks);
+    let (started, _) = mpsc::unbounded_channel();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(
+        Server::builder()
+            .add_service(Sleeper { started })
+            .on_shutdown(move || first.send(1).unwrap())
+            .on_shutdown(move || second.send(2).unwrap())
+            .serve_with_shutdown(listener, async {
+                let _ = stopped.await;
+            }),
+    );
+    let channel = Endpoint::new(format!("http://127.0.0.1:{port}"))
+        .unwrap()
+        .connect_lazy();
+    // Serving, and no hook has run.
+    assert_eq!(sleep_call(&channel, 0).await.unwrap(), 0);
+    assert!(ran.try_recv().is_err());
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(20), server)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(ran.try_recv().unwrap(), 1);
+    assert_eq!(ran.try_recv().unwrap(), 2);
+    assert!(ran.try_recv().is_err());
+}

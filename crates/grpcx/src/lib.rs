@@ -259,6 +259,40 @@ pub mod middleware {
     pub use grpcx_middleware::*;
 }
 
+/// The gRPC health service, `grpc.health.v1.Health` (feature `health`, on
+/// by default). See `grpcx-health`.
+///
+/// ```
+/// let (health, reporter) = grpcx::health::service();
+/// let server = grpcx::Server::builder()
+///     .add_service(health)
+///     .on_shutdown(reporter.shutdown_hook());
+/// reporter.set_serving("example.users.v1.UserService");
+/// # drop(server);
+/// ```
+#[cfg(feature = "health")]
+pub mod health {
+    pub use grpcx_health::*;
+}
+
+/// gRPC server reflection, `grpc.reflection.v1` and `v1alpha` (feature
+/// `reflection`, on by default). See `grpcx-reflection`.
+///
+/// ```
+/// # fn main() -> Result<(), grpcx::reflection::Error> {
+/// let reflection = grpcx::reflection::service_for(&[grpcx::health::DESCRIPTOR])?;
+/// let server = grpcx::Server::builder()
+///     .add_service(reflection.v1())
+///     .add_service(reflection.v1alpha());
+/// # drop(server);
+/// # Ok(())
+/// # }
+/// ```
+#[cfg(feature = "reflection")]
+pub mod reflection {
+    pub use grpcx_reflection::*;
+}
+
 /// What generated code names; not for direct use, and not covered by
 /// semver. Generated code refers only to `::grpcx::codegen::*`, so it stays
 /// thin and the runtime can change behind it.

@@ -399,8 +399,40 @@ pub(crate) async fn all(servers: &Servers) -> Result<Vec<Row>, Error> {
         )
         .await,
     );
+    rows.extend(health_rows(servers).await?);
     rows.extend(crate::layers::rows(servers).await?);
     Ok(rows)
+}
+
+/// The health service every example server runs: a Check of a service
+/// it serves, and of one it does not know.
+async fn health_rows(servers: &Servers) -> Result<Vec<Row>, Error> {
+    use grpcx::health::pb::{HealthCheckRequest, HealthClient};
+    let health = HealthClient::new(channel(servers.users)?);
+    let check = |service: &'static str| {
+        let health = health.clone();
+        async move {
+            let request = HealthCheckRequest {
+                service: service.to_owned(),
+            };
+            let reply = health.check(request).await?.into_inner();
+            Ok(format!("{:?}", reply.status()))
+        }
+    };
+    Ok(vec![
+        row(
+            "health.Check example.users.v1.UserService",
+            OK,
+            check("example.users.v1.UserService"),
+        )
+        .await,
+        row(
+            "health.Check no.such.Service",
+            peer(Code::NotFound),
+            check("no.such.Service"),
+        )
+        .await,
+    ])
 }
 
 /// Makes one call and records how it ended.

@@ -116,6 +116,12 @@ const EXPECTED: &[(&str, Code, Option<Origin>)] = &[
         Code::Unimplemented,
         Some(Origin::Peer),
     ),
+    ("health.Check example.users.v1.UserService", Code::Ok, None),
+    (
+        "health.Check no.such.Service",
+        Code::NotFound,
+        Some(Origin::Peer),
+    ),
     ("chaos.Flaky, 2 x UNAVAILABLE, retried", Code::Ok, None),
     (
         "chaos.Flaky, pushback: stop retrying",

@@ -61,10 +61,25 @@ pub const UNAVAILABLE_PRODUCT_ID: &str = "p-down";
 /// A server with the product service and its error advice, to add other
 /// services to or to serve.
 pub fn server() -> Server<Stack<ErrorAdviceLayer, Identity>> {
-    Server::builder()
+    // Health (SERVING until shutdown) and reflection, one line each.
+    let (health, reporter) = grpcx::health::service();
+    reporter.set_serving(pb::PRODUCT_SERVICE_SERVICE_NAME);
+    let server = Server::builder()
         .drain_timeout(Duration::from_secs(5))
         .layer(ErrorAdviceLayer::new(advice()))
         .add_service(pb::ProductServiceServer::new(Products::default()))
+        .add_service(health)
+        .on_shutdown(reporter.shutdown_hook());
+    let descriptors = [&pb::PRODUCT_SERVICE_DESCRIPTOR, grpcx::health::DESCRIPTOR];
+    match grpcx::reflection::service_for(&descriptors) {
+        Ok(reflection) => server
+            .add_service(reflection.v1())
+            .add_service(reflection.v1alpha()),
+        Err(err) => {
+            tracing::warn!(error = %err, "serving without reflection");
+            server
+        }
+    }
 }
 
 /// Serves the product service on `listener` until the process ends.

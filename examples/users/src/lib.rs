@@ -94,9 +94,24 @@ impl Default for Config {
 
 /// A server with the user service, to add other services to or to serve.
 pub fn server(config: Config) -> Server {
-    Server::builder()
+    // Health (SERVING until shutdown) and reflection, one line each.
+    let (health, reporter) = grpcx::health::service();
+    reporter.set_serving(pb::USER_SERVICE_SERVICE_NAME);
+    let server = Server::builder()
         .drain_timeout(Duration::from_secs(5))
         .add_service(pb::UserServiceServer::new(Users::new(config)))
+        .add_service(health)
+        .on_shutdown(reporter.shutdown_hook());
+    match grpcx::reflection::service_for(&[&pb::USER_SERVICE_DESCRIPTOR, grpcx::health::DESCRIPTOR])
+    {
+        Ok(reflection) => server
+            .add_service(reflection.v1())
+            .add_service(reflection.v1alpha()),
+        Err(err) => {
+            tracing::warn!(error = %err, "serving without reflection");
+            server
+        }
+    }
 }
 
 /// Serves the user service, with the default settings, on `listener` until

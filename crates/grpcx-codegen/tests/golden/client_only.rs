@@ -23,24 +23,25 @@ pub const BARE_SERVICE_SERVICE_NAME: &str = "bare_service";
 /// paths, kinds and message types.
 #[cfg(feature = "rpc")]
 pub static BARE_SERVICE_DESCRIPTOR: ::grpcx::codegen::ServiceDescriptor = ::grpcx::codegen::ServiceDescriptor::new(
-    BARE_SERVICE_SERVICE_NAME,
-    &[
-        ::grpcx::codegen::MethodDescriptor::new(
-            "Ping",
-            "/bare_service/Ping",
-            ::grpcx::codegen::MethodKind::Unary,
-            "Ping",
-            "Pong",
-        ),
-        ::grpcx::codegen::MethodDescriptor::new(
-            "ping_twice",
-            "/bare_service/ping_twice",
-            ::grpcx::codegen::MethodKind::BidiStreaming,
-            "Ping",
-            "Pong",
-        ),
-    ],
-);
+        BARE_SERVICE_SERVICE_NAME,
+        &[
+            ::grpcx::codegen::MethodDescriptor::new(
+                "Ping",
+                "/bare_service/Ping",
+                ::grpcx::codegen::MethodKind::Unary,
+                "Ping",
+                "Pong",
+            ),
+            ::grpcx::codegen::MethodDescriptor::new(
+                "ping_twice",
+                "/bare_service/ping_twice",
+                ::grpcx::codegen::MethodKind::BidiStreaming,
+                "Ping",
+                "Pong",
+            ),
+        ],
+    )
+    .with_file_descriptor_set(self::FILE_DESCRIPTOR_SET);
 /// A service in no package, with a snake_case name.
 ///
 /// Each method makes one call of `bare_service` on the channel; calls may
@@ -236,3 +237,7 @@ impl<T: ::grpcx::codegen::ClientService> BareServiceBlockingClient<T> {
             )
     }
 }
+/// The encoded `google.protobuf.FileDescriptorSet` of this package's
+/// files and every file they import, for server reflection; each
+/// service's descriptor points at it.
+pub const FILE_DESCRIPTOR_SET: &[u8] = b"<270 bytes of source>";

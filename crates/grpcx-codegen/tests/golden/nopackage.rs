@@ -20,24 +20,25 @@ pub const BARE_SERVICE_SERVICE_NAME: &str = "bare_service";
 /// The descriptor of the `bare_service` service: its methods, with their
 /// paths, kinds and message types.
 pub static BARE_SERVICE_DESCRIPTOR: ::grpcx::codegen::ServiceDescriptor = ::grpcx::codegen::ServiceDescriptor::new(
-    BARE_SERVICE_SERVICE_NAME,
-    &[
-        ::grpcx::codegen::MethodDescriptor::new(
-            "Ping",
-            "/bare_service/Ping",
-            ::grpcx::codegen::MethodKind::Unary,
-            "Ping",
-            "Pong",
-        ),
-        ::grpcx::codegen::MethodDescriptor::new(
-            "ping_twice",
-            "/bare_service/ping_twice",
-            ::grpcx::codegen::MethodKind::BidiStreaming,
-            "Ping",
-            "Pong",
-        ),
-    ],
-);
+        BARE_SERVICE_SERVICE_NAME,
+        &[
+            ::grpcx::codegen::MethodDescriptor::new(
+                "Ping",
+                "/bare_service/Ping",
+                ::grpcx::codegen::MethodKind::Unary,
+                "Ping",
+                "Pong",
+            ),
+            ::grpcx::codegen::MethodDescriptor::new(
+                "ping_twice",
+                "/bare_service/ping_twice",
+                ::grpcx::codegen::MethodKind::BidiStreaming,
+                "Ping",
+                "Pong",
+            ),
+        ],
+    )
+    .with_file_descriptor_set(self::FILE_DESCRIPTOR_SET);
 /// A service in no package, with a snake_case name.
 ///
 /// Each method makes one call of `bare_service` on the channel; calls may
@@ -247,3 +248,7 @@ impl<T: BareService> ::grpcx::codegen::GrpcService for BareServiceServer<T> {
         ::core::option::Option::Some(&BARE_SERVICE_DESCRIPTOR)
     }
 }
+/// The encoded `google.protobuf.FileDescriptorSet` of this package's
+/// files and every file they import, for server reflection; each
+/// service's descriptor points at it.
+pub const FILE_DESCRIPTOR_SET: &[u8] = b"<270 bytes of source>";

@@ -90,59 +90,60 @@ pub const KEYWORDS_SERVICE_NAME: &str = "weird.nested.pkg.Keywords";
 /// The descriptor of the `weird.nested.pkg.Keywords` service: its methods, with their
 /// paths, kinds and message types.
 pub static KEYWORDS_DESCRIPTOR: ::grpcx::codegen::ServiceDescriptor = ::grpcx::codegen::ServiceDescriptor::new(
-    KEYWORDS_SERVICE_NAME,
-    &[
-        ::grpcx::codegen::MethodDescriptor::new(
-            "Match",
-            "/weird.nested.pkg.Keywords/Match",
-            ::grpcx::codegen::MethodKind::Unary,
-            "weird.nested.pkg.Type",
-            "weird.nested.pkg.Verdict",
-        ),
-        ::grpcx::codegen::MethodDescriptor::new(
-            "Type",
-            "/weird.nested.pkg.Keywords/Type",
-            ::grpcx::codegen::MethodKind::ServerStreaming,
-            "weird.nested.pkg.Type",
-            "weird.nested.pkg.Verdict",
-        ),
-        ::grpcx::codegen::MethodDescriptor::new(
-            "Async",
-            "/weird.nested.pkg.Keywords/Async",
-            ::grpcx::codegen::MethodKind::ClientStreaming,
-            "weird.nested.pkg.Type",
-            "weird.nested.pkg.Result",
-        ),
-        ::grpcx::codegen::MethodDescriptor::new(
-            "Self",
-            "/weird.nested.pkg.Keywords/Self",
-            ::grpcx::codegen::MethodKind::BidiStreaming,
-            "weird.nested.pkg.Send",
-            "weird.nested.pkg.Result",
-        ),
-        ::grpcx::codegen::MethodDescriptor::new(
-            "New",
-            "/weird.nested.pkg.Keywords/New",
-            ::grpcx::codegen::MethodKind::Unary,
-            "google.protobuf.Empty",
-            "google.protobuf.Empty",
-        ),
-        ::grpcx::codegen::MethodDescriptor::new(
-            "Nested",
-            "/weird.nested.pkg.Keywords/Nested",
-            ::grpcx::codegen::MethodKind::Unary,
-            "weird.nested.pkg.Verdict.Detail",
-            "weird.nested.pkg.Verdict.Detail",
-        ),
-        ::grpcx::codegen::MethodDescriptor::new(
-            "NoComment",
-            "/weird.nested.pkg.Keywords/NoComment",
-            ::grpcx::codegen::MethodKind::Unary,
-            "weird.nested.pkg.Option",
-            "google.protobuf.Timestamp",
-        ),
-    ],
-);
+        KEYWORDS_SERVICE_NAME,
+        &[
+            ::grpcx::codegen::MethodDescriptor::new(
+                "Match",
+                "/weird.nested.pkg.Keywords/Match",
+                ::grpcx::codegen::MethodKind::Unary,
+                "weird.nested.pkg.Type",
+                "weird.nested.pkg.Verdict",
+            ),
+            ::grpcx::codegen::MethodDescriptor::new(
+                "Type",
+                "/weird.nested.pkg.Keywords/Type",
+                ::grpcx::codegen::MethodKind::ServerStreaming,
+                "weird.nested.pkg.Type",
+                "weird.nested.pkg.Verdict",
+            ),
+            ::grpcx::codegen::MethodDescriptor::new(
+                "Async",
+                "/weird.nested.pkg.Keywords/Async",
+                ::grpcx::codegen::MethodKind::ClientStreaming,
+                "weird.nested.pkg.Type",
+                "weird.nested.pkg.Result",
+            ),
+            ::grpcx::codegen::MethodDescriptor::new(
+                "Self",
+                "/weird.nested.pkg.Keywords/Self",
+                ::grpcx::codegen::MethodKind::BidiStreaming,
+                "weird.nested.pkg.Send",
+                "weird.nested.pkg.Result",
+            ),
+            ::grpcx::codegen::MethodDescriptor::new(
+                "New",
+                "/weird.nested.pkg.Keywords/New",
+                ::grpcx::codegen::MethodKind::Unary,
+                "google.protobuf.Empty",
+                "google.protobuf.Empty",
+            ),
+            ::grpcx::codegen::MethodDescriptor::new(
+                "Nested",
+                "/weird.nested.pkg.Keywords/Nested",
+                ::grpcx::codegen::MethodKind::Unary,
+                "weird.nested.pkg.Verdict.Detail",
+                "weird.nested.pkg.Verdict.Detail",
+            ),
+            ::grpcx::codegen::MethodDescriptor::new(
+                "NoComment",
+                "/weird.nested.pkg.Keywords/NoComment",
+                ::grpcx::codegen::MethodKind::Unary,
+                "weird.nested.pkg.Option",
+                "google.protobuf.Timestamp",
+            ),
+        ],
+    )
+    .with_file_descriptor_set(self::FILE_DESCRIPTOR_SET);
 /// Every kind of call, with names that are Rust keywords.
 ///
 /// ```text
@@ -1088,52 +1089,53 @@ pub const ECHO_SERVICE_NAME: &str = "weird.nested.pkg.Echo";
 /// The descriptor of the `weird.nested.pkg.Echo` service: its methods, with their
 /// paths, kinds and message types.
 pub static ECHO_DESCRIPTOR: ::grpcx::codegen::ServiceDescriptor = ::grpcx::codegen::ServiceDescriptor::new(
-    ECHO_SERVICE_NAME,
-    &[
-        ::grpcx::codegen::MethodDescriptor::new(
-            "Echo",
-            "/weird.nested.pkg.Echo/Echo",
-            ::grpcx::codegen::MethodKind::Unary,
-            "weird.nested.pkg.Type",
-            "weird.nested.pkg.Type",
-        ),
-        ::grpcx::codegen::MethodDescriptor::new(
-            "EchoAgain",
-            "/weird.nested.pkg.Echo/EchoAgain",
-            ::grpcx::codegen::MethodKind::Unary,
-            "weird.nested.pkg.Type",
-            "weird.nested.pkg.Type",
-        ),
-        ::grpcx::codegen::MethodDescriptor::new(
-            "Collect",
-            "/weird.nested.pkg.Echo/Collect",
-            ::grpcx::codegen::MethodKind::ClientStreaming,
-            "weird.nested.pkg.Type",
-            "weird.nested.pkg.Type",
-        ),
-        ::grpcx::codegen::MethodDescriptor::new(
-            "Expand",
-            "/weird.nested.pkg.Echo/Expand",
-            ::grpcx::codegen::MethodKind::ServerStreaming,
-            "weird.nested.pkg.Type",
-            "weird.nested.pkg.Type",
-        ),
-        ::grpcx::codegen::MethodDescriptor::new(
-            "Chat",
-            "/weird.nested.pkg.Echo/Chat",
-            ::grpcx::codegen::MethodKind::BidiStreaming,
-            "weird.nested.pkg.Type",
-            "weird.nested.pkg.Type",
-        ),
-        ::grpcx::codegen::MethodDescriptor::new(
-            "Fail",
-            "/weird.nested.pkg.Echo/Fail",
-            ::grpcx::codegen::MethodKind::Unary,
-            "google.rpc.Status",
-            "google.protobuf.Empty",
-        ),
-    ],
-);
+        ECHO_SERVICE_NAME,
+        &[
+            ::grpcx::codegen::MethodDescriptor::new(
+                "Echo",
+                "/weird.nested.pkg.Echo/Echo",
+                ::grpcx::codegen::MethodKind::Unary,
+                "weird.nested.pkg.Type",
+                "weird.nested.pkg.Type",
+            ),
+            ::grpcx::codegen::MethodDescriptor::new(
+                "EchoAgain",
+                "/weird.nested.pkg.Echo/EchoAgain",
+                ::grpcx::codegen::MethodKind::Unary,
+                "weird.nested.pkg.Type",
+                "weird.nested.pkg.Type",
+            ),
+            ::grpcx::codegen::MethodDescriptor::new(
+                "Collect",
+                "/weird.nested.pkg.Echo/Collect",
+                ::grpcx::codegen::MethodKind::ClientStreaming,
+                "weird.nested.pkg.Type",
+                "weird.nested.pkg.Type",
+            ),
+            ::grpcx::codegen::MethodDescriptor::new(
+                "Expand",
+                "/weird.nested.pkg.Echo/Expand",
+                ::grpcx::codegen::MethodKind::ServerStreaming,
+                "weird.nested.pkg.Type",
+                "weird.nested.pkg.Type",
+            ),
+            ::grpcx::codegen::MethodDescriptor::new(
+                "Chat",
+                "/weird.nested.pkg.Echo/Chat",
+                ::grpcx::codegen::MethodKind::BidiStreaming,
+                "weird.nested.pkg.Type",
+                "weird.nested.pkg.Type",
+            ),
+            ::grpcx::codegen::MethodDescriptor::new(
+                "Fail",
+                "/weird.nested.pkg.Echo/Fail",
+                ::grpcx::codegen::MethodKind::Unary,
+                "google.rpc.Status",
+                "google.protobuf.Empty",
+            ),
+        ],
+    )
+    .with_file_descriptor_set(self::FILE_DESCRIPTOR_SET);
 /// A second service in the same file, whose methods share their types.
 ///
 /// Each method makes one call of `weird.nested.pkg.Echo` on the channel; calls may
@@ -1952,3 +1954,7 @@ impl<T: EchoBlocking> ::grpcx::codegen::GrpcService for EchoBlockingServer<T> {
         ::core::option::Option::Some(&ECHO_DESCRIPTOR)
     }
 }
+/// The encoded `google.protobuf.FileDescriptorSet` of this package's
+/// files and every file they import, for server reflection; each
+/// service's descriptor points at it.
+pub const FILE_DESCRIPTOR_SET: &[u8] = b"<327 bytes of source>";\n\tTimestamp\x12\x18\n\x07seconds\x18\x01 \x01(\x03R\x07seconds\x12\x14\n\x05nanos\x18\x02 \x01(\x05R\x05nanosB\x85\x01\n\x13com.google.protobufB\x0ETimestampProtoP\x01Z2google.golang.org/protobuf/types/known/timestamppb\xF8\x01\x01\xA2\x02\x03GPB\xAA\x02\x1EGoogle.Protobuf.WellKnownTypesb\x06proto3\n\xFB\x01\n\x1Egoogle/protobuf/duration.proto\x12\x0Fgoogle.protobuf\":\n\x08Duration\x12\x18\n\x07seconds\x18\x01 \x01(\x03R\x07seconds\x12\x14\n\x05nanos\x18\x02 \x01(\x05R\x05nanosB\x83\x01\n\x13com.google.protobufB\rDurationProtoP\x01Z1google.golang.org/protobuf/types/known/durationpb\xF8\x01\x01\xA2\x02\x03GPB\xAA\x02\x1EGoogle.Protobuf.WellKnownTypesb\x06proto3\n\x9E\x0E\n\x1Egoogle/rpc/error_details.proto\x12\ngoogle.rpc\x1A\x1Egoogle/protobuf/duration.proto\"\xB9\x01\n\tErrorInfo\x12\x16\n\x06reason\x18\x01 \x01(\tR\x06reason\x12\x16\n\x06domain\x18\x02 \x01(\tR\x06domain\x12?\n\x08metadata\x18\x03 \x03(\x0B2#.google.rpc.ErrorInfo.MetadataEntryR\x08metadata\x1A;\n\rMetadataEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"G\n\tRetryInfo\x12:\n\x0Bretry_delay\x18\x01 \x01(\x0B2\x19.google.protobuf.DurationR\nretryDelay\"H\n\tDebugInfo\x12#\n\rstack_entries\x18\x01 \x03(\tR\x0CstackEntries\x12\x16\n\x06detail\x18\x02 \x01(\tR\x06detail\"\x8E\x04\n\x0CQuotaFailure\x12B\n\nviolations\x18\x01 \x03(\x0B2\".google.rpc.QuotaFailure.ViolationR\nviolations\x1A\xB9\x03\n\tViolation\x12\x18\n\x07subject\x18\x01 \x01(\tR\x07subject\x12 \n\x0Bdescription\x18\x02 \x01(\tR\x0Bdescription\x12\x1F\n\x0Bapi_service\x18\x03 \x01(\tR\napiService\x12!\n\x0Cquota_metric\x18\x04 \x01(\tR\x0BquotaMetric\x12\x19\n\x08quota_id\x18\x05 \x01(\tR\x07quotaId\x12b\n\x10quota_dimensions\x18\x06 \x03(\x0B27.google.rpc.QuotaFailure.Violation.QuotaDimensionsEntryR\x0FquotaDimensions\x12\x1F\n\x0Bquota_value\x18\x07 \x01(\x03R\nquotaValue\x121\n\x12future_quota_value\x18\x08 \x01(\x03H\0R\x10futureQuotaValue\x88\x01\x01\x1AB\n\x14QuotaDimensionsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x15\n\x13_future_quota_value\"\xBD\x01\n\x13PreconditionFailure\x12I\n\nviolations\x18\x01 \x03(\x0B2).google.rpc.PreconditionFailure.ViolationR\nviolations\x1A[\n\tViolation\x12\x12\n\x04type\x18\x01 \x01(\tR\x04type\x12\x18\n\x07subject\x18\x02 \x01(\tR\x07subject\x12 \n\x0Bdescription\x18\x03 \x01(\tR\x0Bdescription\"\x8C\x02\n\nBadRequest\x12P\n\x10field_violations\x18\x01 \x03(\x0B2%.google.rpc.BadRequest.FieldViolationR\x0FfieldViolations\x1A\xAB\x01\n\x0EFieldViolation\x12\x14\n\x05field\x18\x01 \x01(\tR\x05field\x12 \n\x0Bdescription\x18\x02 \x01(\tR\x0Bdescription\x12\x16\n\x06reason\x18\x03 \x01(\tR\x06reason\x12I\n\x11localized_message\x18\x04 \x01(\x0B2\x1C.google.rpc.LocalizedMessageR\x10localizedMessage\"O\n\x0BRequestInfo\x12\x1D\n\nrequest_id\x18\x01 \x01(\tR\trequestId\x12!\n\x0Cserving_data\x18\x02 \x01(\tR\x0BservingData\"\x90\x01\n\x0CResourceInfo\x12#\n\rresource_type\x18\x01 \x01(\tR\x0CresourceType\x12#\n\rresource_name\x18\x02 \x01(\tR\x0CresourceName\x12\x14\n\x05owner\x18\x03 \x01(\tR\x05owner\x12 \n\x0Bdescription\x18\x04 \x01(\tR\x0Bdescription\"o\n\x04Help\x12+\n\x05links\x18\x01 \x03(\x0B2\x15.google.rpc.Help.LinkR\x05links\x1A:\n\x04Link\x12 \n\x0Bdescription\x18\x01 \x01(\tR\x0Bdescription\x12\x10\n\x03url\x18\x02 \x01(\tR\x03url\"D\n\x10LocalizedMessage\x12\x16\n\x06locale\x18\x01 \x01(\tR\x06locale\x12\x18\n\x07message\x18\x02 \x01(\tR\x07messageb\x06proto3\n\xE4\x01\n\x19google/protobuf/any.proto\x12\x0Fgoogle.protobuf\"6\n\x03Any\x12\x19\n\x08type_url\x18\x01 \x01(\tR\x07typeUrl\x12\x14\n\x05value\x18\x02 \x01(\x0CR\x05valueBv\n\x13com.google.protobufB\x08AnyProtoP\x01Z,google.golang.org/protobuf/types/known/anypb\xA2\x02\x03GPB\xAA\x02\x1EGoogle.Protobuf.WellKnownTypesb\x06proto3\n\xB0\x01\n\x17google/rpc/status.proto\x12\ngoogle.rpc\x1A\x19google/protobuf/any.proto\"f\n\x06Status\x12\x12\n\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n\x07message\x18\x02 \x01(\tR\x07message\x12.\n\x07details\x18\x03 \x03(\x0B2\x14.google.protobuf.AnyR\x07detailsb\x06proto3\ne\n\x12weird/common.proto\x12\x0Cweird.common\"9\n\x05Money\x12\x1A\n\x08currency\x18\x01 \x01(\tR\x08currency\x12\x14\n\x05units\x18\x02 \x01(\x03R\x05unitsb\x06proto3\n\xA4\x0B\n\x12weird/shapes.proto\x12\x10weird.nested.pkg\x1A\x1Bgoogle/protobuf/empty.proto\x1A\x1Fgoogle/protobuf/timestamp.proto\x1A\x1Egoogle/rpc/error_details.proto\x1A\x17google/rpc/status.proto\x1A\x12weird/common.proto\"\x9B\x01\n\x04Type\x12\x12\n\x04type\x18\x01 \x01(\tR\x04type\x12\x14\n\x05match\x18\x02 \x01(\tR\x05match\x12\x12\n\x04self\x18\x03 \x01(\x05R\x04self\x12*\n\x02at\x18\x04 \x01(\x0B2\x1A.google.protobuf.TimestampR\x02at\x12)\n\x05price\x18\x05 \x01(\x0B2\x13.weird.common.MoneyR\x05price\"\xBC\x01\n\x07Verdict\x12*\n\x06status\x18\x01 \x01(\x0B2\x12.google.rpc.StatusR\x06status\x12-\n\x06errors\x18\x02 \x03(\x0B2\x15.google.rpc.ErrorInfoR\x06errors\x128\n\x06detail\x18\x03 \x01(\x0B2 .weird.nested.pkg.Verdict.DetailR\x06detail\x1A\x1C\n\x06Detail\x12\x12\n\x04text\x18\x01 \x01(\tR\x04text\"\x1E\n\x06Result\x12\x14\n\x05value\x18\x01 \x01(\tR\x05value\"\x1C\n\x04Send\x12\x14\n\x05value\x18\x01 \x01(\tR\x05value\"\x1E\n\x06Option\x12\x14\n\x05value\x18\x01 \x01(\tR\x05value2\xC6\x03\n\x08Keywords\x12:\n\x05Match\x12\x16.weird.nested.pkg.Type\x1A\x19.weird.nested.pkg.Verdict\x12;\n\x04Type\x12\x16.weird.nested.pkg.Type\x1A\x19.weird.nested.pkg.Verdict0\x01\x12;\n\x05Async\x12\x16.weird.nested.pkg.Type\x1A\x18.weird.nested.pkg.Result(\x01\x12<\n\x04Self\x12\x16.weird.nested.pkg.Send\x1A\x18.weird.nested.pkg.Result(\x010\x01\x125\n\x03New\x12\x16.google.protobuf.Empty\x1A\x16.google.protobuf.Empty\x12L\n\x06Nested\x12 .weird.nested.pkg.Verdict.Detail\x1A .weird.nested.pkg.Verdict.Detail\x12A\n\tNoComment\x12\x18.weird.nested.pkg.Option\x1A\x1A.google.protobuf.Timestamp2\xE4\x02\n\x04Echo\x126\n\x04Echo\x12\x16.weird.nested.pkg.Type\x1A\x16.weird.nested.pkg.Type\x12;\n\tEchoAgain\x12\x16.weird.nested.pkg.Type\x1A\x16.weird.nested.pkg.Type\x12;\n\x07Collect\x12\x16.weird.nested.pkg.Type\x1A\x16.weird.nested.pkg.Type(\x01\x12:\n\x06Expand\x12\x16.weird.nested.pkg.Type\x1A\x16.weird.nested.pkg.Type0\x01\x12:\n\x04Chat\x12\x16.weird.nested.pkg.Type\x1A\x16.weird.nested.pkg.Type(\x010\x01\x122\n\x04Fail\x12\x12.google.rpc.Status\x1A\x16.google.protobuf.Emptyb\x06proto3";

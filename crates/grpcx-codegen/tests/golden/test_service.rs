@@ -193,66 +193,67 @@ pub const TEST_SERVICE_SERVICE_NAME: &str = "grpc.testing.TestService";
 /// The descriptor of the `grpc.testing.TestService` service: its methods, with their
 /// paths, kinds and message types.
 pub static TEST_SERVICE_DESCRIPTOR: ::grpcx::codegen::ServiceDescriptor = ::grpcx::codegen::ServiceDescriptor::new(
-    TEST_SERVICE_SERVICE_NAME,
-    &[
-        ::grpcx::codegen::MethodDescriptor::new(
-            "EmptyCall",
-            "/grpc.testing.TestService/EmptyCall",
-            ::grpcx::codegen::MethodKind::Unary,
-            "grpc.testing.Empty",
-            "grpc.testing.Empty",
-        ),
-        ::grpcx::codegen::MethodDescriptor::new(
-            "UnaryCall",
-            "/grpc.testing.TestService/UnaryCall",
-            ::grpcx::codegen::MethodKind::Unary,
-            "grpc.testing.SimpleRequest",
-            "grpc.testing.SimpleResponse",
-        ),
-        ::grpcx::codegen::MethodDescriptor::new(
-            "CacheableUnaryCall",
-            "/grpc.testing.TestService/CacheableUnaryCall",
-            ::grpcx::codegen::MethodKind::Unary,
-            "grpc.testing.SimpleRequest",
-            "grpc.testing.SimpleResponse",
-        ),
-        ::grpcx::codegen::MethodDescriptor::new(
-            "StreamingOutputCall",
-            "/grpc.testing.TestService/StreamingOutputCall",
-            ::grpcx::codegen::MethodKind::ServerStreaming,
-            "grpc.testing.StreamingOutputCallRequest",
-            "grpc.testing.StreamingOutputCallResponse",
-        ),
-        ::grpcx::codegen::MethodDescriptor::new(
-            "StreamingInputCall",
-            "/grpc.testing.TestService/StreamingInputCall",
-            ::grpcx::codegen::MethodKind::ClientStreaming,
-            "grpc.testing.StreamingInputCallRequest",
-            "grpc.testing.StreamingInputCallResponse",
-        ),
-        ::grpcx::codegen::MethodDescriptor::new(
-            "FullDuplexCall",
-            "/grpc.testing.TestService/FullDuplexCall",
-            ::grpcx::codegen::MethodKind::BidiStreaming,
-            "grpc.testing.StreamingOutputCallRequest",
-            "grpc.testing.StreamingOutputCallResponse",
-        ),
-        ::grpcx::codegen::MethodDescriptor::new(
-            "HalfDuplexCall",
-            "/grpc.testing.TestService/HalfDuplexCall",
-            ::grpcx::codegen::MethodKind::BidiStreaming,
-            "grpc.testing.StreamingOutputCallRequest",
-            "grpc.testing.StreamingOutputCallResponse",
-        ),
-        ::grpcx::codegen::MethodDescriptor::new(
-            "UnimplementedCall",
-            "/grpc.testing.TestService/UnimplementedCall",
-            ::grpcx::codegen::MethodKind::Unary,
-            "grpc.testing.Empty",
-            "grpc.testing.Empty",
-        ),
-    ],
-);
+        TEST_SERVICE_SERVICE_NAME,
+        &[
+            ::grpcx::codegen::MethodDescriptor::new(
+                "EmptyCall",
+                "/grpc.testing.TestService/EmptyCall",
+                ::grpcx::codegen::MethodKind::Unary,
+                "grpc.testing.Empty",
+                "grpc.testing.Empty",
+            ),
+            ::grpcx::codegen::MethodDescriptor::new(
+                "UnaryCall",
+                "/grpc.testing.TestService/UnaryCall",
+                ::grpcx::codegen::MethodKind::Unary,
+                "grpc.testing.SimpleRequest",
+                "grpc.testing.SimpleResponse",
+            ),
+            ::grpcx::codegen::MethodDescriptor::new(
+                "CacheableUnaryCall",
+                "/grpc.testing.TestService/CacheableUnaryCall",
+                ::grpcx::codegen::MethodKind::Unary,
+                "grpc.testing.SimpleRequest",
+                "grpc.testing.SimpleResponse",
+            ),
+            ::grpcx::codegen::MethodDescriptor::new(
+                "StreamingOutputCall",
+                "/grpc.testing.TestService/StreamingOutputCall",
+                ::grpcx::codegen::MethodKind::ServerStreaming,
+                "grpc.testing.StreamingOutputCallRequest",
+                "grpc.testing.StreamingOutputCallResponse",
+            ),
+            ::grpcx::codegen::MethodDescriptor::new(
+                "StreamingInputCall",
+                "/grpc.testing.TestService/StreamingInputCall",
+                ::grpcx::codegen::MethodKind::ClientStreaming,
+                "grpc.testing.StreamingInputCallRequest",
+                "grpc.testing.StreamingInputCallResponse",
+            ),
+            ::grpcx::codegen::MethodDescriptor::new(
+                "FullDuplexCall",
+                "/grpc.testing.TestService/FullDuplexCall",
+                ::grpcx::codegen::MethodKind::BidiStreaming,
+                "grpc.testing.StreamingOutputCallRequest",
+                "grpc.testing.StreamingOutputCallResponse",
+            ),
+            ::grpcx::codegen::MethodDescriptor::new(
+                "HalfDuplexCall",
+                "/grpc.testing.TestService/HalfDuplexCall",
+                ::grpcx::codegen::MethodKind::BidiStreaming,
+                "grpc.testing.StreamingOutputCallRequest",
+                "grpc.testing.StreamingOutputCallResponse",
+            ),
+            ::grpcx::codegen::MethodDescriptor::new(
+                "UnimplementedCall",
+                "/grpc.testing.TestService/UnimplementedCall",
+                ::grpcx::codegen::MethodKind::Unary,
+                "grpc.testing.Empty",
+                "grpc.testing.Empty",
+            ),
+        ],
+    )
+    .with_file_descriptor_set(self::FILE_DESCRIPTOR_SET);
 /// A client of the `grpc.testing.TestService` service.
 ///
 /// Each method makes one call of `grpc.testing.TestService` on the channel; calls may
@@ -1345,17 +1346,18 @@ pub const UNIMPLEMENTED_SERVICE_SERVICE_NAME: &str = "grpc.testing.Unimplemented
 /// The descriptor of the `grpc.testing.UnimplementedService` service: its methods, with their
 /// paths, kinds and message types.
 pub static UNIMPLEMENTED_SERVICE_DESCRIPTOR: ::grpcx::codegen::ServiceDescriptor = ::grpcx::codegen::ServiceDescriptor::new(
-    UNIMPLEMENTED_SERVICE_SERVICE_NAME,
-    &[
-        ::grpcx::codegen::MethodDescriptor::new(
-            "UnimplementedCall",
-            "/grpc.testing.UnimplementedService/UnimplementedCall",
-            ::grpcx::codegen::MethodKind::Unary,
-            "grpc.testing.Empty",
-            "grpc.testing.Empty",
-        ),
-    ],
-);
+        UNIMPLEMENTED_SERVICE_SERVICE_NAME,
+        &[
+            ::grpcx::codegen::MethodDescriptor::new(
+                "UnimplementedCall",
+                "/grpc.testing.UnimplementedService/UnimplementedCall",
+                ::grpcx::codegen::MethodKind::Unary,
+                "grpc.testing.Empty",
+                "grpc.testing.Empty",
+            ),
+        ],
+    )
+    .with_file_descriptor_set(self::FILE_DESCRIPTOR_SET);
 /// A client of the `grpc.testing.UnimplementedService` service.
 ///
 /// Each method makes one call of `grpc.testing.UnimplementedService` on the channel; calls may
@@ -1657,3 +1659,7 @@ for UnimplementedServiceBlockingServer<T> {
         ::core::option::Option::Some(&UNIMPLEMENTED_SERVICE_DESCRIPTOR)
     }
 }
+/// The encoded `google.protobuf.FileDescriptorSet` of this package's
+/// files and every file they import, for server reflection; each
+/// service's descriptor points at it.
+pub const FILE_DESCRIPTOR_SET: &[u8] = b"<4035 bytes of source>";

@@ -65,9 +65,29 @@ async fn main() -> ExitCode {
             _ = term.recv() => {}
         }
     };
+    // Health and reflection, for grpcio's reflection and health clients
+    // (tests/interop/reflection_check.py).
+    let (health, reporter) = grpcx_health::service();
+    reporter.set_serving("grpc.testing.TestService");
+    let reflection = match grpcx_reflection::Builder::default()
+        .file_descriptor_set(grpcx_interop::FILE_DESCRIPTOR_SET)
+        .service_name("grpc.testing.TestService")
+        .service(grpcx_health::DESCRIPTOR)
+        .build()
+    {
+        Ok(reflection) => reflection,
+        Err(err) => {
+            eprintln!("interop-server: reflection: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
     let server = Server::builder()
         .drain_timeout(std::time::Duration::from_secs(5))
-        .add_service(TestService);
+        .add_service(TestService)
+        .add_service(health)
+        .add_service(reflection.v1())
+        .add_service(reflection.v1alpha())
+        .on_shutdown(reporter.shutdown_hook());
     match server.serve_with_shutdown(listener, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -164,6 +164,8 @@ pub struct Server<L = Identity> {
     layer: L,
     /// Whether [`Server::layer`] was called.
     layered: bool,
+    /// Run once the server stops accepting, before the drain.
+    on_shutdown: Vec<Box<dyn FnOnce() + Send>>,
     #[cfg(feature = "tls-rustls")]
     tls: Option<tokio_rustls::TlsAcceptor>,
 }
@@ -175,6 +177,7 @@ impl Default for Server {
             services: HashMap::new(),
             layer: Identity::new(),
             layered: false,
+            on_shutdown: Vec::new(),
             #[cfg(feature = "tls-rustls")]
             tls: None,
         }
@@ -255,6 +258,7 @@ impl<L> Server<L> {
             services: self.services,
             layer: Stack::new(layer, self.layer),
             layered: true,
+            on_shutdown: self.on_shutdown,
             #[cfg(feature = "tls-rustls")]
             tls: self.tls,
         }
@@ -320,6 +324,16 @@ impl<L> Server<L> {
     /// (uncompressed by default).
     pub fn send_compression(mut self, encoding: CompressionEncoding) -> Server<L> {
         self.config.compression.send = encoding;
+        self
+    }
+
+    /// Runs `hook` once the server stops accepting connections (its
+    /// shutdown signal fired or its listener ended), before it sends GOAWAY
+    /// and drains the calls in flight: to mark a health service
+    /// `NOT_SERVING`, say, so that its watchers learn it first. Hooks run
+    /// in the order they were added.
+    pub fn on_shutdown(mut self, hook: impl FnOnce() + Send + 'static) -> Server<L> {
+        self.on_shutdown.push(Box::new(hook));
         self
     }
 
@@ -698,7 +712,9 @@ where
                 conn::drive(&builder, stream, service, state, &config, shutdown, peer).await;
             });
         }
+        // The hooks first (a health service turns NOT_SERVING), then
         // GOAWAY on every connection; each ends when its calls have.
+        self.on_shutdown.into_iter().for_each(|hook| hook());
         shutdown.send_replace(true);
         let drained = tokio::time::timeout(config.drain_timeout, async {
             while connections.join_next().await.is_some() {}
