@@ -122,6 +122,7 @@ fn fuzz(target: &'static Target, seed: u64, budget: Duration, watchdog: &Watchdo
     let mut corpus = (target.seeds)();
     // Every seed passes first: a failing seed is a bug, not a find.
     corpus.push(Vec::new());
+    let seeds = corpus.len();
     let started = Instant::now();
     let mut execs: u64 = 0;
     let mut slowest = Duration::ZERO;
@@ -133,7 +134,14 @@ fn fuzz(target: &'static Target, seed: u64, budget: Duration, watchdog: &Watchdo
             if started.elapsed() >= budget {
                 break;
             }
-            mutant(&mut rng, &corpus, target.dictionary)
+            // Half the time from a seed, so that kept mutants do not
+            // crowd out the valid inputs.
+            let pool = if rng.bool() {
+                &corpus[..seeds]
+            } else {
+                &corpus[..]
+            };
+            mutant(&mut rng, pool, target.dictionary)
         };
         i += 1;
         watchdog.arm(target.name, &input);
@@ -282,12 +290,15 @@ fn fnv(data: &[u8]) -> u64 {
 /// Ends the process when one input runs longer than the time-out, after
 /// saving it: a hang cannot be caught like a panic.
 struct Watchdog {
-    current: Arc<Mutex<Option<(Instant, &'static str, Vec<u8>)>>>,
+    current: Arc<Mutex<Option<Running>>>,
 }
+
+/// The input being run: when it started, its target, its bytes.
+type Running = (Instant, &'static str, Vec<u8>);
 
 impl Watchdog {
     fn start(timeout: Duration) -> Watchdog {
-        let current: Arc<Mutex<Option<(Instant, &'static str, Vec<u8>)>>> = Arc::default();
+        let current: Arc<Mutex<Option<Running>>> = Arc::default();
         let watched = Arc::clone(&current);
         std::thread::spawn(move || {
             loop {

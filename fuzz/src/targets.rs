@@ -118,6 +118,17 @@ pub static TARGETS: &[Target] = &[
             b"\"type.googleapis.com/google.rpc.RetryInfo\"",
             b"\"retryDelay\":",
             b"\"1.5s\"",
+            b"\"-0.000000001s\"",
+            b"\"315576000001s\"",
+            b"\"1.0000000001s\"",
+            b"\"99999999999999999999s\"",
+            b"\"type.googleapis.com/google.rpc.BadRequest\"",
+            b"\"type.googleapis.com/google.rpc.QuotaFailure\"",
+            b"\"type.googleapis.com/google.rpc.DebugInfo\"",
+            b"\"type.googleapis.com/google.rpc.Help\"",
+            b"\"fieldViolations\":[{",
+            b"\"metadata\":{",
+            b"\"value\":",
             b"1e400",
             b"-9223372036854775809",
             b"null",
@@ -530,6 +541,21 @@ fn status_headers(data: &[u8]) {
     assert_eq!(back.details_any(), status.details_any());
     assert_eq!(back.pushback(), status.pushback());
     assert_eq!(back.metadata(), status.metadata());
+
+    // A gateway renders what it received as the JSON error body; that
+    // body parses back, with the same code and message.
+    let json = status.to_json();
+    let parsed = Status::from_json(&json);
+    let Ok(parsed) = parsed else {
+        panic!("{status:?} renders as {json} which does not parse: {parsed:?}");
+    };
+    assert_eq!(parsed.code(), status.code(), "{json}");
+    assert_eq!(parsed.message(), status.message(), "{json}");
+    assert_eq!(
+        parsed.details_any().len(),
+        status.details_any().len(),
+        "{json}"
+    );
 }
 
 fn touch_metadata(metadata: &Metadata) {
@@ -615,7 +641,7 @@ fn metadata_seeds() -> Vec<Vec<u8>> {
         &b"x-request-id\0abc-123"[..],
         b"trace-bin\0\x00\x01\x02\xff",
         b"trace-bin\0AAEC/w==",
-        b"grpc-status\00",
+        b"grpc-status\x000",
         b"Upper\0v",
         b"x-key\0 spaces and \ttab",
         b"-bin\0",
