@@ -24,6 +24,9 @@ tasks:
   codegen --check  fail when the committed generated code is stale
   interop          gRPC's interop suite both ways against the grpcio peer in
                    tests/interop (needs python3 and, the first time, PyPI)
+  fuzz [--seconds N] [ARGS]
+                   every fuzz target for N seconds each (default 10); ARGS go
+                   to the fuzzer (--target NAME, --seed S, --input FILE)
 ";
 
 type Result<T = ()> = std::result::Result<T, String>;
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
         ["codegen"] => codegen::run(&root(), false),
         ["codegen", "--check"] => codegen::run(&root(), true),
         ["interop"] => interop::run(&root()),
+        ["fuzz", args @ ..] => fuzz(args),
         [] | ["help"] | ["--help"] | ["-h"] => {
             print!("{HELP}");
             Ok(())
@@ -64,6 +68,9 @@ fn ci() -> Result {
     // non-zero when a call does not end as expected.
     cargo(&["run", "-q", "-p", "grpcx-demo"], &[])?;
     interop::run(&root())?;
+    // A smoke run: one second per target, to catch what the seeds and
+    // mutation find at once; longer runs are `cargo xtask fuzz`.
+    fuzz(&["--seconds", "1"])?;
     // Last, so that the run ends with the test runner's summary.
     test()
 }
@@ -99,6 +106,14 @@ fn test() -> Result {
         &["test", "--workspace", "--all-features", "--no-fail-fast"],
         &[],
     )
+}
+
+/// Runs the fuzzer (`fuzz/`) in its own profile: optimized, with overflow
+/// checks and debug assertions.
+fn fuzz(args: &[&str]) -> Result {
+    let mut command = vec!["run", "-q", "--profile", "fuzz", "-p", "grpcx-fuzz", "--"];
+    command.extend_from_slice(args);
+    cargo(&command, &[])
 }
 
 /// Runs cargo from the workspace root, echoing the command.

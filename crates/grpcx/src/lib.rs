@@ -10,6 +10,19 @@
 //!   [`Streaming`] and the handler [`Context`] from `grpcx-transport`;
 //! - the codec and compression types in [`codec`].
 //!
+//! # Features
+//!
+//! - `tls-rustls` (off by default): TLS through rustls with the ring
+//!   provider. `Server::tls_config` serves HTTP/2 over TLS (ALPN `h2`),
+//!   `Endpoint::tls_config` dials `https://` endpoints, and both take a
+//!   plain rustls config, so mutual TLS is rustls's own: a server config
+//!   built `with_client_cert_verifier(WebPkiClientVerifier::builder(roots)
+//!   .build()?)` refuses clients without a certificate at the handshake,
+//!   and a client config built `with_client_auth_cert(chain, key)` presents
+//!   one. Handlers and server layers read the peer's chain with
+//!   `Context::peer_certificates`. The rustls these configs come from is
+//!   re-exported as `tls::rustls`.
+//!
 //! The single crates stay usable alone: depend on `grpcx-status` to build
 //! and read statuses anywhere without an HTTP stack.
 //!
@@ -204,6 +217,13 @@ pub use grpcx_transport::{
     IntoBlockingStreamingRequest, IntoRequest, IntoStreamingRequest, Request, Response, Server,
     Streaming,
 };
+
+/// TLS (the `tls-rustls` feature): the rustls crate whose configs
+/// [`Server::tls_config`] and [`Endpoint::tls_config`] take.
+#[cfg(feature = "tls-rustls")]
+pub mod tls {
+    pub use tokio_rustls::rustls;
+}
 
 /// The rich error model: typed `google.rpc` details.
 pub mod rich {

@@ -605,7 +605,7 @@ impl Channel {
         let stream = connector
             .connect(name, io)
             .await
-            .map_err(|err| Error::new(Kind::Connect, err))?;
+            .map_err(|err| Error::new(Kind::Connect, super::tls::HandshakeFailed(err)))?;
         self.handshake_h2(builder, stream).await
     }
 

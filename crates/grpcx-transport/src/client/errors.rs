@@ -68,6 +68,13 @@ pub(crate) fn status_from_hyper(err: &hyper::Error) -> Status {
             || (h2.is_reset() && h2.is_remote() && h2.reason() == Some(h2::Reason::REFUSED_STREAM))
     });
     let (code, origin, what) = match h2 {
+        // A TLS 1.3 server refuses a client certificate after the client's
+        // side of the handshake is done: the alert comes on the first read.
+        _ if super::tls::is_handshake_failure(err) => (
+            Code::Unavailable,
+            Origin::Transport,
+            "TLS handshake failed".to_owned(),
+        ),
         Some(h2) if h2.is_go_away() && h2.is_remote() => (
             Code::Unavailable,
             Origin::Transport,

@@ -27,6 +27,7 @@ mod connect;
 pub(crate) mod errors;
 mod grpc;
 mod service;
+mod tls;
 
 pub(crate) use body::{EncodedBody, ResponseBody};
 pub use channel::{Channel, Endpoint};
