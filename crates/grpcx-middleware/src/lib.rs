@@ -48,5 +48,8 @@ pub mod advice;
 pub mod breaker;
 mod error;
 pub mod interceptor;
+#[cfg(feature = "metrics")]
+pub mod metrics;
+mod outcome;
 pub mod retry;
 pub mod tower_errors;
