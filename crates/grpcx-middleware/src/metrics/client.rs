@@ -405,7 +405,12 @@ mod tests {
                     End::BodyError(Code::DataLoss),
                     End::NoTrailers,
                 ] {
-                    if let Ok(response) = service.ready().await.unwrap().call(request(end, true)).await
+                    if let Ok(response) = service
+                        .ready()
+                        .await
+                        .unwrap()
+                        .call(request(end, true))
+                        .await
                     {
                         let _ = response.into_body().collect().await;
                     }
@@ -460,6 +465,10 @@ mod tests {
             seen.get(&(CLIENT_ATTEMPT_STARTED.to_owned(), labels("other", None))),
             Some(&1)
         );
-        assert!(!seen.keys().any(|(name, _)| name == "grpc.client.call.started"));
+        assert!(
+            !seen
+                .keys()
+                .any(|(name, _)| name == "grpc.client.call.started")
+        );
     }
 }
