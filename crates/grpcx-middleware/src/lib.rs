@@ -23,6 +23,9 @@
 //!   values to the handler.
 //! - [`tower_errors`]: the layer that turns tower's own errors (timeout,
 //!   load shedding) into the statuses they mean.
+//! - `metrics` (feature `metrics`, off by default): gRFC A66 call metrics
+//!   through the `metrics` facade, as layers for the server and for a
+//!   client's calls and attempts.
 //!
 //! # Examples
 //!
@@ -48,5 +51,8 @@ pub mod advice;
 pub mod breaker;
 mod error;
 pub mod interceptor;
+#[cfg(feature = "metrics")]
+pub mod metrics;
+mod outcome;
 pub mod retry;
 pub mod tower_errors;

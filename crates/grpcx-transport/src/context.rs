@@ -76,6 +76,9 @@ struct Inner {
     driver: AtomicWaker,
     /// Woken when the call is aborted or ends.
     changed: Notify,
+    /// The call's tracing span (`Span::none()` when no subscriber wants
+    /// it): entered with the context, closed when the last clone goes.
+    span: tracing::Span,
 }
 
 type Callback = Box<dyn FnOnce(CallOutcome) + Send>;
@@ -141,6 +144,7 @@ impl Context {
                 signals: AtomicU8::new(0),
                 driver: AtomicWaker::new(),
                 changed: Notify::new(),
+                span: tracing::Span::none(),
             }),
         }
     }
@@ -164,6 +168,23 @@ impl Context {
             }
             context
         })
+    }
+
+    /// This context, freshly made, as the context of the call `span`
+    /// traces.
+    pub(crate) fn with_span(mut self, span: tracing::Span) -> Context {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.span = span;
+        }
+        self
+    }
+
+    /// The call's tracing span: handlers and response streams run inside
+    /// it, and the server's log of the call's failure is an event in it.
+    /// A disabled span (`Span::none()`) when no subscriber is interested,
+    /// and for a [detached](Context::detached) context.
+    pub fn span(&self) -> &tracing::Span {
+        &self.inner.span
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -482,6 +503,16 @@ impl Context {
             std::mem::take(&mut state.callbacks)
         };
         self.inner.changed.notify_waiters();
+        if !self.inner.span.is_none() {
+            let code = match outcome {
+                CallOutcome::Completed(code) => code,
+                CallOutcome::DeadlineExceeded => Code::DeadlineExceeded,
+                CallOutcome::Cancelled => Code::Cancelled,
+            };
+            self.inner
+                .span
+                .record("rpc.grpc.status_code", code.as_i32());
+        }
         for callback in callbacks {
             // A panicking callback must not take the connection down with it.
             if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| callback(outcome))).is_err()
@@ -526,13 +557,19 @@ impl Context {
             .try_with(|current| current.replace(Some(self.clone())))
             .ok()
             .flatten();
-        Entered { previous }
+        // A disabled span is not entered: nothing to clone or tell.
+        let span = (!self.inner.span.is_none()).then(|| self.inner.span.clone().entered());
+        Entered {
+            previous,
+            _span: span,
+        }
     }
 }
 
 /// Restores the thread's previous current context when dropped.
 pub(crate) struct Entered {
     previous: Option<Context>,
+    _span: Option<tracing::span::EnteredSpan>,
 }
 
 impl Drop for Entered {

@@ -69,6 +69,27 @@ impl GrpcMethod {
     }
 }
 
+/// The count of attempts of a call that succeeded after retries or
+/// hedges, in its response's extensions: set by a retry layer (as
+/// `grpcx_middleware::retry::Attempts`), read by the typed client for the
+/// call's tracing span.
+///
+/// It is set only when more than one attempt was sent (counting
+/// transparent retries as none); a response without it came from the
+/// first attempt. A failed call says the same with
+/// [`Status::attempts`](grpcx_status::Status::attempts).
+///
+/// ```
+/// use grpcx_transport::Attempts;
+///
+/// let mut response = http::Response::new(());
+/// response.extensions_mut().insert(Attempts(3));
+/// let attempts = response.extensions().get::<Attempts>().map_or(1, |a| a.0);
+/// assert_eq!(attempts, 3);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Attempts(pub u32);
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,7 +47,7 @@ pub use body::Body;
 pub use client::{Channel, Endpoint};
 pub use context::{CallOutcome, Context};
 pub use error::{BoxError, Error, status_from_layer_error};
-pub use extensions::{Deadline, GrpcMethod};
+pub use extensions::{Attempts, Deadline, GrpcMethod};
 pub use protocol::{DEFAULT_MAX_DECODE_MESSAGE_SIZE, GRPC_PREVIOUS_RPC_ATTEMPTS};
 pub use request::{
     IntoBlockingStreamingRequest, IntoRequest, IntoStreamingRequest, IterStream, Request, Response,

@@ -26,6 +26,12 @@
 //! The single crates stay usable alone: depend on `grpcx-status` to build
 //! and read statuses anywhere without an HTTP stack.
 //!
+//! # Features
+//!
+//! None is on by default. `metrics` adds `grpcx::middleware::metrics`, the
+//! layers that record gRFC A66 call metrics through the `metrics` crate
+//! (see [`guide::observability`]).
+//!
 //! # Examples
 //!
 //! A server and a client in one process, over a real HTTP/2 connection. The
@@ -394,4 +400,8 @@ pub mod guide {
     /// tower's own errors as statuses (`docs/tower-errors.md`).
     #[doc = include_str!("../../../docs/tower-errors.md")]
     pub mod tower_errors {}
+
+    /// Tracing spans and gRFC A66 call metrics (`docs/observability.md`).
+    #[doc = include_str!("../../../docs/observability.md")]
+    pub mod observability {}
 }

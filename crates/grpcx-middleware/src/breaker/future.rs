@@ -8,14 +8,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use grpcx_status::wire::GRPC_STATUS;
 use grpcx_status::{Code, Status};
-use grpcx_transport::{BoxError, status_from_layer_error};
-use http::HeaderMap;
+use grpcx_transport::BoxError;
 use http_body::{Frame, SizeHint};
 use pin_project::pin_project;
 
 use super::layer::Recorder;
+use crate::outcome::{EndBody, EndFuture, OnEnd};
 
 /// The future of a call through a [`CircuitBreaker`](super::CircuitBreaker):
 /// the refusal of an open breaker, or the inner call, whose outcome it
@@ -31,8 +30,7 @@ enum Kind<F> {
     Refused(Option<Status>),
     Called {
         #[pin]
-        future: F,
-        recorder: Option<Recorder>,
+        future: EndFuture<F, Recorder>,
     },
 }
 
@@ -46,8 +44,17 @@ enum Kind<F> {
 #[pin_project]
 pub struct RecordingBody<B> {
     #[pin]
-    inner: B,
-    recorder: Option<Recorder>,
+    inner: EndBody<B, Recorder>,
+}
+
+impl OnEnd for Recorder {
+    fn code(self, code: Code) {
+        self.record(code);
+    }
+
+    fn status(self, status: &Status) {
+        self.record_status(status);
+    }
 }
 
 impl<F> ResponseFuture<F> {
@@ -60,8 +67,7 @@ impl<F> ResponseFuture<F> {
     pub(super) fn called(future: F, recorder: Recorder) -> ResponseFuture<F> {
         ResponseFuture {
             kind: Kind::Called {
-                future,
-                recorder: Some(recorder),
+                future: EndFuture::new(future, recorder),
             },
         }
     }
@@ -75,34 +81,13 @@ where
     type Output = Result<http::Response<RecordingBody<B>>, Status>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let (future, recorder) = match self.project().kind.project() {
-            KindProj::Refused(status) => {
-                return Poll::Ready(Err(status.take().unwrap_or_else(|| {
-                    Status::internal("a breaker's future was polled again")
-                })));
-            }
-            KindProj::Called { future, recorder } => (future, recorder),
-        };
-        let result = ready!(future.poll(cx));
-        let recorder = recorder.take();
-        match result {
-            Err(err) => {
-                let status = status_from_layer_error(err.into());
-                if let Some(recorder) = recorder {
-                    recorder.record_status(&status);
-                }
-                Poll::Ready(Err(status))
-            }
-            Ok(response) => {
-                // A Trailers-Only answer ends the call in its head.
-                let recorder = match (recorder, response.headers().get(GRPC_STATUS)) {
-                    (Some(recorder), Some(code)) => {
-                        recorder.record(Code::from_header_bytes(code.as_bytes()));
-                        None
-                    }
-                    (recorder, _) => recorder,
-                };
-                Poll::Ready(Ok(response.map(|inner| RecordingBody { inner, recorder })))
+        match self.project().kind.project() {
+            KindProj::Refused(status) => Poll::Ready(Err(status
+                .take()
+                .unwrap_or_else(|| Status::internal("a breaker's future was polled again")))),
+            KindProj::Called { future } => {
+                let response = ready!(future.poll(cx))?;
+                Poll::Ready(Ok(response.map(|inner| RecordingBody { inner })))
             }
         }
     }
@@ -123,13 +108,13 @@ impl<F> fmt::Debug for ResponseFuture<F> {
 impl<B> RecordingBody<B> {
     /// The inner body.
     pub fn get_ref(&self) -> &B {
-        &self.inner
+        self.inner.get_ref()
     }
 
     /// The inner body, consuming this one; the call's outcome is then no
     /// longer recorded.
     pub fn into_inner(self) -> B {
-        self.inner
+        self.inner.into_inner()
     }
 }
 
@@ -145,33 +130,7 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<B::Data>, Status>>> {
-        let this = self.project();
-        let polled = ready!(this.inner.poll_frame(cx));
-        match polled {
-            Some(Ok(frame)) => {
-                if let Some(trailers) = frame.trailers_ref() {
-                    if let Some(recorder) = this.recorder.take() {
-                        recorder.record(trailers_code(trailers));
-                    }
-                }
-                Poll::Ready(Some(Ok(frame)))
-            }
-            Some(Err(err)) => {
-                let status = err.into();
-                if let Some(recorder) = this.recorder.take() {
-                    recorder.record_status(&status);
-                }
-                Poll::Ready(Some(Err(status)))
-            }
-            None => {
-                // Ended without trailers: the client fails such a call
-                // with INTERNAL.
-                if let Some(recorder) = this.recorder.take() {
-                    recorder.record(Code::Internal);
-                }
-                Poll::Ready(None)
-            }
-        }
+        self.project().inner.poll_frame(cx)
     }
 
     fn is_end_stream(&self) -> bool {
@@ -186,16 +145,8 @@ where
 impl<B: fmt::Debug> fmt::Debug for RecordingBody<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RecordingBody")
-            .field("inner", &self.inner)
-            .field("recording", &self.recorder.is_some())
+            .field("inner", self.inner.get_ref())
+            .field("recording", &self.inner.is_recording())
             .finish()
     }
-}
-
-/// The code in a call's trailers: `INTERNAL` when they have none, as the
-/// client reports it.
-fn trailers_code(trailers: &HeaderMap) -> Code {
-    trailers.get(GRPC_STATUS).map_or(Code::Internal, |code| {
-        Code::from_header_bytes(code.as_bytes())
-    })
 }

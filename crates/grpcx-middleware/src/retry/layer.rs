@@ -59,23 +59,9 @@ pub struct RetryLayer {
 }
 
 /// The count of attempts of a call that succeeded after retries or
-/// hedges, in its response's extensions.
-///
-/// It is set only when more than one attempt was sent (counting
-/// transparent retries as none); a response without it came from the
-/// first attempt. A failed call says the same with
-/// [`Status::attempts`](grpcx_status::Status::attempts).
-///
-/// ```
-/// use grpcx_middleware::retry::Attempts;
-///
-/// let mut response = http::Response::new(());
-/// response.extensions_mut().insert(Attempts(3));
-/// let attempts = response.extensions().get::<Attempts>().map_or(1, |a| a.0);
-/// assert_eq!(attempts, 3);
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Attempts(pub u32);
+/// hedges, in its response's extensions (defined by the transport, whose
+/// typed client reads it for the call's span).
+pub use grpcx_transport::Attempts;
 
 /// The immutable settings of a layer.
 #[derive(Clone, Debug)]

@@ -25,10 +25,11 @@ use super::errors::{deadline_status, not_sent};
 use crate::body::Body;
 use crate::descriptor::MethodKind;
 use crate::error::{BoxError, status_from_layer_error};
-use crate::extensions::{Deadline, GrpcMethod};
+use crate::extensions::{Attempts, Deadline, GrpcMethod};
 use crate::glue;
 use crate::request::{Request, Response};
 use crate::streaming::Streaming;
+use tracing::Instrument as _;
 
 pub use crate::protocol::GRPC_PREVIOUS_RPC_ATTEMPTS;
 
@@ -271,8 +272,15 @@ impl<T: ClientService> Grpc<T> {
         C::Decode: Send + 'static,
     {
         let (call, message) = Call::new(self, path, MethodKind::Unary, request);
-        let (_, stream) = call.one(self.inner.clone(), message, codec).await?;
-        single_response(stream).await
+        let span = call.span.clone();
+        let result = async {
+            let (_, stream) = call.one(self.inner.clone(), message, codec).await?;
+            single_response(stream).await
+        }
+        .instrument(span.clone())
+        .await;
+        end_span(&span, result.as_ref().err(), true);
+        result
     }
 
     /// Makes a server-streaming call: one request, a stream of responses.
@@ -293,7 +301,13 @@ impl<T: ClientService> Grpc<T> {
         C::Decode: Send + 'static,
     {
         let (call, message) = Call::new(self, path, MethodKind::ServerStreaming, request);
-        let (metadata, stream) = call.one(self.inner.clone(), message, codec).await?;
+        let span = call.span.clone();
+        let head = call
+            .one(self.inner.clone(), message, codec)
+            .instrument(span.clone())
+            .await;
+        end_span(&span, head.as_ref().err(), false);
+        let (metadata, stream) = head?;
         Ok(Response::from_parts(stream, metadata, Metadata::new()))
     }
 
@@ -315,8 +329,15 @@ impl<T: ClientService> Grpc<T> {
         S: Stream<Item = C::Encode> + Send + 'static,
     {
         let (call, messages) = Call::new(self, path, MethodKind::ClientStreaming, request);
-        let (_, stream) = call.many(self.inner.clone(), messages, codec).await?;
-        single_response(stream).await
+        let span = call.span.clone();
+        let result = async {
+            let (_, stream) = call.many(self.inner.clone(), messages, codec).await?;
+            single_response(stream).await
+        }
+        .instrument(span.clone())
+        .await;
+        end_span(&span, result.as_ref().err(), true);
+        result
     }
 
     /// Makes a bidirectional-streaming call: requests and responses flow
@@ -339,7 +360,13 @@ impl<T: ClientService> Grpc<T> {
         S: Stream<Item = C::Encode> + Send + 'static,
     {
         let (call, messages) = Call::new(self, path, MethodKind::BidiStreaming, request);
-        let (metadata, stream) = call.many(self.inner.clone(), messages, codec).await?;
+        let span = call.span.clone();
+        let head = call
+            .many(self.inner.clone(), messages, codec)
+            .instrument(span.clone())
+            .await;
+        end_span(&span, head.as_ref().err(), false);
+        let (metadata, stream) = head?;
         Ok(Response::from_parts(stream, metadata, Metadata::new()))
     }
 
@@ -445,6 +472,8 @@ struct Call {
     /// The time the call had when it was made, for the deadline's message.
     timeout: Option<Duration>,
     config: ClientConfig,
+    /// The call's tracing span (`Span::none()` when no subscriber wants it).
+    span: tracing::Span,
 }
 
 impl Call {
@@ -467,6 +496,7 @@ impl Call {
             headers.insert(GRPC_ENCODING, encoding.to_header_value());
         }
         headers.insert(GRPC_ACCEPT_ENCODING, config.compression.accept_encoding());
+        let span = call_span(grpc, &path);
         let mut head = http::Request::new(());
         *head.method_mut() = http::Method::POST;
         *head.uri_mut() = http::Uri::from(path.clone());
@@ -485,6 +515,7 @@ impl Call {
             deadline,
             timeout,
             config,
+            span,
         };
         (call, message)
     }
@@ -558,6 +589,7 @@ impl Call {
             deadline,
             timeout,
             config,
+            span,
             ..
         } = self;
         let request = head.map(|()| body);
@@ -587,6 +619,9 @@ impl Call {
                 return Err(after_deadline(status, deadline, timeout));
             }
         };
+        if let Some(attempts) = response.extensions().get::<Attempts>() {
+            span.record("grpcx.attempts", attempts.0);
+        }
         let (parts, body) = response.into_parts();
         // A Trailers-Only answer: the status is in the headers. A channel
         // fails the call on any status other than OK; other services may
@@ -615,6 +650,71 @@ impl Call {
             metadata.clone(),
         );
         Ok((metadata, stream))
+    }
+}
+
+/// The tracing span of a client call of `path`, named and attributed after
+/// OpenTelemetry's RPC conventions: `otel.name` is `package.Service/Method`
+/// (tracing's own span name is static: `grpc.client`); `server.address`
+/// and `server.port` are the channel's when the client is over a bare
+/// [`Channel`]; `rpc.grpc.status_code` and `grpcx.attempts` (when a retry
+/// layer made more than one) are recorded as the call ends. When no
+/// subscriber is interested it is `Span::none()`: no field is computed and
+/// nothing allocated.
+fn call_span<T: 'static>(grpc: &Grpc<T>, path: &PathAndQuery) -> tracing::Span {
+    use tracing::field::Empty;
+    let span = tracing::info_span!(
+        target: "grpcx::client",
+        "grpc.client",
+        otel.name = Empty,
+        otel.kind = "client",
+        rpc.system = "grpc",
+        rpc.service = Empty,
+        rpc.method = Empty,
+        rpc.grpc.status_code = Empty,
+        server.address = Empty,
+        server.port = Empty,
+        grpcx.attempts = Empty,
+    );
+    if span.is_none() {
+        return span;
+    }
+    let path = path.path();
+    span.record("otel.name", path.strip_prefix('/').unwrap_or(path));
+    if let Some((service, method)) = path.strip_prefix('/').and_then(|rest| rest.split_once('/')) {
+        span.record("rpc.service", service);
+        span.record("rpc.method", method);
+    }
+    if let Some(channel) = (&grpc.inner as &dyn Any).downcast_ref::<Channel>() {
+        let authority = &channel.endpoint().authority;
+        span.record("server.address", authority.host());
+        if let Some(port) = authority.port_u16() {
+            span.record("server.port", port);
+        }
+    }
+    span
+}
+
+/// Records how a call ended in its span: `error`, or `OK` when the call
+/// `ended` (a unary response); a stream's head says nothing of its end.
+/// A failure is logged once, as an event in the span, with its source
+/// chain (at debug level: the caller gets the status, and decides).
+fn end_span(span: &tracing::Span, error: Option<&Status>, ended: bool) {
+    if span.is_none() {
+        return;
+    }
+    match error {
+        None if ended => {
+            span.record("rpc.grpc.status_code", Code::Ok.as_i32());
+        }
+        None => {}
+        Some(status) => {
+            span.record("rpc.grpc.status_code", status.code().as_i32());
+            if let Some(attempts) = status.attempts() {
+                span.record("grpcx.attempts", attempts);
+            }
+            span.in_scope(|| tracing::debug!(target: "grpcx::client", "call failed: {status:#}"));
+        }
     }
 }
 

@@ -86,8 +86,10 @@ where
                 // A deadline too far to represent is no deadline at all.
                 Ok(timeout) => Instant::now().checked_add(timeout),
                 Err(err) => {
+                    let span = call_span(path.path(), &self.peer);
                     let context =
-                        Context::new(path, self.peer.clone(), None, 0, self.config.clone());
+                        Context::new(path, self.peer.clone(), None, 0, self.config.clone())
+                            .with_span(span);
                     let status = Status::internal(err.to_string()).with_origin(Origin::Protocol);
                     return CallFuture::refused(trailers_only(status, &context));
                 }
@@ -99,13 +101,15 @@ where
             .and_then(|value| std::str::from_utf8(value.as_bytes()).ok())
             .and_then(|value| value.parse().ok())
             .unwrap_or(0);
+        let span = call_span(path.path(), &self.peer);
         let context = Context::new(
             path,
             self.peer.clone(),
             deadline,
             previous_attempts,
             self.config.clone(),
-        );
+        )
+        .with_span(span);
         if self.layered {
             parts.extensions.insert(context.clone());
         }
@@ -125,6 +129,45 @@ where
             context,
         }))
     }
+}
+
+/// The tracing span of a server call of `path` from `peer`, named and
+/// attributed after OpenTelemetry's RPC conventions: `otel.name` is
+/// `package.Service/Method` (tracing's own span name is static:
+/// `grpc.server`), `rpc.grpc.status_code` is recorded as the call ends
+/// (`Context::finish`). When no subscriber is interested it is
+/// `Span::none()`: no field is computed and nothing allocated.
+fn call_span(path: &str, peer: &Peer) -> tracing::Span {
+    use tracing::field::{Empty, display};
+    let span = tracing::info_span!(
+        target: "grpcx::server",
+        "grpc.server",
+        otel.name = Empty,
+        otel.kind = "server",
+        rpc.system = "grpc",
+        rpc.service = Empty,
+        rpc.method = Empty,
+        rpc.grpc.status_code = Empty,
+        client.address = Empty,
+        client.port = Empty,
+        network.peer.address = Empty,
+        network.peer.port = Empty,
+    );
+    if span.is_none() {
+        return span;
+    }
+    span.record("otel.name", path.strip_prefix('/').unwrap_or(path));
+    if let Some((service, method)) = super::routes::split_path(path) {
+        span.record("rpc.service", service);
+        span.record("rpc.method", method);
+    }
+    if let Some(addr) = peer.addr {
+        span.record("client.address", display(addr.ip()));
+        span.record("client.port", addr.port());
+        span.record("network.peer.address", display(addr.ip()));
+        span.record("network.peer.port", addr.port());
+    }
+    span
 }
 
 /// One call, from the request to the response head.

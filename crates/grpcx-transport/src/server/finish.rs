@@ -154,7 +154,10 @@ pub(crate) fn render(mut status: Status, context: &Context) -> HeaderMap {
     if !trailers.is_empty() {
         status.metadata_mut().extend(trailers);
     }
+    // The log is an event of the call's span, whoever polls the end.
+    let entered = (!context.span().is_none()).then(|| context.span().enter());
     log(&status, context);
+    drop(entered);
     context.finish(match status.origin() {
         Origin::Deadline => CallOutcome::DeadlineExceeded,
         _ => CallOutcome::Completed(status.code()),

@@ -1,0 +1,195 @@
+//! Tracing spans over the wire: one span per call on each side, named and
+//! attributed after OpenTelemetry's RPC conventions, with the final status
+//! code recorded and the server's log of a failure as an event inside the
+//! server call's span.
+
+// Test code: failing loudly, with the reason, is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use grpcx_status::Code;
+use grpcx_tests::probe::{Action, ProbeRequest};
+use grpcx_tests::{TestServer, unary};
+use grpcx_transport::server::ResponseBody;
+use tower::util::MapResponseLayer;
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing_subscriber::layer::{Context, SubscriberExt as _};
+use tracing_subscriber::registry::LookupSpan;
+
+/// A span as the capture saw it: its name and the fields recorded on it.
+#[derive(Clone, Debug, Default)]
+struct Captured {
+    name: &'static str,
+    fields: HashMap<String, String>,
+}
+
+/// An event: its message and the `otel.name` of the span it happened in.
+#[derive(Clone, Debug)]
+struct Event {
+    message: String,
+    span: Option<String>,
+}
+
+#[derive(Clone, Default)]
+struct Capture {
+    spans: Arc<Mutex<HashMap<u64, Captured>>>,
+    events: Arc<Mutex<Vec<Event>>>,
+}
+
+struct Fields<'a>(&'a mut HashMap<String, String>);
+
+impl Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.0.insert(
+            field.name().to_owned(),
+            format!("{value:?}").trim_matches('"').to_owned(),
+        );
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().to_owned(), value.to_owned());
+    }
+}
+
+impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for Capture {
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, _: Context<'_, S>) {
+        let mut captured = Captured {
+            name: attrs.metadata().name(),
+            fields: HashMap::new(),
+        };
+        attrs.record(&mut Fields(&mut captured.fields));
+        self.spans.lock().unwrap().insert(id.into_u64(), captured);
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, _: Context<'_, S>) {
+        if let Some(captured) = self.spans.lock().unwrap().get_mut(&id.into_u64()) {
+            values.record(&mut Fields(&mut captured.fields));
+        }
+    }
+
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: Context<'_, S>) {
+        let mut fields = HashMap::new();
+        event.record(&mut Fields(&mut fields));
+        let span = ctx.event_span(event).and_then(|span| {
+            self.spans
+                .lock()
+                .unwrap()
+                .get(&span.id().into_u64())
+                .and_then(|c| c.fields.get("otel.name").cloned())
+        });
+        self.events.lock().unwrap().push(Event {
+            message: fields.remove("message").unwrap_or_default(),
+            span,
+        });
+    }
+}
+
+impl Capture {
+    fn span(&self, name: &str) -> Captured {
+        let spans = self.spans.lock().unwrap();
+        let found: Vec<_> = spans.values().filter(|s| s.name == name).cloned().collect();
+        assert_eq!(found.len(), 1, "one {name} span: {spans:?}");
+        found.into_iter().next().unwrap()
+    }
+}
+
+#[tokio::test]
+async fn each_side_has_a_span_with_the_rpc_attributes_and_the_final_code() {
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::registry().with(capture.clone());
+    let _default = tracing::subscriber::set_default(subscriber);
+
+    // A layer gives INTERNAL statuses a cause, which the server logs.
+    let server = TestServer::start_with(|server| {
+        server.layer(MapResponseLayer::new(
+            |response: http::Response<ResponseBody>| {
+                response.map(|body| {
+                    body.map_status(|status| {
+                        if status.code() == Code::Internal {
+                            status.with_source(std::io::Error::other("the disk is on fire"))
+                        } else {
+                            status
+                        }
+                    })
+                })
+            },
+        ))
+    })
+    .await;
+    let channel = server.channel();
+    let status = unary(&channel, ProbeRequest::fail("s1", Code::Internal, "boom"))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::Internal);
+
+    let server_span = capture.span("grpc.server");
+    let fields = &server_span.fields;
+    assert_eq!(fields["otel.name"], "grpcx.test.Probe/Unary");
+    assert_eq!(fields["otel.kind"], "server");
+    assert_eq!(fields["rpc.system"], "grpc");
+    assert_eq!(fields["rpc.service"], "grpcx.test.Probe");
+    assert_eq!(fields["rpc.method"], "Unary");
+    assert_eq!(fields["rpc.grpc.status_code"], "13");
+    assert_eq!(fields["client.address"], "127.0.0.1");
+    assert_eq!(fields["network.peer.address"], "127.0.0.1");
+    assert!(fields.contains_key("client.port"), "{fields:?}");
+
+    let client_span = capture.span("grpc.client");
+    let fields = &client_span.fields;
+    assert_eq!(fields["otel.name"], "grpcx.test.Probe/Unary");
+    assert_eq!(fields["otel.kind"], "client");
+    assert_eq!(fields["rpc.system"], "grpc");
+    assert_eq!(fields["rpc.service"], "grpcx.test.Probe");
+    assert_eq!(fields["rpc.method"], "Unary");
+    assert_eq!(fields["rpc.grpc.status_code"], "13");
+    assert_eq!(fields["server.address"], "127.0.0.1");
+    assert_eq!(fields["server.port"], server.addr().port().to_string());
+
+    // The server's log of the failure, once, with its cause, in its span.
+    let events = capture.events.lock().unwrap().clone();
+    let logged: Vec<_> = events
+        .iter()
+        .filter(|e| e.message.contains("the disk is on fire"))
+        .collect();
+    let in_server: Vec<_> = logged
+        .iter()
+        .filter(|e| {
+            e.span.as_deref() == Some("grpcx.test.Probe/Unary")
+                && e.message.starts_with("call failed")
+        })
+        .collect();
+    assert!(!in_server.is_empty(), "{events:?}");
+    // The client's one event for the failure, in the client span (the
+    // cause stays on the server).
+    let failed: Vec<_> = events
+        .iter()
+        .filter(|e| e.message.starts_with("call failed"))
+        .collect();
+    assert_eq!(failed.len(), 2, "one event per side: {events:?}");
+    drop(channel);
+    server.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_successful_call_records_ok() {
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::registry().with(capture.clone());
+    let _default = tracing::subscriber::set_default(subscriber);
+    let server = TestServer::start().await;
+    let channel = server.channel();
+    unary(&channel, ProbeRequest::new("s2", Action::Reply))
+        .await
+        .unwrap();
+    assert_eq!(
+        capture.span("grpc.server").fields["rpc.grpc.status_code"],
+        "0"
+    );
+    assert_eq!(
+        capture.span("grpc.client").fields["rpc.grpc.status_code"],
+        "0"
+    );
+    drop(channel);
+    server.handle.shutdown().await;
+}
