@@ -3,17 +3,21 @@
 //! requires a client certificate (rustls's `WebPkiClientVerifier`), and
 //! both a server layer and the handler read the peer's chain from the
 //! call's `Context`. A client without a certificate is refused at the
-//! handshake.
+//! handshake, and a connection that never finishes its TLS handshake (or
+//! never sends the HTTP/2 preface after it) is closed at the handshake
+//! timeout.
 // Test helpers stop loudly on a broken setup.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use grpcx::codec::ProstCodec;
 use grpcx::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
 use grpcx::tls::rustls;
-use grpcx::{Body, BoxError, Code, Context, Endpoint, Origin, Request, Response, Server, Status};
+use grpcx::{
+    Body, BoxError, Code, Context, Endpoint, Origin, Progress, Request, Response, Server, Status,
+};
 use http::uri::PathAndQuery;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -95,6 +99,14 @@ fn roots(ca: &CertificateDer<'static>) -> Arc<rustls::RootCertStore> {
 /// records the leaf certificate of every call it sees (and refuses calls
 /// without one). Returns the port and what the layer recorded.
 async fn serve(pki: &Pki) -> (u16, Arc<Mutex<Vec<Vec<u8>>>>) {
+    serve_with_handshake_timeout(pki, Duration::from_secs(10)).await
+}
+
+/// As [`serve`], with the server's handshake timeout set.
+async fn serve_with_handshake_timeout(
+    pki: &Pki,
+    handshake_timeout: Duration,
+) -> (u16, Arc<Mutex<Vec<Vec<u8>>>>) {
     let verifier = rustls::server::WebPkiClientVerifier::builder(roots(&pki.ca))
         .build()
         .unwrap();
@@ -120,6 +132,7 @@ async fn serve(pki: &Pki) -> (u16, Arc<Mutex<Vec<Vec<u8>>>>) {
     tokio::spawn(
         Server::builder()
             .tls_config(config)
+            .handshake_timeout(handshake_timeout)
             .layer(tower::filter::FilterLayer::new(record))
             .add_service(Whoami)
             .serve(listener),
@@ -181,6 +194,9 @@ async fn a_client_without_a_certificate_is_refused_at_the_handshake() {
     let status = whoami(&channel).await.unwrap_err();
     assert_eq!(status.code(), Code::Unavailable, "{status:#}");
     assert_eq!(status.origin(), Origin::Transport, "{status:#}");
+    // With TLS 1.3 the refusal comes after the request was written, but
+    // the server never read it: safe to send elsewhere.
+    assert_eq!(status.progress(), Progress::NotSent, "{status:#}");
     assert!(
         status.message().contains("TLS handshake failed"),
         "{status:#}"
@@ -248,4 +264,81 @@ async fn a_server_certificate_the_client_does_not_trust_fails_the_handshake() {
         seen.lock().unwrap().is_empty(),
         "no call reached the server"
     );
+}
+
+/// Reads from `stream` until the server closes it (end of stream or a
+/// reset), and returns when that happened; fails past [`WAIT`].
+async fn until_closed(stream: &mut (impl tokio::io::AsyncRead + Unpin)) -> Instant {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0_u8; 4096];
+    tokio::time::timeout(WAIT, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return Instant::now(),
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .expect("the server did not close the connection")
+}
+
+/// How long a test waits for the server at most.
+const WAIT: Duration = Duration::from_secs(20);
+
+#[tokio::test]
+async fn a_connection_stuck_in_the_tls_handshake_is_closed_at_the_handshake_timeout() {
+    use tokio::io::AsyncWriteExt;
+    const TIMEOUT: Duration = Duration::from_millis(500);
+    // Far below the default timeout (10 s), far above any scheduling delay.
+    const SLACK: Duration = Duration::from_secs(5);
+    let pki = pki();
+    let (port, seen) = serve_with_handshake_timeout(&pki, TIMEOUT).await;
+    let started = Instant::now();
+
+    // One connection says nothing; one sends the start of a ClientHello
+    // record (handshake, TLS 1.0 record version, 512 bytes announced) and
+    // stops; one finishes the TLS handshake and never sends the HTTP/2
+    // preface.
+    let mut silent = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let mut partial = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    partial
+        .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+        .await
+        .unwrap();
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots(&pki.ca))
+        .with_client_auth_cert(pki.client.0.clone(), pki.client.1.clone_key())
+        .unwrap();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let handshake = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(
+        rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+        tcp,
+    );
+    // On an idle machine the handshake succeeds well within the timeout;
+    // on a very busy one it may itself run into it, which is closed too.
+    let tls_closed = match handshake.await {
+        Ok(mut tls) => until_closed(&mut tls).await,
+        Err(_) => Instant::now(),
+    };
+
+    for closed in [
+        until_closed(&mut silent).await,
+        until_closed(&mut partial).await,
+        tls_closed,
+    ] {
+        let after = closed.duration_since(started);
+        assert!(
+            after >= TIMEOUT,
+            "closed after {after:?}, before the timeout"
+        );
+        assert!(after < TIMEOUT + SLACK, "closed only after {after:?}");
+    }
+    assert!(seen.lock().unwrap().is_empty(), "no call was made");
 }

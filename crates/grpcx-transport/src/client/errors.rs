@@ -60,9 +60,13 @@ pub(crate) fn status_from_http(http: http::StatusCode) -> Status {
 /// the server (h2 fails a stream with the GOAWAY only when its id is above
 /// the GOAWAY's last stream id, or when it was opened after the GOAWAY;
 /// the streams at or below it go on, and fail with the connection if it
-/// closes under them). Otherwise the server may have processed the call.
+/// closes under them). It is [`Progress::NotSent`] when the server
+/// refused the TLS handshake (a TLS 1.3 server does so after the client
+/// has sent its request, which the server then never reads). Otherwise the
+/// server may have processed the call.
 pub(crate) fn status_from_hyper(err: &hyper::Error) -> Status {
     let h2 = find_h2(err);
+    let handshake_failed = super::tls::is_handshake_failure(err);
     let refused = h2.is_some_and(|h2| {
         (h2.is_go_away() && h2.is_remote())
             || (h2.is_reset() && h2.is_remote() && h2.reason() == Some(h2::Reason::REFUSED_STREAM))
@@ -70,7 +74,7 @@ pub(crate) fn status_from_hyper(err: &hyper::Error) -> Status {
     let (code, origin, what) = match h2 {
         // A TLS 1.3 server refuses a client certificate after the client's
         // side of the handshake is done: the alert comes on the first read.
-        _ if super::tls::is_handshake_failure(err) => (
+        _ if handshake_failed => (
             Code::Unavailable,
             Origin::Transport,
             "TLS handshake failed".to_owned(),
@@ -135,7 +139,9 @@ pub(crate) fn status_from_hyper(err: &hyper::Error) -> Status {
     };
     Status::new(code, format!("{what}: {}", error_chain(err)))
         .with_origin(origin)
-        .with_progress(if refused {
+        .with_progress(if handshake_failed {
+            Progress::NotSent
+        } else if refused {
             Progress::Refused
         } else {
             Progress::Processed
