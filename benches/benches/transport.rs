@@ -20,7 +20,7 @@ fn start(runtime: &tokio::runtime::Runtime) -> Channel {
         let addr = listener.local_addr().unwrap();
         tokio::spawn(
             Server::builder()
-                .add_service(grpcx_interop::server::TestService)
+                .add_service(grpcx_interop::server::service())
                 .serve(listener),
         );
         Endpoint::new(format!("http://{addr}"))

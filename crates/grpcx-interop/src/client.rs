@@ -2,11 +2,10 @@
 //! `grpc.testing.UnimplementedService`, and the client side of every interop
 //! test case of gRPC's `doc/interop-test-descriptions.md`.
 //!
-//! [`TestServiceClient`] and [`UnimplementedServiceClient`] are written by
-//! hand against [`Channel`], the way generated stubs will be. The cases are
-//! async functions returning `Result<(), CaseError>`; [`run_case`] runs one
-//! by name, and [`ALL_CASES`] lists them in the order `--test_case all` runs
-//! them.
+//! The calls go through the generated [`TestServiceClient`] and
+//! [`UnimplementedServiceClient`]. The cases are async functions returning
+//! `Result<(), CaseError>`; [`run_case`] runs one by name, and
+//! [`ALL_CASES`] lists them in the order `--test_case all` runs them.
 //!
 //! A case takes an [`Endpoint`] rather than a [`Channel`]: compression is a
 //! channel setting in grpcx, so the compression cases open a second channel
@@ -20,12 +19,6 @@
 //!   (reserved headers are not metadata). So `server_compressed_unary` and
 //!   `server_compressed_streaming` check that the calls succeed and the sizes
 //!   and contents of the payloads, not the flags the spec asks about.
-//! - **A CANCELLED status.** The client API has no cancel handle: a call is
-//!   cancelled by dropping its future, or its response [`Streaming`] and its
-//!   request stream, and then nothing reports a status. `cancel_after_begin` and
-//!   `cancel_after_first_response` assert instead that the call was still in
-//!   progress when cancelled and that the channel carries a new call
-//!   afterwards.
 //! - **Per-message request compression.** Compression is per channel, so in
 //!   `client_compressed_streaming` the message with `expect_compressed=false`
 //!   is compressed too (as with grpcio, whose interop peer does the same).
@@ -33,17 +26,15 @@
 use std::fmt;
 use std::time::Duration;
 
-use futures_core::Stream;
-use grpcx_codec::{CompressionEncoding, ProstCodec};
-use grpcx_status::{Code, Origin, Status};
-use grpcx_transport::{Channel, Endpoint, IntoRequest, Request, Response, Streaming};
+use grpcx::client::RequestSender;
+use grpcx::codec::CompressionEncoding;
+use grpcx::{Channel, Code, Endpoint, Metadata, Origin, Request, Status, Streaming};
 use http::uri::PathAndQuery;
-use tokio::sync::mpsc;
 
 use crate::pb::{
     BoolValue, EchoStatus, Empty, Payload, PayloadType, ResponseParameters, SimpleRequest,
-    SimpleResponse, StreamingInputCallRequest, StreamingInputCallResponse,
-    StreamingOutputCallRequest, StreamingOutputCallResponse,
+    StreamingInputCallRequest, StreamingInputCallResponse, StreamingOutputCallRequest,
+    StreamingOutputCallResponse, TestServiceClient, UnimplementedServiceClient,
 };
 use crate::server::{ECHO_INITIAL, ECHO_TRAILING};
 
@@ -130,207 +121,6 @@ impl fmt::Display for CaseError {
 }
 
 impl std::error::Error for CaseError {}
-
-/// A client of `grpc.testing.TestService`.
-///
-/// Streaming methods take any `Stream` of requests; the call half-closes when
-/// the stream ends, and dropping the returned [`Streaming`] (with the request
-/// stream) cancels it.
-#[derive(Clone, Debug)]
-pub struct TestServiceClient {
-    channel: Channel,
-}
-
-impl TestServiceClient {
-    /// A client making its calls on `channel`.
-    pub fn new(channel: Channel) -> TestServiceClient {
-        TestServiceClient { channel }
-    }
-
-    /// The channel the calls are made on.
-    pub fn channel(&self) -> &Channel {
-        &self.channel
-    }
-
-    /// `EmptyCall`: one empty request, one empty response.
-    ///
-    /// # Errors
-    ///
-    /// The call's status, as for [`Channel::unary`].
-    pub async fn empty_call(
-        &self,
-        request: impl IntoRequest<Empty>,
-    ) -> Result<Response<Empty>, Status> {
-        self.channel
-            .unary(
-                path("/grpc.testing.TestService/EmptyCall"),
-                request.into_request(),
-                ProstCodec::default(),
-            )
-            .await
-    }
-
-    /// `UnaryCall`: one request, one response.
-    ///
-    /// # Errors
-    ///
-    /// The call's status, as for [`Channel::unary`].
-    pub async fn unary_call(
-        &self,
-        request: impl IntoRequest<SimpleRequest>,
-    ) -> Result<Response<SimpleResponse>, Status> {
-        self.channel
-            .unary(
-                path("/grpc.testing.TestService/UnaryCall"),
-                request.into_request(),
-                ProstCodec::default(),
-            )
-            .await
-    }
-
-    /// `StreamingOutputCall`: one request, a stream of responses.
-    ///
-    /// # Errors
-    ///
-    /// The call's status until the response headers, as for
-    /// [`Channel::server_streaming`]; the stream reports what comes later.
-    pub async fn streaming_output_call(
-        &self,
-        request: impl IntoRequest<StreamingOutputCallRequest>,
-    ) -> Result<Response<Streaming<StreamingOutputCallResponse>>, Status> {
-        self.channel
-            .server_streaming(
-                path("/grpc.testing.TestService/StreamingOutputCall"),
-                request.into_request(),
-                ProstCodec::default(),
-            )
-            .await
-    }
-
-    /// `StreamingInputCall`: a stream of requests, one response.
-    ///
-    /// # Errors
-    ///
-    /// The call's status, as for [`Channel::client_streaming`].
-    pub async fn streaming_input_call<S>(
-        &self,
-        request: Request<S>,
-    ) -> Result<Response<StreamingInputCallResponse>, Status>
-    where
-        S: Stream<Item = StreamingInputCallRequest> + Send + 'static,
-    {
-        self.channel
-            .client_streaming(
-                path("/grpc.testing.TestService/StreamingInputCall"),
-                request,
-                ProstCodec::default(),
-            )
-            .await
-    }
-
-    /// `FullDuplexCall`: requests and responses flow independently.
-    ///
-    /// This waits for the response headers, and a server may send none until
-    /// it has a response to send, so put the first request the server needs
-    /// in the stream before awaiting this.
-    ///
-    /// # Errors
-    ///
-    /// The call's status until the response headers, as for
-    /// [`Channel::streaming`]; the stream reports what comes later.
-    pub async fn full_duplex_call<S>(
-        &self,
-        request: Request<S>,
-    ) -> Result<Response<Streaming<StreamingOutputCallResponse>>, Status>
-    where
-        S: Stream<Item = StreamingOutputCallRequest> + Send + 'static,
-    {
-        self.channel
-            .streaming(
-                path("/grpc.testing.TestService/FullDuplexCall"),
-                request,
-                ProstCodec::default(),
-            )
-            .await
-    }
-
-    /// `HalfDuplexCall`: the server answers once the request stream ended.
-    ///
-    /// # Errors
-    ///
-    /// As for [`TestServiceClient::full_duplex_call`].
-    pub async fn half_duplex_call<S>(
-        &self,
-        request: Request<S>,
-    ) -> Result<Response<Streaming<StreamingOutputCallResponse>>, Status>
-    where
-        S: Stream<Item = StreamingOutputCallRequest> + Send + 'static,
-    {
-        self.channel
-            .streaming(
-                path("/grpc.testing.TestService/HalfDuplexCall"),
-                request,
-                ProstCodec::default(),
-            )
-            .await
-    }
-
-    /// `UnimplementedCall`, which no interop server implements.
-    ///
-    /// # Errors
-    ///
-    /// `UNIMPLEMENTED` from a conforming server; otherwise as for
-    /// [`Channel::unary`].
-    pub async fn unimplemented_call(
-        &self,
-        request: impl IntoRequest<Empty>,
-    ) -> Result<Response<Empty>, Status> {
-        self.channel
-            .unary(
-                path("/grpc.testing.TestService/UnimplementedCall"),
-                request.into_request(),
-                ProstCodec::default(),
-            )
-            .await
-    }
-}
-
-/// A client of `grpc.testing.UnimplementedService`, a service no interop
-/// server registers.
-#[derive(Clone, Debug)]
-pub struct UnimplementedServiceClient {
-    channel: Channel,
-}
-
-impl UnimplementedServiceClient {
-    /// A client making its calls on `channel`.
-    pub fn new(channel: Channel) -> UnimplementedServiceClient {
-        UnimplementedServiceClient { channel }
-    }
-
-    /// `UnimplementedCall`.
-    ///
-    /// # Errors
-    ///
-    /// `UNIMPLEMENTED` from a conforming server; otherwise as for
-    /// [`Channel::unary`].
-    pub async fn unimplemented_call(
-        &self,
-        request: impl IntoRequest<Empty>,
-    ) -> Result<Response<Empty>, Status> {
-        self.channel
-            .unary(
-                path("/grpc.testing.UnimplementedService/UnimplementedCall"),
-                request.into_request(),
-                ProstCodec::default(),
-            )
-            .await
-    }
-}
-
-fn path(path: &'static str) -> PathAndQuery {
-    PathAndQuery::from_static(path)
-}
 
 // ---------------------------------------------------------------------------
 // The test cases.
@@ -464,9 +254,7 @@ pub async fn client_streaming(endpoint: &Endpoint) -> Result<(), CaseError> {
     });
     let response = rpc(
         "StreamingInputCall",
-        client
-            .streaming_input_call(Request::new(futures_util::stream::iter(requests)))
-            .await,
+        client.streaming_input_call(requests).await,
     )?;
     check_aggregated_size(response.get_ref(), 74_922)
 }
@@ -490,18 +278,17 @@ pub async fn client_compressed_streaming(endpoint: &Endpoint) -> Result<(), Case
         }),
     };
 
-    let probe = futures_util::stream::iter([request(27_182, true)]);
     expect_status(
         "feature probe (uncompressed, expect_compressed=true)",
-        plain.streaming_input_call(Request::new(probe)).await,
+        plain.streaming_input_call([request(27_182, true)]).await,
         Code::InvalidArgument,
         None,
     )?;
 
-    let requests = futures_util::stream::iter([request(27_182, true), request(45_904, false)]);
+    let requests = [request(27_182, true), request(45_904, false)];
     let response = rpc(
         "compressed StreamingInputCall",
-        gzip.streaming_input_call(Request::new(requests)).await,
+        gzip.streaming_input_call(requests).await,
     )?;
     check_aggregated_size(response.get_ref(), 73_086)
 }
@@ -566,28 +353,15 @@ pub async fn server_compressed_streaming(endpoint: &Endpoint) -> Result<(), Case
 /// See [`run_case`].
 pub async fn ping_pong(endpoint: &Endpoint) -> Result<(), CaseError> {
     let client = TestServiceClient::new(connect(endpoint).await?);
-    let (sender, requests) = request_channel();
+    let (sender, mut responses) = client.full_duplex_call();
     let ping = |request_size: usize, response_size: usize| StreamingOutputCallRequest {
         response_parameters: vec![response_parameters(response_size, None)],
         payload: Some(zeros(request_size)),
         ..Default::default()
     };
     let rounds = STREAM_REQUEST_SIZES.into_iter().zip(STREAM_RESPONSE_SIZES);
-    // The first request goes in before the call waits for the response
-    // headers, which a server may hold back until its first response.
-    send(
-        &sender,
-        ping(STREAM_REQUEST_SIZES[0], STREAM_RESPONSE_SIZES[0]),
-    )?;
-    let response = rpc(
-        "FullDuplexCall",
-        client.full_duplex_call(Request::new(requests)).await,
-    )?;
-    let mut responses = response.into_inner();
     for (index, (request_size, response_size)) in rounds.enumerate() {
-        if index > 0 {
-            send(&sender, ping(request_size, response_size))?;
-        }
+        send(&sender, ping(request_size, response_size), "FullDuplexCall").await?;
         let what = format!("response #{index}");
         let Some(response) = rpc(&what, responses.message().await)? else {
             return Err(CaseError::new(format!(
@@ -614,15 +388,9 @@ pub async fn ping_pong(endpoint: &Endpoint) -> Result<(), CaseError> {
 /// See [`run_case`].
 pub async fn empty_stream(endpoint: &Endpoint) -> Result<(), CaseError> {
     let client = TestServiceClient::new(connect(endpoint).await?);
-    let requests = futures_util::stream::empty::<StreamingOutputCallRequest>();
-    let response = rpc(
-        "FullDuplexCall",
-        client.full_duplex_call(Request::new(requests)).await,
-    )?;
-    let responses = rpc(
-        "FullDuplexCall's response stream",
-        collect(response.into_inner()).await,
-    )?;
+    let (sender, responses) = client.full_duplex_call();
+    drop(sender); // Half-close at once.
+    let responses = rpc("FullDuplexCall's response stream", collect(responses).await)?;
     ensure(responses.is_empty(), || {
         format!("got {} responses, expected exactly zero", responses.len())
     })
@@ -636,10 +404,14 @@ pub async fn empty_stream(endpoint: &Endpoint) -> Result<(), CaseError> {
 /// See [`run_case`].
 pub async fn cancel_after_begin(endpoint: &Endpoint) -> Result<(), CaseError> {
     let client = TestServiceClient::new(connect(endpoint).await?);
-    let (_sender, mut responses) = client.channel().bidi(
-        path("/grpc.testing.TestService/StreamingInputCall"),
+    // The generated client-streaming method waits for the response; a
+    // call cancelled before its first message needs the sender and the
+    // response stream of the channel's bidirectional call.
+    let (_sender, mut responses) = client.get_ref().bidi(
+        PathAndQuery::from_static("/grpc.testing.TestService/StreamingInputCall"),
         Request::new(()),
-        ProstCodec::<StreamingInputCallRequest, StreamingInputCallResponse>::default(),
+        grpcx::codec::ProstCodec::<StreamingInputCallRequest, StreamingInputCallResponse>::default(
+        ),
     );
     // One poll starts the call: the request headers go out on the
     // connected channel, and the call waits for the server.
@@ -666,19 +438,17 @@ pub async fn cancel_after_begin(endpoint: &Endpoint) -> Result<(), CaseError> {
 /// See [`run_case`].
 pub async fn cancel_after_first_response(endpoint: &Endpoint) -> Result<(), CaseError> {
     let client = TestServiceClient::new(connect(endpoint).await?);
-    let (sender, mut responses) = client.channel().bidi(
-        path("/grpc.testing.TestService/FullDuplexCall"),
-        Request::new(()),
-        ProstCodec::<StreamingOutputCallRequest, StreamingOutputCallResponse>::default(),
-    );
-    sender
-        .send(StreamingOutputCallRequest {
+    let (sender, mut responses) = client.full_duplex_call();
+    send(
+        &sender,
+        StreamingOutputCallRequest {
             response_parameters: vec![response_parameters(31_415, None)],
             payload: Some(zeros(27_182)),
             ..Default::default()
-        })
-        .await
-        .map_err(|_| CaseError::new("FullDuplexCall ended before the first request was sent"))?;
+        },
+        "FullDuplexCall",
+    )
+    .await?;
     let Some(first) = rpc("first response", responses.message().await)? else {
         return Err(CaseError::new(
             "the response stream ended before the first response",
@@ -714,21 +484,17 @@ fn expect_cancelled<T>(result: Result<Option<T>, Status>, call: &str) -> Result<
 /// See [`run_case`].
 pub async fn timeout_on_sleeping_server(endpoint: &Endpoint) -> Result<(), CaseError> {
     let client = TestServiceClient::new(connect(endpoint).await?);
-    let (sender, requests) = request_channel();
-    send(
-        &sender,
-        StreamingOutputCallRequest {
+    let request = Request::new(()).with_timeout(Duration::from_millis(1));
+    let (sender, responses) = client.full_duplex_call_with(request);
+    // The deadline may pass before or after the request is sent; either
+    // way the call must end with it.
+    let _ = sender
+        .send(StreamingOutputCallRequest {
             payload: Some(zeros(27_182)),
             ..Default::default()
-        },
-    )?;
-    let request = Request::new(requests).with_timeout(Duration::from_millis(1));
-    // The deadline may pass while waiting for the response headers or while
-    // reading the responses; either way the call must end with it.
-    let result = match client.full_duplex_call(request).await {
-        Ok(response) => collect(response.into_inner()).await,
-        Err(status) => Err(status),
-    };
+        })
+        .await;
+    let result = collect(responses).await;
     drop(sender);
     let status = match result {
         Ok(responses) => {
@@ -767,10 +533,9 @@ pub async fn custom_metadata(endpoint: &Endpoint) -> Result<(), CaseError> {
         payload: Some(zeros(LARGE_REQUEST_SIZE)),
         ..Default::default()
     };
-    let request = with_echo_metadata(futures_util::stream::iter([request]))?;
-    let response = rpc("FullDuplexCall", client.full_duplex_call(request).await)?;
-    let initial = response.metadata().clone();
-    let mut stream = response.into_inner();
+    let (sender, mut stream) = client.full_duplex_call_with(with_echo_metadata(())?);
+    send(&sender, request, "FullDuplexCall").await?;
+    drop(sender);
     let responses = rpc(
         "FullDuplexCall's response stream",
         collect_from(&mut stream).await,
@@ -781,7 +546,7 @@ pub async fn custom_metadata(endpoint: &Endpoint) -> Result<(), CaseError> {
             "FullDuplexCall: no trailing metadata after the end of the stream",
         ));
     };
-    check_echo(&initial, trailers, "FullDuplexCall")
+    check_echo(stream.initial_metadata(), trailers, "FullDuplexCall")
 }
 
 /// `status_code_and_message`: the status a UnaryCall and a FullDuplexCall
@@ -798,11 +563,10 @@ pub async fn status_code_and_message(endpoint: &Endpoint) -> Result<(), CaseErro
         response_status: Some(echo_status(STATUS_MESSAGE)),
         ..Default::default()
     };
-    let requests = futures_util::stream::iter([request]);
-    let result = match client.full_duplex_call(Request::new(requests)).await {
-        Ok(response) => collect(response.into_inner()).await,
-        Err(status) => Err(status),
-    };
+    let (sender, responses) = client.full_duplex_call();
+    send(&sender, request, "FullDuplexCall").await?;
+    drop(sender);
+    let result = collect(responses).await;
     expect_status(
         "FullDuplexCall",
         result,
@@ -1056,11 +820,7 @@ fn with_echo_metadata<T>(message: T) -> Result<Request<T>, CaseError> {
     Ok(request)
 }
 
-fn check_echo(
-    initial: &grpcx_status::Metadata,
-    trailing: &grpcx_status::Metadata,
-    what: &str,
-) -> Result<(), CaseError> {
+fn check_echo(initial: &Metadata, trailing: &Metadata, what: &str) -> Result<(), CaseError> {
     let values: Vec<&str> = initial.get_all(ECHO_INITIAL).collect();
     ensure(values == [INITIAL_METADATA_VALUE], || {
         format!(
@@ -1093,24 +853,12 @@ async fn collect_from<T>(stream: &mut Streaming<T>) -> Result<Vec<T>, Status> {
     Ok(messages)
 }
 
-/// A request stream fed while the call runs: the call half-closes when
-/// the sender is dropped.
-fn request_channel<T: Send + 'static>() -> (
-    mpsc::UnboundedSender<T>,
-    impl Stream<Item = T> + Send + 'static,
-) {
-    let (sender, receiver) = mpsc::unbounded_channel();
-    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
-        let message = receiver.recv().await?;
-        Some((message, receiver))
-    });
-    (sender, stream)
-}
-
-fn send<T>(sender: &mpsc::UnboundedSender<T>, message: T) -> Result<(), CaseError> {
+/// Sends `message` on the request stream of the call `what`.
+async fn send<T>(sender: &RequestSender<T>, message: T, what: &str) -> Result<(), CaseError> {
     sender
         .send(message)
-        .map_err(|_| CaseError::new("the call dropped its request stream"))
+        .await
+        .map_err(|_| CaseError::new(format!("{what} ended before its request was sent")))
 }
 
 /// After a cancellation: a new call on the same channel still succeeds.

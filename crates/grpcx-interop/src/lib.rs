@@ -3,23 +3,23 @@
 //! programs (`doc/interop-test-descriptions.md`), so any gRPC
 //! implementation's client or server can be paired with ours.
 //!
-//! The service glue here is written by hand against grpcx-transport's
-//! runtime types, as generated code will be.
+//! Everything here is built as a user would build it: the build script
+//! generates `grpc.testing` with grpcx-codegen, [`server::InteropTestService`]
+//! implements the generated `TestService` trait, and the cases in
+//! [`client`] call through the generated `TestServiceClient`. The codegen
+//! end-to-end tests run this same implementation.
 
 pub mod client;
 pub mod server;
 
-/// The messages of `grpc/testing/{messages,empty,test}.proto`.
+/// The code generated from `grpc/testing/{test,messages,empty}.proto`: the
+/// messages, `TestServiceClient`, `UnimplementedServiceClient` (and their
+/// blocking twins), the `TestService` trait and `TestServiceServer`, and
+/// `FILE_DESCRIPTOR_SET` for reflection.
 pub mod pb {
     #![allow(missing_docs, unreachable_pub, clippy::all)]
-    include!(concat!(env!("OUT_DIR"), "/grpc.testing.rs"));
+    grpcx::include_proto!("grpc.testing");
 }
-
-/// The encoded `FileDescriptorSet` of `grpc/testing/*.proto`, for the
-/// server's reflection service (the service glue here is hand-written, so
-/// it has no generated descriptor set).
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/grpc_testing_descriptor_set.bin"));
 
 /// Sets up logging to stderr, filtered by `RUST_LOG` (warnings by default).
 pub fn init_tracing() {

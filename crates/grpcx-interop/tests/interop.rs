@@ -1,14 +1,14 @@
 //! Every interop case of our client against our `TestService`, in process on
-//! loopback: one test per case, each with its own server.
+//! loopback: one test per case, each with its own server. Both sides are
+//! generated code, so this is also the codegen's end-to-end interop test.
 
 // The helpers below run only inside tests, where failing loudly is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::Duration;
 
+use grpcx::{Endpoint, Server};
 use grpcx_interop::client::{ALL_CASES, run_case};
-use grpcx_interop::server::TestService;
-use grpcx_transport::{Endpoint, Server};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -81,7 +81,7 @@ async fn check(case: &str) {
 struct TestServer {
     endpoint: Endpoint,
     shutdown: oneshot::Sender<()>,
-    task: JoinHandle<Result<(), grpcx_transport::Error>>,
+    task: JoinHandle<Result<(), grpcx::Error>>,
 }
 
 impl TestServer {
@@ -92,7 +92,7 @@ impl TestServer {
         let task = tokio::spawn(
             Server::builder()
                 .drain_timeout(Duration::from_secs(5))
-                .add_service(TestService)
+                .add_service(grpcx_interop::server::service())
                 .serve_with_shutdown(listener, async {
                     let _ = signal.await;
                 }),

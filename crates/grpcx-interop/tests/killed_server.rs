@@ -5,13 +5,8 @@ use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use grpcx_codec::ProstCodec;
-use grpcx_interop::pb::{
-    ResponseParameters, StreamingOutputCallRequest, StreamingOutputCallResponse,
-};
-use grpcx_status::{Code, Origin};
-use grpcx_transport::{Endpoint, Request};
-use http::uri::PathAndQuery;
+use grpcx::{Code, Endpoint, Origin, Request};
+use grpcx_interop::pb::{ResponseParameters, StreamingOutputCallRequest, TestServiceClient};
 
 /// Kills the child on drop, so a failing test leaves no server behind.
 struct Child(std::process::Child);
@@ -49,9 +44,11 @@ async fn a_server_killed_mid_stream_gives_unavailable_promptly() {
         .expect("the server starts within a minute")
         .expect("the reader thread");
 
-    let channel = Endpoint::new(format!("http://{addr}"))
-        .unwrap()
-        .connect_lazy();
+    let client = TestServiceClient::new(
+        Endpoint::new(format!("http://{addr}"))
+            .unwrap()
+            .connect_lazy(),
+    );
     // Many responses, 50 ms apart: the stream is surely open when the
     // server dies.
     let request = StreamingOutputCallRequest {
@@ -65,12 +62,8 @@ async fn a_server_killed_mid_stream_gives_unavailable_promptly() {
         ],
         ..Default::default()
     };
-    let response = channel
-        .server_streaming(
-            PathAndQuery::from_static("/grpc.testing.TestService/StreamingOutputCall"),
-            Request::new(request),
-            ProstCodec::<StreamingOutputCallRequest, StreamingOutputCallResponse>::default(),
-        )
+    let response = client
+        .streaming_output_call(request)
         .await
         .expect("the call starts");
     let mut stream = response.into_inner();
@@ -95,12 +88,10 @@ async fn a_server_killed_mid_stream_gives_unavailable_promptly() {
     assert!(started.elapsed() < Duration::from_secs(20));
 
     // The next call fails fast with UNAVAILABLE too: nobody listens any more.
-    let status = channel
-        .server_streaming(
-            PathAndQuery::from_static("/grpc.testing.TestService/StreamingOutputCall"),
+    let status = client
+        .streaming_output_call(
             Request::new(StreamingOutputCallRequest::default())
                 .with_timeout(Duration::from_secs(20)),
-            ProstCodec::<StreamingOutputCallRequest, StreamingOutputCallResponse>::default(),
         )
         .await
         .unwrap_err();

@@ -288,7 +288,7 @@ fn every_kind_of_call_between_blocking_clients_and_servers() {
 #[test]
 fn the_blocking_client_against_the_hand_written_interop_server() {
     let runtime = Runtime::new().unwrap();
-    let server = runtime.block_on(TestServer::serve(grpcx_interop::server::TestService));
+    let server = runtime.block_on(TestServer::serve(grpcx_interop::server::service()));
     let channel = BlockingChannel::new(server.channel.clone()).unwrap();
     let client = TestServiceBlockingClient::new(channel);
 

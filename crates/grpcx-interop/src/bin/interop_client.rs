@@ -10,8 +10,8 @@ use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use grpcx::Endpoint;
 use grpcx_interop::client::{ALL_CASES, run_case};
-use grpcx_transport::Endpoint;
 
 /// The deadline of every call a case does not give one itself.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);

@@ -2,8 +2,7 @@
 
 use std::process::ExitCode;
 
-use grpcx_interop::server::TestService;
-use grpcx_transport::Server;
+use grpcx::Server;
 
 fn usage() -> ExitCode {
     eprintln!("usage: interop-server --port N [--host 127.0.0.1] [--use_tls false]");
@@ -67,14 +66,12 @@ async fn main() -> ExitCode {
     };
     // Health and reflection, for grpcio's reflection and health clients
     // (tests/interop/reflection_check.py).
-    let (health, reporter) = grpcx_health::service();
+    let (health, reporter) = grpcx::health::service();
     reporter.set_serving("grpc.testing.TestService");
-    let reflection = match grpcx_reflection::Builder::default()
-        .file_descriptor_set(grpcx_interop::FILE_DESCRIPTOR_SET)
-        .service_name("grpc.testing.TestService")
-        .service(grpcx_health::DESCRIPTOR)
-        .build()
-    {
+    let reflection = match grpcx::reflection::service_for(&[
+        &grpcx_interop::pb::TEST_SERVICE_DESCRIPTOR,
+        grpcx::health::DESCRIPTOR,
+    ]) {
         Ok(reflection) => reflection,
         Err(err) => {
             eprintln!("interop-server: reflection: {err}");
@@ -83,7 +80,7 @@ async fn main() -> ExitCode {
     };
     let server = Server::builder()
         .drain_timeout(std::time::Duration::from_secs(5))
-        .add_service(TestService)
+        .add_service(grpcx_interop::server::service())
         .add_service(health)
         .add_service(reflection.v1())
         .add_service(reflection.v1alpha())
