@@ -556,6 +556,46 @@ where
         self.serve_with_incoming_shutdown(incoming, signal).await
     }
 
+    /// Binds a TCP listener on `addr`, then serves on it until the process
+    /// ends, as [`Server::serve`].
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), grpcx_transport::Error> {
+    /// use grpcx_transport::Server;
+    ///
+    /// Server::builder()
+    ///     .serve_addr(([0, 0, 0, 0], 50051).into())
+    ///     .await
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// An error for which [`Error::is_bind`] holds when `addr` cannot be
+    /// bound (in use, not a local address, not permitted), with the I/O
+    /// error as its source; otherwise as [`Server::serve`].
+    pub async fn serve_addr(self, addr: SocketAddr) -> Result<(), Error> {
+        self.serve_addr_with_shutdown(addr, std::future::pending())
+            .await
+    }
+
+    /// Binds a TCP listener on `addr`, then serves on it until `signal`
+    /// completes, as [`Server::serve_with_shutdown`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Server::serve_addr`].
+    pub async fn serve_addr_with_shutdown(
+        self,
+        addr: SocketAddr,
+        signal: impl Future<Output = ()>,
+    ) -> Result<(), Error> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|err| Error::new(Kind::Bind, err))?;
+        self.serve_with_shutdown(listener, signal).await
+    }
+
     /// Serves the connections `incoming` yields (TCP, Unix sockets, tokio's
     /// in-memory duplex pipes: any [`Connection`]) until it ends.
     ///
