@@ -13,10 +13,10 @@ mod shop;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use grpcx_middleware::advice::{Advice, ErrorAdviceLayer, Failure};
-use grpcx_status::{Code, Origin, PreconditionFailure, ResourceInfo, RetryInfo, Status};
+use grpcx::Server;
+use grpcx::middleware::advice::{Advice, ErrorAdviceLayer, Failure};
+use grpcx::{Code, Origin, PreconditionFailure, ResourceInfo, RetryInfo, Status};
 use grpcx_tests::{channel, serve};
-use grpcx_transport::Server;
 use shop::{CartError, ProductNotFound, Shop, chat, get, list, shop_advice, upload};
 
 #[tokio::test]

@@ -10,10 +10,10 @@
 #[path = "advice_shop.rs"]
 mod shop;
 
-use grpcx_middleware::advice::ErrorAdviceLayer;
-use grpcx_status::{Code, DebugInfo, Origin, RequestInfo, Status};
+use grpcx::middleware::advice::ErrorAdviceLayer;
+use grpcx::{Channel, Server};
+use grpcx::{Code, DebugInfo, Origin, RequestInfo, Status};
 use grpcx_tests::{channel, serve};
-use grpcx_transport::{Channel, Server};
 use shop::{SECRET, Shop, get, get_blocking, list, log, seen_by_client, shop_advice};
 
 /// A server with the shop's advice (keeping `DebugInfo` when asked), and a

@@ -12,12 +12,12 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
-use grpcx_codec::ProstCodec;
-use grpcx_middleware::advice::{Advice, Failure};
-use grpcx_status::{DebugInfo, PreconditionFailure, ResourceInfo, RetryInfo, Status};
+use grpcx::codec::ProstCodec;
+use grpcx::middleware::advice::{Advice, Failure};
+use grpcx::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
+use grpcx::{Channel, Request, Response, Streaming};
+use grpcx::{DebugInfo, PreconditionFailure, ResourceInfo, RetryInfo, Status};
 use grpcx_tests::within;
-use grpcx_transport::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
-use grpcx_transport::{Channel, Request, Response, Streaming};
 
 /// A product that does not exist.
 #[derive(Debug)]

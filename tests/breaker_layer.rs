@@ -12,12 +12,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use grpcx_middleware::breaker::{BreakerConfig, BreakerState, CircuitBreaker, CircuitBreakerLayer};
-use grpcx_status::{Code, ErrorInfo, Origin, Progress, RetryInfo, Status};
+use grpcx::client::Grpc;
+use grpcx::middleware::breaker::{
+    BreakerConfig, BreakerState, CircuitBreaker, CircuitBreakerLayer,
+};
+use grpcx::{Channel, Request, Response, Streaming};
+use grpcx::{Code, ErrorInfo, Origin, Progress, RetryInfo, Status};
 use grpcx_tests::probe::{Action, ProbeReply, ProbeRequest};
 use grpcx_tests::{TestServer, codec, drain, path, within};
-use grpcx_transport::client::Grpc;
-use grpcx_transport::{Channel, Request, Response, Streaming};
 
 const UNARY: &str = "/grpcx.test.Probe/Unary";
 const STREAM: &str = "/grpcx.test.Probe/ServerStream";
@@ -28,7 +30,7 @@ async fn counted_server() -> (TestServer, Arc<AtomicUsize>) {
     let counted = calls.clone();
     let server = TestServer::start_with(move |server| {
         server.layer(tower::util::MapRequestLayer::new(
-            move |request: http::Request<grpcx_transport::Body>| {
+            move |request: http::Request<grpcx::Body>| {
                 counted.fetch_add(1, Ordering::SeqCst);
                 request
             },
@@ -291,7 +293,7 @@ async fn per_method_breakers_keep_one_methods_failures_to_itself() {
 
 #[tokio::test]
 async fn it_composes_with_interceptors_and_towers_timeout() {
-    use grpcx_middleware::interceptor::{CallHead, InterceptorLayer, sync_interceptor_fn};
+    use grpcx::middleware::interceptor::{CallHead, InterceptorLayer, sync_interceptor_fn};
 
     let (server, calls) = counted_server().await;
     let channel = server.channel();
@@ -363,7 +365,7 @@ async fn it_composes_with_interceptors_and_towers_timeout() {
 /// reached the server opened it, and the next attempt is not sent into it.
 #[tokio::test]
 async fn a_retry_layer_above_does_not_retry_into_the_open_breaker() {
-    use grpcx_middleware::retry::{CallPolicy, RetryLayer, RetryPolicy};
+    use grpcx::middleware::retry::{CallPolicy, RetryLayer, RetryPolicy};
 
     let (server, calls) = counted_server().await;
     let channel = server.channel();

@@ -6,10 +6,10 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use grpcx_status::{Code, Progress};
+use grpcx::{Code, Progress};
+use grpcx::{Endpoint, Server};
 use grpcx_tests::probe::Probe;
 use grpcx_tests::{Action, ProbeRequest, drain, server_streaming, unary};
-use grpcx_transport::{Endpoint, Server};
 
 #[tokio::test]
 async fn a_full_call_over_an_in_memory_duplex_pipe() {

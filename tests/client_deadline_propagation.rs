@@ -5,13 +5,13 @@
 
 use std::time::Duration;
 
-use grpcx_codec::ProstCodec;
-use grpcx_status::Status;
+use grpcx::Status;
+use grpcx::codec::ProstCodec;
+use grpcx::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
+use grpcx::{Channel, Request, Response, Server};
 use grpcx_tests::{
     Action, ProbeReply, ProbeRequest, TestServer, channel, codec, path, serve, within,
 };
-use grpcx_transport::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
-use grpcx_transport::{Channel, Request, Response, Server};
 use tokio::sync::mpsc;
 
 /// Forwards `Relay/Unary` to the probe server, reporting its own

@@ -11,11 +11,11 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use grpcx_status::{Code, Origin, Progress, Status};
+use grpcx::client::{GRPC_PREVIOUS_RPC_ATTEMPTS, Grpc};
+use grpcx::{Body, Channel, Deadline, Endpoint, GrpcMethod, Request};
+use grpcx::{Code, Origin, Progress, Status};
 use grpcx_tests::raw::{RawServer, frame, grpc_response_head};
 use grpcx_tests::{ProbeReply, ProbeRequest, TestServer, codec, path, within};
-use grpcx_transport::client::{GRPC_PREVIOUS_RPC_ATTEMPTS, Grpc};
-use grpcx_transport::{Body, Channel, Deadline, Endpoint, GrpcMethod, Request};
 use http::{HeaderMap, StatusCode};
 use tower::{Service, ServiceExt};
 
@@ -198,10 +198,7 @@ async fn the_typed_layer_puts_the_method_and_deadline_in_the_extensions() {
     .unwrap();
     let (method, deadline) = seen.lock().unwrap().clone().unwrap();
     assert_eq!(method.path(), "/grpcx.test.Probe/Unary");
-    assert_eq!(
-        method.kind(),
-        grpcx_transport::descriptor::MethodKind::Unary
-    );
+    assert_eq!(method.kind(), grpcx::descriptor::MethodKind::Unary);
     let left = deadline.unwrap().remaining();
     assert!(left <= Duration::from_secs(20) && left > Duration::from_secs(10));
 

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use grpcx_status::{Code, Origin, Progress, Pushback, Status};
+use grpcx::{Code, Origin, Progress, Pushback, Status};
 use grpcx_tests::raw::{RawServer, grpc_response_head};
 use grpcx_tests::{ProbeReply, ProbeRequest, channel, endpoint, unary, within};
 use http::StatusCode;
@@ -45,7 +45,7 @@ async fn a_refused_stream_is_refused_and_a_trailers_only_error_is_processed() {
         "a call answered Trailers-Only",
         channel.unary(
             "/grpcx.test.Other/Unary".parse().unwrap(),
-            grpcx_transport::Request::new(ProbeRequest::default()),
+            grpcx::Request::new(ProbeRequest::default()),
             grpcx_tests::codec(),
         ),
     )
@@ -76,8 +76,8 @@ async fn a_call_that_cannot_connect_was_not_sent() {
 #[tokio::test]
 async fn a_deadline_before_the_call_is_sent_leaves_it_unsent() {
     let channel = endpoint("127.0.0.1:9".parse().unwrap()).connect_lazy();
-    let request = grpcx_transport::Request::new(ProbeRequest::default())
-        .with_deadline(tokio::time::Instant::now());
+    let request =
+        grpcx::Request::new(ProbeRequest::default()).with_deadline(tokio::time::Instant::now());
     let status = unary(&channel, request).await.unwrap_err();
     assert_eq!(status.code(), Code::DeadlineExceeded);
     assert_eq!(status.origin(), Origin::Deadline);

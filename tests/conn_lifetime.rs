@@ -75,7 +75,7 @@ async fn a_call_outliving_the_grace_is_cut_off() {
     .await
     .unwrap_err();
     assert!(started.elapsed() < WAIT);
-    assert_eq!(status.code(), grpcx_status::Code::Unavailable, "{status:?}");
+    assert_eq!(status.code(), grpcx::Code::Unavailable, "{status:?}");
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
-use grpcx_status::Code;
+use grpcx::Code;
 use grpcx_tests::probe::{Action, ProbeRequest};
 use grpcx_tests::raw::{RawClient, header_only};
 use grpcx_tests::{TestServer, unary, within};

@@ -14,15 +14,15 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use grpcx_middleware::interceptor::{
+use grpcx::client::{ClientService, Grpc};
+use grpcx::middleware::interceptor::{
     CallHead, InterceptorLayer, Side, interceptor_fn, sync_interceptor_fn,
 };
-use grpcx_middleware::retry::{CallPolicy, RetryLayer, RetryPolicy};
-use grpcx_status::{Code, ErrorInfo, Origin, Progress, Status};
+use grpcx::middleware::retry::{CallPolicy, RetryLayer, RetryPolicy};
+use grpcx::{Body, BoxError, Request, Response};
+use grpcx::{Code, ErrorInfo, Origin, Progress, Status};
 use grpcx_tests::probe::{Action, ProbeReply, ProbeRequest};
 use grpcx_tests::{TestServer, codec, path, within};
-use grpcx_transport::client::{ClientService, Grpc};
-use grpcx_transport::{Body, BoxError, Request, Response};
 use tokio::sync::{mpsc, oneshot};
 use tower::{Service, ServiceExt};
 
@@ -55,7 +55,7 @@ fn token_issuer() -> mpsc::Sender<oneshot::Sender<String>> {
 /// `authorization: Bearer <token>`.
 fn bearer(
     issuer: mpsc::Sender<oneshot::Sender<String>>,
-) -> InterceptorLayer<impl grpcx_middleware::interceptor::Interceptor> {
+) -> InterceptorLayer<impl grpcx::middleware::interceptor::Interceptor> {
     InterceptorLayer::new(interceptor_fn(move |mut call: CallHead| {
         let issuer = issuer.clone();
         async move {
@@ -136,7 +136,7 @@ where
 /// An interceptor stamping each request it sees with `x-stamp: <n>`, and
 /// the count of its runs.
 fn stamp() -> (
-    InterceptorLayer<impl grpcx_middleware::interceptor::Interceptor>,
+    InterceptorLayer<impl grpcx::middleware::interceptor::Interceptor>,
     Arc<AtomicUsize>,
 ) {
     let runs = Arc::new(AtomicUsize::new(0));

@@ -13,15 +13,15 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use grpcx_codec::ProstCodec;
-use grpcx_middleware::interceptor::{
+use grpcx::codec::ProstCodec;
+use grpcx::middleware::interceptor::{
     CallHead, Interceptor, InterceptorLayer, Side, interceptor_fn,
 };
-use grpcx_status::{Code, ErrorInfo, Origin, Status};
+use grpcx::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
+use grpcx::{Channel, Request, Response, Server};
+use grpcx::{Code, ErrorInfo, Origin, Status};
 use grpcx_tests::probe::{Action, ProbeRequest};
 use grpcx_tests::{TestServer, channel, serve, unary, within};
-use grpcx_transport::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
-use grpcx_transport::{Channel, Request, Response, Server};
 use tokio::sync::RwLock;
 
 /// Who an accepted caller is, for the handler.

@@ -15,13 +15,13 @@ use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
 use futures_util::StreamExt as _;
-use grpcx_codec::ProstCodec;
-use grpcx_middleware::retry::{RetryLayer, ServiceConfig};
-use grpcx_status::Status;
+use grpcx::Status;
+use grpcx::client::Grpc;
+use grpcx::codec::ProstCodec;
+use grpcx::middleware::retry::{RetryLayer, ServiceConfig};
+use grpcx::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
+use grpcx::{Request, Response, Server};
 use grpcx_tests::{ProbeReply, ProbeRequest, WAIT, codec, within};
-use grpcx_transport::client::Grpc;
-use grpcx_transport::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
-use grpcx_transport::{Request, Response, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, mpsc, oneshot};
@@ -60,7 +60,7 @@ fn start(
     stop: oneshot::Receiver<()>,
 ) -> (
     mpsc::UnboundedSender<TcpStream>,
-    tokio::task::JoinHandle<Result<(), grpcx_transport::Error>>,
+    tokio::task::JoinHandle<Result<(), grpcx::Error>>,
 ) {
     let (tx, rx) = mpsc::unbounded_channel::<TcpStream>();
     let incoming = futures_util::stream::unfold(rx, |mut rx| async move {

@@ -9,14 +9,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::Stream;
-use grpcx_codec::ProstCodec;
-use grpcx_middleware::retry::{Attempts, RetryLayer, ServiceConfig};
-use grpcx_status::{Code, Origin, Pushback, RetryInfo, Status};
+use grpcx::client::Grpc;
+use grpcx::codec::ProstCodec;
+use grpcx::middleware::retry::{Attempts, RetryLayer, ServiceConfig};
+use grpcx::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
+use grpcx::{CallOutcome, Channel, Request, Response, Server, Streaming};
+use grpcx::{Code, Origin, Pushback, RetryInfo, Status};
 use grpcx_tests::raw::{RawServer, frame, grpc_response_head};
 use grpcx_tests::{ProbeReply, ProbeRequest, WAIT, codec, endpoint, serve, within};
-use grpcx_transport::client::Grpc;
-use grpcx_transport::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
-use grpcx_transport::{CallOutcome, Channel, Request, Response, Server, Streaming};
 use http::{HeaderMap, StatusCode};
 use tokio::sync::mpsc;
 
@@ -210,10 +210,7 @@ fn retrying(attempts: u32) -> RetryLayer {
     RetryLayer::new(config).rng_seed(1)
 }
 
-fn client(
-    layer: RetryLayer,
-    channel: &Channel,
-) -> Grpc<impl grpcx_transport::client::ClientService + use<>> {
+fn client(layer: RetryLayer, channel: &Channel) -> Grpc<impl grpcx::client::ClientService + use<>> {
     Grpc::new(
         tower::ServiceBuilder::new()
             .layer(layer)
@@ -381,7 +378,7 @@ async fn a_request_stream_still_being_sent_is_replayed_after_an_early_failure() 
 fn client_with(
     layer: RetryLayer,
     server: &grpcx_tests::ServerHandle,
-) -> Grpc<impl grpcx_transport::client::ClientService + use<>> {
+) -> Grpc<impl grpcx::client::ClientService + use<>> {
     client(layer, &grpcx_tests::channel(server.addr))
 }
 
@@ -398,11 +395,11 @@ async fn the_attempts_of_a_successful_call_are_in_its_extensions() {
         code: Code::Unavailable.as_i32(),
         ..ProbeRequest::default()
     });
-    let mut request = http::Request::new(grpcx_transport::Body::from(encoded));
+    let mut request = http::Request::new(grpcx::Body::from(encoded));
     *request.uri_mut() = path("Unary").as_str().parse().unwrap();
     let response = within(
         "a raw retried call",
-        tower::ServiceExt::<http::Request<grpcx_transport::Body>>::oneshot(&mut service, request),
+        tower::ServiceExt::<http::Request<grpcx::Body>>::oneshot(&mut service, request),
     )
     .await
     .unwrap();
@@ -612,7 +609,7 @@ async fn a_wait_for_ready_call_waits_for_the_server_to_come_up() {
     };
     // The channel's own reconnection backoff, which decides when it dials
     // again, is short too.
-    let channel = grpcx_transport::Endpoint::new("http://in-memory")
+    let channel = grpcx::Endpoint::new("http://in-memory")
         .unwrap()
         .backoff(Duration::from_millis(5), Duration::from_millis(20))
         .connect_with_connector_lazy(connector);

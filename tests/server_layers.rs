@@ -17,13 +17,13 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use grpcx_codec::ProstCodec;
-use grpcx_status::{Code, ErrorInfo, Origin, Status};
+use grpcx::codec::ProstCodec;
+use grpcx::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
+use grpcx::{Body, BoxError, Context, Request, Response, Server};
+use grpcx::{Code, ErrorInfo, Origin, Status};
 use grpcx_tests::probe::{Action, ProbeRequest};
 use grpcx_tests::raw::frame;
 use grpcx_tests::{TestServer, channel, drain, serve, server_streaming, unary, within};
-use grpcx_transport::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
-use grpcx_transport::{Body, BoxError, Context, Request, Response, Server};
 use tower::{Layer, Service};
 
 /// What an authentication layer learned, for the handler.
@@ -45,7 +45,7 @@ fn auth_layer(seen: Arc<AtomicUsize>) -> impl Layer<Routes, Service = Auth<Route
     })
 }
 
-type Routes = grpcx_transport::server::Routes;
+type Routes = grpcx::server::Routes;
 
 impl<S> Service<http::Request<Body>> for Auth<S>
 where
@@ -164,7 +164,7 @@ fn whoami_path(method: &str) -> http::uri::PathAndQuery {
 }
 
 async fn get(
-    channel: &grpcx_transport::Channel,
+    channel: &grpcx::Channel,
     request: Request<String>,
 ) -> Result<Response<String>, Status> {
     within(

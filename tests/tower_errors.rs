@@ -9,12 +9,12 @@
 
 use std::time::Duration;
 
-use grpcx_middleware::tower_errors::MapTowerErrorsLayer;
-use grpcx_status::{Code, Origin, Progress, Pushback, RetryInfo, Status};
+use grpcx::client::{ClientService, Grpc};
+use grpcx::middleware::tower_errors::MapTowerErrorsLayer;
+use grpcx::{Channel, Request};
+use grpcx::{Code, Origin, Progress, Pushback, RetryInfo, Status};
 use grpcx_tests::probe::{Action, ProbeRequest};
 use grpcx_tests::{LONG_SLEEP, TestServer, codec, path, unary, within};
-use grpcx_transport::client::{ClientService, Grpc};
-use grpcx_transport::{Channel, Request};
 
 async fn call<T: ClientService + Sync>(
     client: &Grpc<T>,

@@ -6,11 +6,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use bytes::{Bytes, BytesMut};
-use grpcx_status::{Code, Origin, Status};
+use grpcx::{Code, Origin, Status};
+use grpcx::{Context, Request};
 use grpcx_tests::probe::{Action, ProbeRequest};
 use grpcx_tests::raw::{RawClient, RawResponse, frame, frame_bytes, header_only};
 use grpcx_tests::{TestServer, codec, endpoint, path, unary, within};
-use grpcx_transport::{Context, Request};
 use http::StatusCode;
 use prost::Message as _;
 

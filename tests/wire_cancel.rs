@@ -6,13 +6,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use futures_util::StreamExt as _;
-use grpcx_status::Code;
+use grpcx::Code;
+use grpcx::{CallOutcome, Request};
 use grpcx_tests::probe::{Action, ProbeRequest, rich_details};
 use grpcx_tests::{
     LONG_SLEEP, SPECIAL_MESSAGE, TestServer, assert_context_trailers, assert_initial_metadata,
     assert_status, assert_status_metadata, codec, drain, path, server_streaming, unary, within,
 };
-use grpcx_transport::{CallOutcome, Request};
 
 fn sleeper(id: &str, count: u32) -> ProbeRequest {
     ProbeRequest {
@@ -149,7 +149,7 @@ async fn an_abort_mid_stream_delivers_exactly_its_status_after_the_messages_befo
         &status,
         Code::Unauthenticated,
         SPECIAL_MESSAGE,
-        grpcx_status::Origin::Peer,
+        grpcx::Origin::Peer,
     );
     assert_eq!(status.details(), rich_details(Code::Unauthenticated));
     assert_context_trailers(status.metadata());
@@ -175,7 +175,7 @@ async fn an_abort_in_a_unary_handler_ends_the_call_with_its_status() {
         &status,
         Code::PermissionDenied,
         SPECIAL_MESSAGE,
-        grpcx_status::Origin::Peer,
+        grpcx::Origin::Peer,
     );
     assert_eq!(status.details(), rich_details(Code::PermissionDenied));
     assert_context_trailers(status.metadata());

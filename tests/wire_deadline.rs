@@ -9,11 +9,11 @@
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt as _;
-use grpcx_status::{Code, Origin, Status};
+use grpcx::{CallOutcome, Request};
+use grpcx::{Code, Origin, Status};
 use grpcx_tests::probe::{Action, ProbeReply, ProbeRequest};
 use grpcx_tests::raw::frame;
 use grpcx_tests::{LONG_SLEEP, TestServer, codec, drain, path, within};
-use grpcx_transport::{CallOutcome, Request};
 use http::StatusCode;
 
 /// The client's timeout in these tests.

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use grpcx_status::{Code, Metadata, Origin, Status};
+use grpcx::{Channel, Request};
+use grpcx::{Code, Metadata, Origin, Status};
 use grpcx_tests::probe::{ProbeReply, ProbeRequest};
 use grpcx_tests::raw::{RawRequest, RawRespond, RawServer, frame, grpc_response_head};
 use grpcx_tests::{channel, codec, path, within};
-use grpcx_transport::{Channel, Request};
 use h2::Reason;
 use http::StatusCode;
 use tokio::sync::Notify;

@@ -8,12 +8,12 @@
 
 use std::time::{Duration, Instant};
 
-use grpcx_status::{Code, Metadata, Origin};
+use grpcx::{CallOutcome, Request};
+use grpcx::{Code, Metadata, Origin};
 use grpcx_tests::probe::{Action, Event, ProbeReply, ProbeRequest};
 use grpcx_tests::raw::{RawClient, WireEvent, WireEvents, frame};
 use grpcx_tests::relay::Relay;
 use grpcx_tests::{TestServer, WAIT, channel, endpoint, unary, within};
-use grpcx_transport::{CallOutcome, Request};
 use h2::Reason;
 use http::StatusCode;
 use tokio::sync::oneshot;

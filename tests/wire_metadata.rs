@@ -5,14 +5,14 @@
 // Test code: failing loudly, with the reason, is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use grpcx_status::{Code, Metadata};
+use grpcx::Request;
+use grpcx::{Code, Metadata};
 use grpcx_tests::probe::{self, Action, ProbeRequest};
 use grpcx_tests::raw::frame;
 use grpcx_tests::{
     TestServer, assert_context_trailers, assert_initial_metadata, assert_status_metadata, codec,
     drain, path, server_streaming, unary, within,
 };
-use grpcx_transport::Request;
 
 fn request_metadata() -> Metadata {
     let mut md = Metadata::new();

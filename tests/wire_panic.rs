@@ -5,10 +5,10 @@
 // Test code: failing loudly, with the reason, is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use grpcx_status::{Code, Origin, Status};
+use grpcx::{CallOutcome, Request};
+use grpcx::{Code, Origin, Status};
 use grpcx_tests::probe::{Action, ProbeRequest};
 use grpcx_tests::{PANIC_TEXT, TestServer, codec, drain, path, server_streaming, unary, within};
-use grpcx_transport::{CallOutcome, Request};
 
 /// Checks the status of a call whose handler panicked: `INTERNAL`, from the
 /// server, and nothing of the panic's text.

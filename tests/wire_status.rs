@@ -5,13 +5,13 @@
 // Test code: failing loudly, with the reason, is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use grpcx_status::{Code, Origin, Status};
+use grpcx::{CallOutcome, Request};
+use grpcx::{Code, Origin, Status};
 use grpcx_tests::probe::{Action, ProbeRequest, rich_details};
 use grpcx_tests::{
     SPECIAL_MESSAGE, TestServer, assert_context_trailers, assert_initial_metadata, assert_status,
     assert_status_metadata, codec, drain, path, server_streaming, unary, within,
 };
-use grpcx_transport::{CallOutcome, Request};
 use http::StatusCode;
 
 /// The 16 codes other than `OK`.

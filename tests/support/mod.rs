@@ -27,11 +27,11 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use grpcx_status::{Code, Metadata, Origin, Status};
-use grpcx_transport::server::Routes;
-use grpcx_transport::{
+use grpcx::server::Routes;
+use grpcx::{
     Body, BoxError, CallOutcome, Channel, Endpoint, IntoRequest, Response, Server, Streaming,
 };
+use grpcx::{Code, Metadata, Origin, Status};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -64,7 +64,7 @@ pub struct ServerHandle {
     /// The address the server listens on.
     pub addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<Result<(), grpcx_transport::Error>>>,
+    task: Option<JoinHandle<Result<(), grpcx::Error>>>,
 }
 
 impl ServerHandle {
@@ -207,8 +207,8 @@ pub fn path(method: &str) -> http::uri::PathAndQuery {
 }
 
 /// The probe's codec on the client side.
-pub fn codec() -> grpcx_codec::ProstCodec<ProbeRequest, ProbeReply> {
-    grpcx_codec::ProstCodec::default()
+pub fn codec() -> grpcx::codec::ProstCodec<ProbeRequest, ProbeReply> {
+    grpcx::codec::ProstCodec::default()
 }
 
 /// A unary call of `Probe/Unary`, bounded by [`WAIT`].

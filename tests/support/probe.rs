@@ -17,10 +17,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::Stream;
-use grpcx_codec::ProstCodec;
-use grpcx_status::{BadRequest, Code, Detail, ErrorInfo, Metadata, RetryInfo, Status};
-use grpcx_transport::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
-use grpcx_transport::{CallOutcome, Context, Request, Response, Streaming};
+use grpcx::codec::ProstCodec;
+use grpcx::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
+use grpcx::{BadRequest, Code, Detail, ErrorInfo, Metadata, RetryInfo, Status};
+use grpcx::{CallOutcome, Context, Request, Response, Streaming};
 use tokio::sync::{mpsc, watch};
 
 use crate::within;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::{BufMut, Bytes, BytesMut};
-use grpcx_status::{Code, Status};
+use grpcx::{Code, Status};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use prost::Message;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
