@@ -54,17 +54,18 @@ pub use service::ReflectionService;
 
 /// The generated code of `grpc/reflection/{v1,v1alpha}/reflection.proto`:
 /// the messages, the clients (for reflection from Rust) and the server
-/// traits.
+/// traits (committed under `src/generated/`; `cargo xtask codegen` writes
+/// it).
 pub mod pb {
     /// `grpc.reflection.v1`.
     pub mod v1 {
         #![allow(missing_docs, unreachable_pub, clippy::all)]
-        include!(concat!(env!("OUT_DIR"), "/grpc.reflection.v1.rs"));
+        include!("generated/grpc_reflection_v1.rs");
     }
     /// `grpc.reflection.v1alpha`.
     pub mod v1alpha {
         #![allow(missing_docs, unreachable_pub, clippy::all)]
-        include!(concat!(env!("OUT_DIR"), "/grpc.reflection.v1alpha.rs"));
+        include!("generated/grpc_reflection_v1alpha.rs");
     }
 }
 
