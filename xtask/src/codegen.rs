@@ -154,5 +154,8 @@ fn grpcx(target: &Target, include: &Path) -> Result<Vec<(String, String)>> {
     let files = grpcx_codegen::configure()
         .generate(target.protos, &[include])
         .map_err(|err| format!("could not generate {:?}: {err}", target.protos))?;
-    Ok(files.into_iter().map(|file| (file.name, file.code)).collect())
+    Ok(files
+        .into_iter()
+        .map(|file| (file.name, file.code))
+        .collect())
 }
