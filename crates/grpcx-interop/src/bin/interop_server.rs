@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use grpcx_interop::server::TestService;
+use grpcx_reflection::ServerExt as _;
 use grpcx_transport::Server;
 
 fn usage() -> ExitCode {
@@ -69,24 +70,15 @@ async fn main() -> ExitCode {
     // (tests/interop/reflection_check.py).
     let (health, reporter) = grpcx_health::service();
     reporter.set_serving("grpc.testing.TestService");
-    let reflection = match grpcx_reflection::Builder::default()
-        .file_descriptor_set(grpcx_interop::FILE_DESCRIPTOR_SET)
-        .service_name("grpc.testing.TestService")
-        .service(grpcx_health::DESCRIPTOR)
-        .build()
-    {
-        Ok(reflection) => reflection,
-        Err(err) => {
-            eprintln!("interop-server: reflection: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
+    // TestService's glue is hand-written (no descriptor): reflection lists
+    // it by name, and serves its files from the set given.
+    let reflection = grpcx_reflection::Builder::default()
+        .file_descriptor_set(grpcx_interop::FILE_DESCRIPTOR_SET);
     let server = Server::builder()
         .drain_timeout(std::time::Duration::from_secs(5))
         .add_service(TestService)
         .add_service(health)
-        .add_service(reflection.v1())
-        .add_service(reflection.v1alpha())
+        .add_reflection_with(reflection)
         .on_shutdown(reporter.shutdown_hook());
     match server.serve_with_shutdown(listener, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
