@@ -247,11 +247,6 @@ impl<L> ServerExt for Server<L> {
     }
 }
 
-mod sealed {
-    pub trait Sealed {}
-    impl<L> Sealed for grpcx_transport::Server<L> {}
-}
-
 /// The reflection services, built by [`Builder::build`] or
 /// [`service_for`]; add both to a server (they share one index).
 #[derive(Clone, Debug)]
@@ -270,4 +265,10 @@ impl Reflection {
     pub fn v1alpha(&self) -> pb::v1alpha::ServerReflectionServer<ReflectionService> {
         pb::v1alpha::ServerReflectionServer::new(self.service.clone())
     }
+}
+
+/// Keeps [`ServerExt`] for [`Server`] alone, so that methods can be added.
+mod sealed {
+    pub trait Sealed {}
+    impl<L> Sealed for grpcx_transport::Server<L> {}
 }
