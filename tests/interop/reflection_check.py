@@ -9,7 +9,8 @@ Against grpcx's interop server (`cargo xtask interop` runs it):
     fields, an unknown symbol;
   * reflection v1 (grpcio-reflection 1.85.1 ships only v1alpha stubs; v1's
     messages are v1alpha's, field for field, so the call is made on v1's path
-    with the canonical v1alpha message classes);
+    with the canonical v1alpha message classes), including the proto comments
+    in the files and files not sent twice on one call;
   * health through grpcio-health-checking: Check of the server, of a service,
     and of an unknown service (NOT_FOUND).
 
@@ -111,6 +112,45 @@ def v1_reflection(channel):
     check(error.error_response.error_code == NOT_FOUND, f"v1 code {error.error_response.error_code}")
 
 
+def v1_comments_and_no_resend(channel):
+    from google.protobuf import descriptor_pb2
+
+    Request = reflection_pb2.ServerReflectionRequest
+    responses = v1_call(
+        channel,
+        [
+            Request(file_containing_symbol="grpc.health.v1.Health"),
+            Request(file_containing_symbol="grpc.testing.SimpleRequest"),
+            Request(file_containing_symbol="grpc.testing.TestService"),
+        ],
+    )
+    check(len(responses) == 3, f"{len(responses)} responses")
+
+    def files(response):
+        return [
+            descriptor_pb2.FileDescriptorProto.FromString(f)
+            for f in response.file_descriptor_response.file_descriptor_proto
+        ]
+
+    health = files(responses[0])[0]
+    comments = {
+        tuple(loc.path): loc.leading_comments for loc in health.source_code_info.location
+    }
+    check(
+        comments.get((6, 0)) == " The health of a server's services.\n",
+        f"Health's comment {comments.get((6, 0))!r}",
+    )
+    # The pool takes a file with its comments.
+    pool = DescriptorPool()
+    pool.Add(health)
+    check(pool.FindServiceByName("grpc.health.v1.Health").name == "Health", "Health in a pool")
+    # messages.proto went with SimpleRequest: TestService's file comes with
+    # empty.proto only.
+    check([f.name for f in files(responses[1])] == ["grpc/testing/messages.proto"], "messages")
+    names = [f.name for f in files(responses[2])]
+    check(names == ["grpc/testing/test.proto", "grpc/testing/empty.proto"], f"resent: {names}")
+
+
 def health_check(channel):
     stub = health_pb2_grpc.HealthStub(channel)
     Serving = health_pb2.HealthCheckResponse.SERVING
@@ -141,6 +181,7 @@ CASES = [
     ("reflection_v1alpha_input_type", v1alpha_input_type),
     ("reflection_v1alpha_unknown_symbol", v1alpha_unknown_symbol),
     ("reflection_v1", v1_reflection),
+    ("reflection_v1_comments_and_no_resend", v1_comments_and_no_resend),
     ("health_check", health_check),
     ("health_watch_unknown", health_watch),
 ]

@@ -273,13 +273,17 @@ impl Builder {
                 .map(PathBuf::from)
                 .ok_or(Error::NoOutDir)?,
         };
-        let (fds, sources) = self.load(protos, includes)?;
+        let Loaded {
+            fds,
+            as_written,
+            sources,
+        } = self.load(protos, includes)?;
         if self.emit_rerun_if_changed {
             for source in &sources {
                 println!("cargo:rerun-if-changed={}", source.display());
             }
         }
-        let mut config = self.prost_config(&fds)?;
+        let mut config = self.prost_config(as_written)?;
         config.out_dir(out_dir);
         if let Some(name) = &self.include_file {
             config.include_file(name);
@@ -300,8 +304,10 @@ impl Builder {
         protos: &[impl AsRef<Path>],
         includes: &[impl AsRef<Path>],
     ) -> Result<Vec<GeneratedFile>, Error> {
-        let (fds, _) = self.load(protos, includes)?;
-        let mut config = self.prost_config(&fds)?;
+        let Loaded {
+            fds, as_written, ..
+        } = self.load(protos, includes)?;
+        let mut config = self.prost_config(as_written)?;
         let requests = fds
             .file
             .into_iter()
@@ -319,13 +325,12 @@ impl Builder {
     }
 
     /// Parses and checks the files, makes their comments safe for rustdoc
-    /// and checks the generated names. Returns the descriptors and the
-    /// paths of the files read.
+    /// and checks the generated names.
     fn load(
         &self,
         protos: &[impl AsRef<Path>],
         includes: &[impl AsRef<Path>],
-    ) -> Result<(FileDescriptorSet, Vec<PathBuf>), Error> {
+    ) -> Result<Loaded, Error> {
         let mut resolver = ChainFileResolver::new();
         let all_includes = self
             .includes
@@ -359,9 +364,16 @@ impl Builder {
             .filter_map(|file| file.path().map(Path::to_owned))
             .collect();
         let mut fds = compiler.file_descriptor_set();
+        // Reflection clients get the comments as written; rustdoc gets them
+        // sanitized.
+        let as_written = fds.clone();
         comments::sanitize_descriptor_set(&mut fds);
         names::check(&fds, &self.extern_proto_paths())?;
-        Ok((fds, sources))
+        Ok(Loaded {
+            fds,
+            as_written,
+            sources,
+        })
     }
 
     /// Whether `proto` names a file: a path from the current directory, one
@@ -414,7 +426,9 @@ impl Builder {
         paths
     }
 
-    fn prost_config(&self, fds: &FileDescriptorSet) -> Result<prost_build::Config, Error> {
+    /// The prost-build configuration; `descriptors` (every file, comments as
+    /// written) is what the `FILE_DESCRIPTOR_SET`s are cut from.
+    fn prost_config(&self, descriptors: FileDescriptorSet) -> Result<prost_build::Config, Error> {
         let mut config = prost_build::Config::new();
         config
             .prost_path("::grpcx::codegen::prost")
@@ -445,10 +459,20 @@ impl Builder {
             blocking: self.build_blocking,
             service_attributes: self.service_attributes.clone(),
             externs: self.extern_proto_paths(),
-            descriptors: fds.clone(),
+            descriptors,
         })));
         Ok(config)
     }
+}
+
+/// What [`Builder::load`] read.
+struct Loaded {
+    /// Every file compiled and imported, comments sanitized for rustdoc.
+    fds: FileDescriptorSet,
+    /// The same files with their comments as written, for reflection.
+    as_written: FileDescriptorSet,
+    /// The paths of the files read.
+    sources: Vec<PathBuf>,
 }
 
 /// Checks that `attribute` is a sequence of `#[...]` attributes, so that

@@ -13,7 +13,8 @@ use std::str::FromStr;
 use proc_macro2::{Ident, Literal, Span, TokenStream};
 use prost::Message as _;
 use prost_build::{Comments, Method, Service, ServiceGenerator};
-use prost_types::{FileDescriptorProto, FileDescriptorSet};
+use prost_types::source_code_info::Location;
+use prost_types::{FileDescriptorProto, FileDescriptorSet, SourceCodeInfo};
 use quote::quote;
 
 use crate::names::{MethodNames, ServiceNames, is_valid_identifier};
@@ -29,7 +30,7 @@ pub(crate) struct Options {
     pub(crate) service_attributes: Vec<(String, String)>,
     /// Proto paths mapped to Rust paths outside the generated module.
     pub(crate) externs: Vec<String>,
-    /// Every file compiled and imported, without source info: the
+    /// Every file compiled and imported, with its comments as written: the
     /// `FILE_DESCRIPTOR_SET` of each package with a service is cut from it.
     pub(crate) descriptors: FileDescriptorSet,
 }
@@ -68,8 +69,11 @@ impl ServiceGenerator for Generator {
 }
 
 /// The files of `package` and, transitively, every file they import, in
-/// the order of `all` (which lists a file's imports before it), without
-/// source info.
+/// the order of `all` (which lists a file's imports before it), with only
+/// the source info reflection clients show: the leading and trailing
+/// comments (see [`documented`]), except in the well-known
+/// `google/protobuf/*.proto` files, whose long comments every client
+/// already has.
 pub(crate) fn package_descriptor_set(all: &FileDescriptorSet, package: &str) -> FileDescriptorSet {
     let mut wanted: BTreeSet<&str> = BTreeSet::new();
     let mut pending: Vec<&str> = all
@@ -91,11 +95,35 @@ pub(crate) fn package_descriptor_set(all: &FileDescriptorSet, package: &str) -> 
             .iter()
             .filter(|file| wanted.contains(file.name()))
             .map(|file| FileDescriptorProto {
-                source_code_info: None,
+                source_code_info: match file.name().starts_with("google/protobuf/") {
+                    true => None,
+                    false => file.source_code_info.as_ref().and_then(documented),
+                },
                 ..file.clone()
             })
             .collect(),
     }
+}
+
+/// The locations of `info` with a leading or trailing comment (what
+/// `grpcurl describe` and other reflection clients print), without their
+/// detached comments (license headers and the like); `None` when no
+/// location has one. The rest of a full source info (a location, with
+/// path and span, for every element and keyword) would more than double
+/// the size of a set for nothing a client shows. Spans are kept: clients
+/// (protobuf-go) reject a location without one.
+fn documented(info: &SourceCodeInfo) -> Option<SourceCodeInfo> {
+    let commented = |comment: &Option<String>| comment.as_deref().is_some_and(|c| !c.is_empty());
+    let location: Vec<Location> = info
+        .location
+        .iter()
+        .filter(|l| commented(&l.leading_comments) || commented(&l.trailing_comments))
+        .map(|l| Location {
+            leading_detached_comments: Vec::new(),
+            ..l.clone()
+        })
+        .collect();
+    (!location.is_empty()).then_some(SourceCodeInfo { location })
 }
 
 /// The package's `FILE_DESCRIPTOR_SET` constant.
@@ -978,7 +1006,7 @@ mod tests {
     }
 
     #[test]
-    fn a_package_set_holds_its_files_and_their_imports_without_source_info() {
+    fn a_package_set_holds_its_files_and_their_imports() {
         let all = testing_files();
         let set = package_descriptor_set(&all, "grpc.testing");
         let names: Vec<&str> = set.file.iter().map(|f| f.name()).collect();
@@ -990,9 +1018,61 @@ mod tests {
                 "grpc/testing/test.proto"
             ]
         );
-        assert!(set.file.iter().all(|f| f.source_code_info.is_none()));
         let decoded = FileDescriptorSet::decode(set.encode_to_vec().as_slice()).unwrap();
         assert_eq!(decoded, set);
+    }
+
+    #[test]
+    fn a_package_set_keeps_the_comments_and_only_them() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../proto");
+        let mut compiler = protox::Compiler::new([root]).unwrap();
+        compiler.include_imports(true).include_source_info(true);
+        compiler.open_file("grpc/health/v1/health.proto").unwrap();
+        compiler
+            .open_file("google/protobuf/timestamp.proto")
+            .unwrap();
+        let all = compiler.file_descriptor_set();
+        let timestamp = package_descriptor_set(&all, "google.protobuf");
+        assert!(timestamp.file[0].source_code_info.is_none());
+        let set = package_descriptor_set(&all, "grpc.health.v1");
+        let info = set.file[0].source_code_info.as_ref().expect("comments");
+        // Only commented locations, with their spans, and no detached
+        // comment (the file's header).
+        for location in &info.location {
+            assert!(location.leading_comments.is_some() || location.trailing_comments.is_some());
+            assert!(location.leading_detached_comments.is_empty());
+            assert!(matches!(location.span.len(), 3 | 4));
+        }
+        // The comment of `Health` (path: service = 6, index 0), as written.
+        let service = info.location.iter().find(|l| l.path == [6, 0]);
+        let comment = service.and_then(|l| l.leading_comments.as_deref());
+        assert_eq!(comment, Some(" The health of a server's services.\n"));
+        // The set grows by about the comments' text (a location's path and
+        // span are a few bytes), less than the full source info.
+        let full = &all.file[0];
+        let without = full.encoded_len()
+            - full
+                .source_code_info
+                .as_ref()
+                .map_or(0, |i| i.encoded_len());
+        let text: usize = info
+            .location
+            .iter()
+            .map(|l| l.leading_comments().len() + l.trailing_comments().len())
+            .sum();
+        let kept = set.encoded_len();
+        assert!(
+            kept <= without + text + 16 * info.location.len(),
+            "{kept}: {without} + {text}"
+        );
+        assert!(
+            kept < full.encoded_len(),
+            "{kept} of {}",
+            full.encoded_len()
+        );
+        // A file without a comment has no source info at all.
+        let testing = package_descriptor_set(&testing_files(), "grpc.testing");
+        assert!(testing.file.iter().any(|f| f.source_code_info.is_none()));
     }
 
     #[test]

@@ -38,7 +38,10 @@
 //!
 //! - `ROUTE_GUIDE_SERVICE_NAME` (`"routeguide.RouteGuide"`) and
 //!   `ROUTE_GUIDE_DESCRIPTOR`, a `ServiceDescriptor` listing the methods
-//!   with their paths, kinds and message types.
+//!   with their paths, kinds and message types, and pointing at the
+//!   package's `FILE_DESCRIPTOR_SET`: the encoded files of the package and
+//!   their imports, with the proto comments, which server reflection
+//!   serves (so `grpcurl describe` shows the comments).
 //! - `RouteGuideClient`, the async client: `new(channel)`, then one method
 //!   per RPC. A unary method takes a message or a `Request` and returns a
 //!   `Response`; a server-streaming one returns a `Response<Streaming<_>>`;

@@ -47,10 +47,11 @@ pub use reporter::{HealthReporter, ServingStatus};
 pub use service::HealthService;
 
 /// The generated code of `grpc/health/v1/health.proto`: the messages, the
-/// `HealthClient` (for health checks from Rust) and the server trait.
+/// `HealthClient` (for health checks from Rust) and the server trait
+/// (committed under `src/generated/`; `cargo xtask codegen` writes it).
 pub mod pb {
     #![allow(missing_docs, unreachable_pub, clippy::all)]
-    include!(concat!(env!("OUT_DIR"), "/grpc.health.v1.rs"));
+    include!("generated/grpc_health_v1.rs");
 }
 
 /// The full name of the health service, `grpc.health.v1.Health`.

@@ -1,7 +1,7 @@
 //! [`Index`]: the files a reflection service knows, by name, by symbol and
 //! by extension, and the answers to each kind of request.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use bytes::Bytes;
 use grpcx_status::Code;
@@ -36,25 +36,48 @@ impl Index {
     pub(crate) fn new(sets: &[Bytes], services: &BTreeSet<String>) -> Result<Index, Error> {
         let mut index = Index::default();
         for set in sets {
-            let set =
-                FileDescriptorSet::decode(set.clone()).map_err(Error::InvalidDescriptorSet)?;
-            for file in set.file {
-                if !index.files.contains_key(file.name()) {
-                    index.add_file(file);
-                }
-            }
+            index.add_set(set)?;
         }
-        for name in services {
-            let defined = index
-                .symbols
-                .get(name)
-                .is_some_and(|file| index.is_service(file, name));
-            if !defined {
-                return Err(Error::UnknownService { name: name.clone() });
-            }
+        if let Some(name) = services.iter().find(|name| !index.defines_service(name)) {
+            return Err(Error::UnknownService { name: name.clone() });
         }
         index.services = services.clone();
         Ok(index)
+    }
+
+    /// Indexes what it can of `sets` and lists every one of `services`:
+    /// a set that does not decode is left out (and logged), and a service
+    /// no file defines is listed by name only.
+    pub(crate) fn lenient(sets: &[Bytes], services: &BTreeSet<String>) -> Index {
+        let mut index = Index::default();
+        for set in sets {
+            if let Err(err) = index.add_set(set) {
+                tracing::warn!(error = %err, "reflection leaves out a file descriptor set");
+            }
+        }
+        for name in services.iter().filter(|name| !index.defines_service(name)) {
+            tracing::debug!(service = %name, "reflection lists a service with no file by name only");
+        }
+        index.services = services.clone();
+        index
+    }
+
+    /// Adds the files of an encoded set, all or none.
+    fn add_set(&mut self, set: &Bytes) -> Result<(), Error> {
+        let set = FileDescriptorSet::decode(set.clone()).map_err(Error::InvalidDescriptorSet)?;
+        for file in set.file {
+            if !self.files.contains_key(file.name()) {
+                self.add_file(file);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a file defines the service `name`.
+    fn defines_service(&self, name: &str) -> bool {
+        self.symbols
+            .get(name)
+            .is_some_and(|file| self.is_service(file, name))
     }
 
     fn is_service(&self, file: &str, name: &str) -> bool {
@@ -132,8 +155,13 @@ impl Index {
             .or_insert_with(|| file.to_owned());
     }
 
-    /// The answer to one request.
-    pub(crate) fn answer(&self, request: ServerReflectionRequest) -> ServerReflectionResponse {
+    /// The answer to one request of a call; `sent` holds the names of the
+    /// files already sent on the call, and gets those this answer sends.
+    pub(crate) fn answer(
+        &self,
+        request: ServerReflectionRequest,
+        sent: &mut HashSet<String>,
+    ) -> ServerReflectionResponse {
         let response = match &request.message_request {
             Some(MessageRequest::ListServices(_)) => {
                 MessageResponse::ListServicesResponse(ListServiceResponse {
@@ -145,12 +173,12 @@ impl Index {
                 })
             }
             Some(MessageRequest::FileByFilename(name)) => match self.files.contains_key(name) {
-                true => self.file_and_imports(name),
+                true => self.file_and_imports(name, sent),
                 false => error(Code::NotFound, format!("file {name:?} not found")),
             },
             Some(MessageRequest::FileContainingSymbol(symbol)) => {
                 match self.symbols.get(symbol.trim_start_matches('.')) {
-                    Some(file) => self.file_and_imports(file),
+                    Some(file) => self.file_and_imports(file, sent),
                     None => error(Code::NotFound, format!("symbol {symbol:?} not found")),
                 }
             }
@@ -161,7 +189,7 @@ impl Index {
                     .get(containing)
                     .and_then(|numbers| numbers.get(&extension.extension_number))
                 {
-                    Some(file) => self.file_and_imports(file),
+                    Some(file) => self.file_and_imports(file, sent),
                     None => error(
                         Code::NotFound,
                         format!(
@@ -212,19 +240,23 @@ impl Index {
             .is_some_and(|file| find(file.package(), &file.message_type, name))
     }
 
-    /// `file` first, then every file it imports, transitively, each once
-    /// (imports not known are left out: the client will report them).
-    fn file_and_imports(&self, file: &str) -> MessageResponse {
+    /// `file` first, then every file it imports, transitively, each once,
+    /// leaving out those in `sent` (already sent on this call, with their
+    /// own imports) and adding those sent to it; `file` itself is always
+    /// sent, as in grpc-go and grpc-java. Imports not known are left out:
+    /// the client will report them.
+    fn file_and_imports(&self, file: &str, sent: &mut HashSet<String>) -> MessageResponse {
         let mut seen = BTreeSet::new();
-        let mut pending = vec![file.to_owned()];
+        let mut pending = vec![file];
         let mut out = Vec::new();
         while let Some(name) = pending.pop() {
-            if !seen.insert(name.clone()) {
+            if !seen.insert(name) || (name != file && sent.contains(name)) {
                 continue;
             }
-            if let Some((bytes, imports)) = self.files.get(&name) {
+            if let Some((bytes, imports)) = self.files.get(name) {
                 out.push(bytes.to_vec());
-                pending.extend(imports.iter().rev().cloned());
+                sent.insert(name.to_owned());
+                pending.extend(imports.iter().rev().map(String::as_str));
             }
         }
         MessageResponse::FileDescriptorResponse(FileDescriptorResponse {
@@ -274,11 +306,22 @@ mod tests {
     }
 
     fn ask(index: &Index, request: MessageRequest) -> MessageResponse {
+        ask_on(index, request, &mut HashSet::new())
+    }
+
+    fn ask_on(
+        index: &Index,
+        request: MessageRequest,
+        sent: &mut HashSet<String>,
+    ) -> MessageResponse {
         index
-            .answer(ServerReflectionRequest {
-                host: "h".to_owned(),
-                message_request: Some(request),
-            })
+            .answer(
+                ServerReflectionRequest {
+                    host: "h".to_owned(),
+                    message_request: Some(request),
+                },
+                sent,
+            )
             .message_response
             .unwrap()
     }
@@ -322,10 +365,13 @@ mod tests {
     #[test]
     fn a_response_echoes_the_request_and_host() {
         let index = index(&[]).unwrap();
-        let response = index.answer(ServerReflectionRequest {
-            host: "h".to_owned(),
-            message_request: None,
-        });
+        let response = index.answer(
+            ServerReflectionRequest {
+                host: "h".to_owned(),
+                message_request: None,
+            },
+            &mut HashSet::new(),
+        );
         assert_eq!(response.valid_host, "h");
         assert!(
             matches!(response.message_response, Some(MessageResponse::ErrorResponse(ref e)) if e.error_code == Code::InvalidArgument as i32)
@@ -341,5 +387,87 @@ mod tests {
         assert!(index(&["grpc.reflection.v1.ErrorResponse"]).is_err());
         let bad = Index::new(&[Bytes::from_static(b"\xff\xff")], &BTreeSet::new());
         assert!(matches!(bad, Err(Error::InvalidDescriptorSet(_))));
+    }
+
+    /// `a.proto` imports `b.proto`, which imports `c.proto`; `d.proto`
+    /// imports `c.proto`.
+    fn chain() -> Index {
+        let file = |name: &str, imports: &[&str]| FileDescriptorProto {
+            name: Some(name.to_owned()),
+            dependency: imports.iter().map(|i| (*i).to_owned()).collect(),
+            ..FileDescriptorProto::default()
+        };
+        let set = FileDescriptorSet {
+            file: vec![
+                file("c.proto", &[]),
+                file("b.proto", &["c.proto"]),
+                file("a.proto", &["b.proto", "missing.proto"]),
+                file("d.proto", &["c.proto"]),
+            ],
+        };
+        Index::new(&[Bytes::from(set.encode_to_vec())], &BTreeSet::new()).unwrap()
+    }
+
+    fn names(answer: &MessageResponse) -> Vec<String> {
+        match answer {
+            MessageResponse::FileDescriptorResponse(files) => files
+                .file_descriptor_proto
+                .iter()
+                .map(|f| {
+                    FileDescriptorProto::decode(f.as_slice())
+                        .unwrap()
+                        .name()
+                        .to_owned()
+                })
+                .collect(),
+            other => panic!("not files: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn files_sent_on_a_call_are_not_sent_again_but_the_one_asked_is() {
+        let index = chain();
+        let by_name = |name: &str| MessageRequest::FileByFilename(name.to_owned());
+        let mut sent = HashSet::new();
+        let mut ask = |name: &str| names(&ask_on(&index, by_name(name), &mut sent));
+        assert_eq!(ask("a.proto"), ["a.proto", "b.proto", "c.proto"]);
+        assert_eq!(ask("d.proto"), ["d.proto"]);
+        assert_eq!(ask("b.proto"), ["b.proto"]);
+        assert_eq!(ask("a.proto"), ["a.proto"]);
+        // Another call starts afresh.
+        assert_eq!(
+            names(&ask_on(&index, by_name("d.proto"), &mut HashSet::new())),
+            ["d.proto", "c.proto"]
+        );
+        // What is not found sends nothing, and marks nothing as sent.
+        let mut sent = HashSet::new();
+        let answer = ask_on(&index, by_name("missing.proto"), &mut sent);
+        assert!(matches!(answer, MessageResponse::ErrorResponse(_)));
+        assert!(sent.is_empty());
+    }
+
+    #[test]
+    fn a_lenient_index_lists_every_service_and_serves_what_decodes() {
+        let set =
+            Bytes::from_static(crate::pb::v1::SERVER_REFLECTION_DESCRIPTOR.file_descriptor_set);
+        let services = ["grpc.reflection.v1.ServerReflection", "hand.Written"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        let index = Index::lenient(&[Bytes::from_static(b"\xff\xff"), set], &services);
+        let listed = ask(&index, MessageRequest::ListServices(String::new()));
+        assert!(
+            matches!(listed, MessageResponse::ListServicesResponse(ref list) if list.service.len() == 2),
+            "{listed:?}"
+        );
+        assert!(found(&ask(
+            &index,
+            MessageRequest::FileContainingSymbol("grpc.reflection.v1.ServerReflection".to_owned())
+        )));
+        let hand = ask(
+            &index,
+            MessageRequest::FileContainingSymbol("hand.Written".to_owned()),
+        );
+        assert!(matches!(hand, MessageResponse::ErrorResponse(_)));
     }
 }

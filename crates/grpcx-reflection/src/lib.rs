@@ -1,14 +1,32 @@
 //! gRPC server reflection for grpcx servers: `grpc.reflection.v1` and
 //! `grpc.reflection.v1alpha` ([gRPC's server reflection protocol]), so
 //! that tools such as grpcurl, grpcui and `grpcio-reflection` can list the
-//! services and fetch their protobuf descriptors without the `.proto`
-//! files.
+//! services and fetch their protobuf descriptors (with their comments)
+//! without the `.proto` files.
 //!
 //! The descriptors come from grpcx-codegen: each generated module has a
 //! `FILE_DESCRIPTOR_SET` (the package's files and their imports), and each
-//! generated `FOO_DESCRIPTOR` points at it. A [`Builder`] takes the
-//! services to list (and, for hand-written services, encoded descriptor
-//! sets), and [`Reflection`] serves both API versions:
+//! generated service's `FOO_DESCRIPTOR` points at it. One line serves
+//! reflection of every service of a server, [`ServerExt::add_reflection`]:
+//!
+//! ```
+//! use grpcx_reflection::ServerExt as _;
+//! use grpcx_transport::Server;
+//!
+//! let (health, _reporter) = grpcx_health::service();
+//! let server = Server::builder()
+//!     .add_reflection() // lists grpc.health.v1.Health too, added after it
+//!     .add_service(health);
+//! # drop(server);
+//! ```
+//!
+//! The services are those the server has when it starts serving, whenever
+//! they were added, the two reflection services included; one without a
+//! descriptor (written by hand) is listed by name, and its files can be
+//! given with [`ServerExt::add_reflection_with`] and
+//! [`Builder::file_descriptor_set`]. To choose the services listed, a
+//! [`Builder`] builds a [`Reflection`] from given descriptors instead
+//! ([`service_for`] is the short form):
 //!
 //! ```
 //! use grpcx_transport::Server;
@@ -24,13 +42,14 @@
 //! ```
 //!
 //! Every request of the bidirectional `ServerReflectionInfo` call gets one
-//! response, in order: `list_services` (the services given, and the two
+//! response, in order: `list_services` (the services, and the two
 //! reflection services), `file_by_filename`, `file_containing_symbol` (a
 //! service, method, message, field, enum, enum value or extension, by full
 //! name), `file_containing_extension` (each answered with the file and all
-//! it imports, transitively, the file first) and
-//! `all_extension_numbers_of_type`. What cannot be found is an
-//! `ErrorResponse` with `NOT_FOUND`, and the call stays open.
+//! it imports, transitively, the file first, leaving out the imports
+//! already sent on the same call) and `all_extension_numbers_of_type`.
+//! What cannot be found is an `ErrorResponse` with `NOT_FOUND`, and the
+//! call stays open.
 //!
 //! [gRPC's server reflection protocol]: https://github.com/grpc/grpc/blob/master/doc/server-reflection.md
 
@@ -44,27 +63,30 @@ mod index;
 mod service;
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
+use grpcx_transport::Server;
 use grpcx_transport::descriptor::ServiceDescriptor;
+use grpcx_transport::server::Routes;
 
 pub use error::Error;
 pub use service::ReflectionService;
 
 /// The generated code of `grpc/reflection/{v1,v1alpha}/reflection.proto`:
 /// the messages, the clients (for reflection from Rust) and the server
-/// traits.
+/// traits (committed under `src/generated/`; `cargo xtask codegen` writes
+/// it).
 pub mod pb {
     /// `grpc.reflection.v1`.
     pub mod v1 {
         #![allow(missing_docs, unreachable_pub, clippy::all)]
-        include!(concat!(env!("OUT_DIR"), "/grpc.reflection.v1.rs"));
+        include!("generated/grpc_reflection_v1.rs");
     }
     /// `grpc.reflection.v1alpha`.
     pub mod v1alpha {
         #![allow(missing_docs, unreachable_pub, clippy::all)]
-        include!(concat!(env!("OUT_DIR"), "/grpc.reflection.v1alpha.rs"));
+        include!("generated/grpc_reflection_v1alpha.rs");
     }
 }
 
@@ -138,13 +160,90 @@ impl Builder {
     /// [`Error::InvalidDescriptorSet`] when a set does not decode;
     /// [`Error::UnknownService`] when a listed service is in no file.
     pub fn build(self) -> Result<Reflection, Error> {
-        let builder = self
-            .service(&pb::v1::SERVER_REFLECTION_DESCRIPTOR)
-            .service(&pb::v1alpha::SERVER_REFLECTION_DESCRIPTOR);
+        let builder = self.with_reflection();
         let index = index::Index::new(&builder.sets, &builder.services)?;
         Ok(Reflection {
-            service: ReflectionService::new(Arc::new(index)),
+            service: ReflectionService::new(Arc::new(OnceLock::from(Arc::new(index)))),
         })
+    }
+
+    fn with_reflection(self) -> Builder {
+        self.service(&pb::v1::SERVER_REFLECTION_DESCRIPTOR)
+            .service(&pb::v1alpha::SERVER_REFLECTION_DESCRIPTOR)
+    }
+
+    /// The index of what is given and every service of `routes`, leniently
+    /// (see `Index::lenient`): it is made as the server starts, where
+    /// there is no one to return an error to.
+    fn index_for(self, routes: &Routes) -> index::Index {
+        let builder = routes
+            .names()
+            .into_iter()
+            .fold(self.with_reflection(), |builder, name| {
+                match routes.descriptor(name) {
+                    Some(descriptor) => builder.service(descriptor),
+                    None => builder.service_name(name),
+                }
+            });
+        index::Index::lenient(&builder.sets, &builder.services)
+    }
+}
+
+/// Reflection of every service of a [`Server`], in one line: `use
+/// grpcx_reflection::ServerExt as _;` (or `grpcx::reflection::ServerExt`),
+/// then `.add_reflection()` on the server.
+///
+/// Sealed: implemented for [`Server`] only.
+pub trait ServerExt: sealed::Sealed + Sized {
+    /// Adds `grpc.reflection.v1.ServerReflection` and its `v1alpha` twin,
+    /// listing every service the server has when it starts serving (added
+    /// before or after this call; the reflection services included) and
+    /// serving the files of their descriptors. A service without a
+    /// descriptor (written by hand) is listed by name; give its files with
+    /// [`ServerExt::add_reflection_with`].
+    ///
+    /// ```
+    /// use grpcx_reflection::ServerExt as _;
+    ///
+    /// let (health, _reporter) = grpcx_health::service();
+    /// let server = grpcx_transport::Server::builder()
+    ///     .add_service(health)
+    ///     .add_reflection();
+    /// # drop(server);
+    /// ```
+    fn add_reflection(self) -> Self {
+        self.add_reflection_with(Builder::default())
+    }
+
+    /// As [`ServerExt::add_reflection`], also listing the services of
+    /// `builder` and serving the files it was given (those of hand-written
+    /// services, say). What cannot be used is left out, not an error, as
+    /// the server is starting by then: a descriptor set that does not
+    /// decode (logged as a warning), and the files of a service no set
+    /// defines (it is listed by name only).
+    ///
+    /// ```
+    /// use grpcx_reflection::{Builder, ServerExt as _};
+    ///
+    /// # let hand_written_set: &'static [u8] = &[];
+    /// let server = grpcx_transport::Server::builder()
+    ///     .add_reflection_with(Builder::default().file_descriptor_set(hand_written_set));
+    /// # drop(server);
+    /// ```
+    fn add_reflection_with(self, builder: Builder) -> Self;
+}
+
+impl<L> ServerExt for Server<L> {
+    fn add_reflection_with(self, builder: Builder) -> Server<L> {
+        let index = Arc::new(OnceLock::new());
+        let service = ReflectionService::new(Arc::clone(&index));
+        self.add_service(pb::v1::ServerReflectionServer::new(service.clone()))
+            .add_service(pb::v1alpha::ServerReflectionServer::new(service))
+            .on_start(move |routes| {
+                // Set once: this hook runs once, for the one server the
+                // services were added to.
+                let _ = index.set(Arc::new(builder.index_for(routes)));
+            })
     }
 }
 
@@ -166,4 +265,10 @@ impl Reflection {
     pub fn v1alpha(&self) -> pb::v1alpha::ServerReflectionServer<ReflectionService> {
         pb::v1alpha::ServerReflectionServer::new(self.service.clone())
     }
+}
+
+/// Keeps [`ServerExt`] for [`Server`] alone, so that methods can be added.
+mod sealed {
+    pub trait Sealed {}
+    impl<L> Sealed for grpcx_transport::Server<L> {}
 }

@@ -1,7 +1,8 @@
 //! The two services, `grpc.reflection.v1.ServerReflection` and its
 //! v1alpha twin, over one [`Index`].
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, OnceLock};
 
 use futures_util::stream;
 use grpcx_status::Status;
@@ -17,17 +18,27 @@ use crate::pb::{v1, v1alpha};
 /// [`Reflection::v1alpha`](crate::Reflection::v1alpha)).
 #[derive(Clone, Debug)]
 pub struct ReflectionService {
-    index: Arc<Index>,
+    /// Set once: at once by [`Builder::build`](crate::Builder::build), or
+    /// when the server starts for [`ServerExt`](crate::ServerExt).
+    index: Arc<OnceLock<Arc<Index>>>,
 }
 
 impl ReflectionService {
-    pub(crate) fn new(index: Arc<Index>) -> ReflectionService {
+    pub(crate) fn new(index: Arc<OnceLock<Arc<Index>>>) -> ReflectionService {
         ReflectionService { index }
+    }
+
+    /// The index, once set (always, once the server serves).
+    fn index(&self) -> Result<Arc<Index>, Status> {
+        self.index.get().cloned().ok_or_else(|| {
+            Status::unavailable("reflection is not ready: the server has not started")
+        })
     }
 }
 
 /// Answers each request of `requests` in order, converting to and from
-/// v1's messages with `to_v1` and `from_v1`.
+/// v1's messages with `to_v1` and `from_v1`. The files sent on the call
+/// are not sent again (see `Index::answer`).
 fn answers<Req, Resp>(
     index: Arc<Index>,
     requests: Streaming<Req>,
@@ -38,22 +49,22 @@ where
     Req: Send + 'static,
     Resp: Send + 'static,
 {
-    let state = (index, requests, false);
+    let state = (index, requests, HashSet::new(), false);
     Box::pin(stream::unfold(
         state,
-        move |(index, mut requests, ended)| async move {
+        move |(index, mut requests, mut sent, ended)| async move {
             if ended {
                 return None;
             }
             let answer = match requests.message().await {
                 Ok(Some(request)) => to_v1(request)
-                    .map(|request| index.answer(request))
+                    .map(|request| index.answer(request, &mut sent))
                     .and_then(from_v1),
                 Ok(None) => return None,
                 Err(status) => Err(status),
             };
             let ended = answer.is_err();
-            Some((answer, (index, requests, ended)))
+            Some((answer, (index, requests, sent, ended)))
         },
     ))
 }
@@ -73,7 +84,7 @@ impl v1::ServerReflection for ReflectionService {
         request: Request<Streaming<v1::ServerReflectionRequest>>,
     ) -> Result<Response<Self::ServerReflectionInfoStream>, Status> {
         Ok(Response::new(answers(
-            self.index.clone(),
+            self.index()?,
             request.into_inner(),
             Ok,
             Ok,
@@ -89,7 +100,7 @@ impl v1alpha::ServerReflection for ReflectionService {
         request: Request<Streaming<v1alpha::ServerReflectionRequest>>,
     ) -> Result<Response<Self::ServerReflectionInfoStream>, Status> {
         Ok(Response::new(answers(
-            self.index.clone(),
+            self.index()?,
             request.into_inner(),
             |request| transcode(&request),
             |response| transcode(&response),

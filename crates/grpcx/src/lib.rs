@@ -302,17 +302,17 @@ pub mod health {
 }
 
 /// gRPC server reflection, `grpc.reflection.v1` and `v1alpha` (feature
-/// `reflection`, on by default). See `grpcx-reflection`.
+/// `reflection`, on by default), listing every service of the server, in
+/// one line. See `grpcx-reflection`.
 ///
 /// ```
-/// # fn main() -> Result<(), grpcx::reflection::Error> {
-/// let reflection = grpcx::reflection::service_for(&[grpcx::health::DESCRIPTOR])?;
+/// use grpcx::reflection::ServerExt as _;
+///
+/// let (health, _reporter) = grpcx::health::service();
 /// let server = grpcx::Server::builder()
-///     .add_service(reflection.v1())
-///     .add_service(reflection.v1alpha());
+///     .add_service(health)
+///     .add_reflection();
 /// # drop(server);
-/// # Ok(())
-/// # }
 /// ```
 #[cfg(feature = "reflection")]
 pub mod reflection {

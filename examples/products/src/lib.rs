@@ -31,6 +31,7 @@ use std::time::Duration;
 
 use grpcx::Server;
 use grpcx::middleware::advice::ErrorAdviceLayer;
+use grpcx::reflection::ServerExt as _;
 use tokio::net::TcpListener;
 use tower::layer::util::{Identity, Stack};
 
@@ -64,22 +65,13 @@ pub fn server() -> Server<Stack<ErrorAdviceLayer, Identity>> {
     // Health (SERVING until shutdown) and reflection, one line each.
     let (health, reporter) = grpcx::health::service();
     reporter.set_serving(pb::PRODUCT_SERVICE_SERVICE_NAME);
-    let server = Server::builder()
+    Server::builder()
         .drain_timeout(Duration::from_secs(5))
         .layer(ErrorAdviceLayer::new(advice()))
         .add_service(pb::ProductServiceServer::new(Products::default()))
         .add_service(health)
-        .on_shutdown(reporter.shutdown_hook());
-    let descriptors = [&pb::PRODUCT_SERVICE_DESCRIPTOR, grpcx::health::DESCRIPTOR];
-    match grpcx::reflection::service_for(&descriptors) {
-        Ok(reflection) => server
-            .add_service(reflection.v1())
-            .add_service(reflection.v1alpha()),
-        Err(err) => {
-            tracing::warn!(error = %err, "serving without reflection");
-            server
-        }
-    }
+        .add_reflection() // v1 and v1alpha, listing every service of the server
+        .on_shutdown(reporter.shutdown_hook())
 }
 
 /// Serves the product service on `listener` until the process ends.

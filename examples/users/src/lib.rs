@@ -37,6 +37,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use grpcx::Server;
+use grpcx::reflection::ServerExt as _;
 use tokio::net::TcpListener;
 
 pub use error::{
@@ -97,21 +98,12 @@ pub fn server(config: Config) -> Server {
     // Health (SERVING until shutdown) and reflection, one line each.
     let (health, reporter) = grpcx::health::service();
     reporter.set_serving(pb::USER_SERVICE_SERVICE_NAME);
-    let server = Server::builder()
+    Server::builder()
         .drain_timeout(Duration::from_secs(5))
         .add_service(pb::UserServiceServer::new(Users::new(config)))
         .add_service(health)
-        .on_shutdown(reporter.shutdown_hook());
-    match grpcx::reflection::service_for(&[&pb::USER_SERVICE_DESCRIPTOR, grpcx::health::DESCRIPTOR])
-    {
-        Ok(reflection) => server
-            .add_service(reflection.v1())
-            .add_service(reflection.v1alpha()),
-        Err(err) => {
-            tracing::warn!(error = %err, "serving without reflection");
-            server
-        }
-    }
+        .add_reflection() // v1 and v1alpha, listing every service of the server
+        .on_shutdown(reporter.shutdown_hook())
 }
 
 /// Serves the user service, with the default settings, on `listener` until

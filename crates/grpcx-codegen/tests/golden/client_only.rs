@@ -240,4 +240,4 @@ impl<T: ::grpcx::codegen::ClientService> BareServiceBlockingClient<T> {
 /// The encoded `google.protobuf.FileDescriptorSet` of this package's
 /// files and every file they import, for server reflection; each
 /// service's descriptor points at it.
-pub const FILE_DESCRIPTOR_SET: &[u8] = b"<270 bytes of source>";
+pub const FILE_DESCRIPTOR_SET: &[u8] = b"<363 bytes of source>";

@@ -1662,4 +1662,4 @@ for UnimplementedServiceBlockingServer<T> {
 /// The encoded `google.protobuf.FileDescriptorSet` of this package's
 /// files and every file they import, for server reflection; each
 /// service's descriptor points at it.
-pub const FILE_DESCRIPTOR_SET: &[u8] = b"<4035 bytes of source>";
+pub const FILE_DESCRIPTOR_SET: &[u8] = b"<4231 bytes of source>";

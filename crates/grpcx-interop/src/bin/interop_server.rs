@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use grpcx::Server;
+use grpcx::reflection::ServerExt as _;
 
 fn usage() -> ExitCode {
     eprintln!("usage: interop-server --port N [--host 127.0.0.1] [--use_tls false]");
@@ -68,22 +69,11 @@ async fn main() -> ExitCode {
     // (tests/interop/reflection_check.py).
     let (health, reporter) = grpcx::health::service();
     reporter.set_serving("grpc.testing.TestService");
-    let reflection = match grpcx::reflection::service_for(&[
-        &grpcx_interop::pb::TEST_SERVICE_DESCRIPTOR,
-        grpcx::health::DESCRIPTOR,
-    ]) {
-        Ok(reflection) => reflection,
-        Err(err) => {
-            eprintln!("interop-server: reflection: {err}");
-            return ExitCode::FAILURE;
-        }
-    };
     let server = Server::builder()
         .drain_timeout(std::time::Duration::from_secs(5))
         .add_service(grpcx_interop::server::service())
         .add_service(health)
-        .add_service(reflection.v1())
-        .add_service(reflection.v1alpha())
+        .add_reflection()
         .on_shutdown(reporter.shutdown_hook());
     match server.serve_with_shutdown(listener, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,

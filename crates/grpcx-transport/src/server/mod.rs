@@ -154,6 +154,9 @@ impl Default for Config {
     }
 }
 
+/// A hook of [`Server::on_start`].
+type StartHook = Box<dyn FnOnce(&Routes) + Send>;
+
 /// A gRPC server: services, the layers every call goes through,
 /// settings, and the loop that serves them.
 ///
@@ -164,6 +167,8 @@ pub struct Server<L = Identity> {
     layer: L,
     /// Whether [`Server::layer`] was called.
     layered: bool,
+    /// Run with the services once the server starts, before it accepts.
+    on_start: Vec<StartHook>,
     /// Run once the server stops accepting, before the drain.
     on_shutdown: Vec<Box<dyn FnOnce() + Send>>,
     #[cfg(feature = "tls-rustls")]
@@ -177,6 +182,7 @@ impl Default for Server {
             services: HashMap::new(),
             layer: Identity::new(),
             layered: false,
+            on_start: Vec::new(),
             on_shutdown: Vec::new(),
             #[cfg(feature = "tls-rustls")]
             tls: None,
@@ -258,6 +264,7 @@ impl<L> Server<L> {
             services: self.services,
             layer: Stack::new(layer, self.layer),
             layered: true,
+            on_start: self.on_start,
             on_shutdown: self.on_shutdown,
             #[cfg(feature = "tls-rustls")]
             tls: self.tls,
@@ -324,6 +331,28 @@ impl<L> Server<L> {
     /// (uncompressed by default).
     pub fn send_compression(mut self, encoding: CompressionEncoding) -> Server<L> {
         self.config.compression.send = encoding;
+        self
+    }
+
+    /// Runs `hook` with the server's services when it starts serving,
+    /// before it accepts a connection: for a service that lists the others
+    /// (server reflection, as grpcx-reflection's `ServerExt::add_reflection`
+    /// does), seeing every service added, before or after it. [`Routes`]
+    /// gives their names and descriptors. Hooks run in the order they were
+    /// added, once per server.
+    ///
+    /// ```
+    /// use grpcx_transport::Server;
+    ///
+    /// let server = Server::builder().on_start(|routes| {
+    ///     for name in routes.names() {
+    ///         println!("serving {name}");
+    ///     }
+    /// });
+    /// # drop(server);
+    /// ```
+    pub fn on_start(mut self, hook: impl FnOnce(&Routes) + Send + 'static) -> Server<L> {
+        self.on_start.push(Box::new(hook));
         self
     }
 
@@ -645,7 +674,9 @@ where
         let mut config = self.config;
         config.accept_encoding = config.compression.accept_encoding();
         let config = Arc::new(config);
-        let service = self.layer.layer(Routes::new(self.services));
+        let routes = Routes::new(self.services);
+        self.on_start.into_iter().for_each(|hook| hook(&routes));
+        let service = self.layer.layer(routes);
         let layered = self.layered;
         let builder = Arc::new(http2_builder(&config));
         let (shutdown, shutdown_watch) = tokio::sync::watch::channel(false);
@@ -893,4 +924,67 @@ fn is_transient_accept_error(err: &std::io::Error) -> bool {
             | WouldBlock
             | TimedOut
     ) || matches!(err.raw_os_error(), Some(23 | 24)) // ENFILE, EMFILE
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::descriptor::ServiceDescriptor;
+
+    static DESCRIBED: ServiceDescriptor = ServiceDescriptor::new("test.Described", &[]);
+
+    /// A service with the given name and descriptor that answers nothing.
+    struct Named(&'static str, Option<&'static ServiceDescriptor>);
+
+    impl GrpcService for Named {
+        fn name(&self) -> &'static str {
+            self.0
+        }
+
+        fn call(&self, _: &str, call: ServerCall) -> BoxFuture<http::Response<ResponseBody>> {
+            Box::pin(async move { call.unimplemented() })
+        }
+
+        fn descriptor(&self) -> Option<&'static ServiceDescriptor> {
+            self.1
+        }
+    }
+
+    #[tokio::test]
+    async fn on_start_hooks_see_every_service_in_order_before_serving() {
+        let (seen, mut heard) = tokio::sync::mpsc::unbounded_channel();
+        let second = seen.clone();
+        let server = Server::builder()
+            .add_service(Named("test.Before", None))
+            .on_start(move |routes| {
+                let described = routes.descriptor("test.Described").map(|d| d.name);
+                let _ = seen.send((1, routes.names(), described));
+            })
+            .on_start(move |routes| {
+                let _ = second.send((
+                    2,
+                    routes.names(),
+                    routes.descriptor("test.Before").map(|d| d.name),
+                ));
+            })
+            .layer(tower::layer::util::Identity::new())
+            .add_layered_service(
+                tower::layer::util::Identity::new(),
+                Named("test.Described", Some(&DESCRIBED)),
+            );
+        assert!(
+            heard.try_recv().is_err(),
+            "a hook ran before the server started"
+        );
+        let incoming =
+            futures_util::stream::empty::<Result<tokio::io::DuplexStream, std::io::Error>>();
+        server.serve_with_incoming(incoming).await.unwrap();
+        let names = vec!["test.Before", "test.Described"];
+        assert_eq!(
+            heard.try_recv().unwrap(),
+            (1, names.clone(), Some("test.Described"))
+        );
+        assert_eq!(heard.try_recv().unwrap(), (2, names, None));
+        assert!(heard.try_recv().is_err());
+    }
 }

@@ -139,6 +139,15 @@ impl Routes {
         names.sort_unstable();
         names
     }
+
+    /// The descriptor of the service called `name` (its full name,
+    /// `package.Service`), when it is served and has one (generated services
+    /// do).
+    pub fn descriptor(&self, name: &str) -> Option<&'static ServiceDescriptor> {
+        self.services
+            .get(name)
+            .and_then(|service| service.descriptor())
+    }
 }
 
 impl std::fmt::Debug for Routes {
