@@ -95,11 +95,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
-use base64::Engine as _;
-use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use prost_types::Any;
 use serde_json::{Map, Value};
 
+use crate::b64;
 use crate::code::Code;
 use crate::pb::{bad_request, help, precondition_failure, quota_failure};
 use crate::rich::{
@@ -325,28 +324,6 @@ impl Status {
 const MAX_DURATION_SECONDS: i64 = 315_576_000_000;
 const NANOS_PER_SECOND: i128 = 1_000_000_000;
 
-/// Base64 as proto3 JSON writes bytes: standard alphabet, padded.
-const BASE64_WRITE: GeneralPurpose = base64::engine::general_purpose::STANDARD;
-
-/// Base64 as proto3 JSON reads bytes: standard or URL-safe alphabet, with
-/// or without padding.
-const BASE64_READ: [GeneralPurpose; 2] = [
-    GeneralPurpose::new(
-        &base64::alphabet::STANDARD,
-        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-    ),
-    GeneralPurpose::new(
-        &base64::alphabet::URL_SAFE,
-        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-    ),
-];
-
-fn decode_base64(text: &str) -> Option<Vec<u8>> {
-    BASE64_READ
-        .iter()
-        .find_map(|engine| engine.decode(text).ok())
-}
-
 // ---------------------------------------------------------------------------
 // Writing.
 
@@ -393,7 +370,7 @@ fn detail_to_json(detail: &Detail) -> Value {
         Detail::Help(m) => out.messages("links", &m.links, link_to_json),
         Detail::LocalizedMessage(m) => localized_message_fields(&mut out, m),
         Detail::Unknown { value, .. } => {
-            out.insert("value", BASE64_WRITE.encode(value).into());
+            out.insert("value", b64::json_encode(value).into());
         }
     }
     Value::Object(out.0)
@@ -842,7 +819,7 @@ fn detail_from_json(value: &Value, path: &Path<'_>) -> Result<Detail, JsonError>
     };
     let known = is_known_type(type_url);
     if let Some(text) = packed {
-        match decode_base64(text) {
+        match b64::json_decode(text) {
             Some(bytes) => {
                 return Ok(Detail::from_any(&Any {
                     type_url: type_url.clone(),
@@ -1489,7 +1466,7 @@ mod tests {
         }
         // Base64 of a known type's bytes comes back typed.
         let info = ErrorInfo::new("R", "d");
-        let b64 = BASE64_WRITE.encode(info.to_any().value);
+        let b64 = b64::json_encode(info.to_any().value);
         assert_eq!(
             parse_detail(json!({"@type": ErrorInfo::TYPE_URL, "value": b64})).unwrap(),
             [Detail::ErrorInfo(info)]

@@ -43,6 +43,7 @@
 //! }
 //! ```
 
+mod b64;
 mod code;
 mod domain;
 mod http;
@@ -69,8 +70,7 @@ pub use rich::{
     BadRequest, DebugInfo, Detail, DetailMessage, ErrorInfo, Help, LocalizedMessage,
     PreconditionFailure, QuotaFailure, RequestInfo, ResourceInfo, RetryInfo,
 };
-pub use status::{Origin, Progress, Pushback, Status};
-pub use wire::DetailsError;
+pub use status::{DetailsError, Origin, Progress, Pushback, Status};
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]
