@@ -62,7 +62,9 @@
 //! - A detail is written that way when its type URL is
 //!   `type.googleapis.com/` and the full name of a message in the pool
 //!   (other than the `google.protobuf` well-known types, which proto3 JSON
-//!   writes in a special form), and its bytes decode as that message.
+//!   writes in a special form, and messages holding a
+//!   `google.protobuf.Any`, such as `google.rpc.Status`, whose bytes would
+//!   not round-trip), and its bytes decode as that message.
 //!   Every other detail (a type the pool does not have, bytes that do not
 //!   decode, a message that proto3 JSON cannot write, such as a
 //!   `Duration` out of range or whose seconds and nanoseconds disagree in
@@ -421,12 +423,14 @@ impl JsonMapping {
 
     /// The message type a detail is written and read field by field as:
     /// its type URL is `type.googleapis.com/<full name>` of a message in
-    /// the pool, other than a `google.protobuf` well-known type.
+    /// the pool, other than a `google.protobuf` well-known type, and it
+    /// holds no `google.protobuf.Any` (see [`holds_any`]).
     fn message_type(&self, type_url: &str) -> Option<MessageDescriptor> {
         let name = type_url.strip_prefix(TYPE_URL_PREFIX)?;
         self.pool
             .get_message_by_name(name)
             .filter(|desc| desc.package_name() != "google.protobuf")
+            .filter(|desc| !holds_any(desc, &mut Vec::new()))
     }
 
     fn detail_to_json(&self, any: &Any) -> Value {
@@ -635,6 +639,26 @@ impl Status {
 
 // ---------------------------------------------------------------------------
 // Writing.
+
+/// Whether a message holds a `google.protobuf.Any`, in any field of it or of
+/// the messages inside it (`google.rpc.Status` does). Such a message is
+/// kept in the base64 form: proto3 JSON writes an `Any` inside it only when
+/// its type is in the pool too, has no base64 form for it otherwise, and
+/// the bytes of a message read back inside an `Any` are re-encoded (a
+/// map's entries in another order, say), so they would not round-trip.
+fn holds_any(desc: &MessageDescriptor, seen: &mut Vec<String>) -> bool {
+    if desc.full_name() == "google.protobuf.Any" {
+        return true;
+    }
+    if seen.iter().any(|name| name == desc.full_name()) {
+        return false;
+    }
+    seen.push(desc.full_name().to_owned());
+    desc.fields().any(|field| match field.kind() {
+        prost_reflect::Kind::Message(inner) => holds_any(&inner, seen),
+        _ => false,
+    })
+}
 
 /// Whether every `google.protobuf.Duration` in the message is one proto3
 /// JSON can write: seconds and nanoseconds of one sign. (prost-reflect
@@ -996,6 +1020,13 @@ mod tests {
         assert!(
             mapping
                 .message_type("type.googleapis.com/google.protobuf.Duration")
+                .is_none()
+        );
+        // Nor are messages holding an Any.
+        assert!(pool.get_message_by_name("google.rpc.Status").is_some());
+        assert!(
+            mapping
+                .message_type("type.googleapis.com/google.rpc.Status")
                 .is_none()
         );
         // Only the exact type URL prefix is recognized, as Detail::from_any does.
