@@ -1170,6 +1170,31 @@ mod tests {
     }
 
     #[test]
+    fn explicit_default_values_in_the_bytes_are_left_out() {
+        // reason = "" and domain = "d", each written out.
+        let any = Any {
+            type_url: ErrorInfo::TYPE_URL.into(),
+            value: vec![0x0a, 0x00, 0x12, 0x01, b'd'],
+        };
+        assert_eq!(
+            detail_json(Detail::from_any(&any)),
+            json!({"@type": ErrorInfo::TYPE_URL, "domain": "d"})
+        );
+        let body = Status::ok().with_details([Detail::Unknown {
+            type_url: any.type_url.clone(),
+            value: any.value.clone(),
+        }]);
+        assert_eq!(
+            body.to_json_value()["error"]["details"][0],
+            json!({"@type": ErrorInfo::TYPE_URL, "domain": "d"})
+        );
+        assert_eq!(
+            detail_json(RetryInfo::after(Duration::ZERO)),
+            json!({"@type": RetryInfo::TYPE_URL, "retryDelay": "0s"})
+        );
+    }
+
+    #[test]
     fn int64_is_a_string_and_reads_as_string_or_number() {
         let json = detail_json(QuotaFailure {
             violations: vec![quota_failure::Violation {
