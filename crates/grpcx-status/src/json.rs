@@ -1038,6 +1038,143 @@ mod tests {
     }
 
     #[test]
+    fn a_detail_holding_an_any_keeps_its_bytes() {
+        let inner = Status::not_found("inner")
+            .with_detail(
+                ErrorInfo::new("R", "d")
+                    .with_metadata("a", "1")
+                    .with_metadata("b", "2"),
+            )
+            .to_proto();
+        let detail = Detail::Unknown {
+            type_url: "type.googleapis.com/google.rpc.Status".into(),
+            value: inner.encode_to_vec(),
+        };
+        assert_eq!(
+            detail_json(detail.clone()),
+            json!({
+                "@type": "type.googleapis.com/google.rpc.Status",
+                "value": b64::json_encode(inner.encode_to_vec()),
+            })
+        );
+        assert_round_trips(&Status::internal("outer").with_detail(detail));
+    }
+
+    /// `package acme; message Custom { int64 id = 1; repeated Inner inner = 2; }
+    /// message Inner { string note_text = 1; }`, as a descriptor set.
+    fn acme_descriptor_set() -> Vec<u8> {
+        use prost_types::field_descriptor_proto::{Label, Type};
+        use prost_types::{
+            DescriptorProto, FieldDescriptorProto, FileDescriptorProto, FileDescriptorSet,
+        };
+        let field = |name: &str, json: &str, label: Label, ty: Type, type_name: Option<&str>| {
+            FieldDescriptorProto {
+                name: Some(name.into()),
+                json_name: Some(json.into()),
+                number: Some(if name == "inner" { 2 } else { 1 }),
+                label: Some(label as i32),
+                r#type: Some(ty as i32),
+                type_name: type_name.map(Into::into),
+                ..Default::default()
+            }
+        };
+        let custom = DescriptorProto {
+            name: Some("Custom".into()),
+            field: vec![
+                field("id", "id", Label::Optional, Type::Int64, None),
+                field(
+                    "inner",
+                    "inner",
+                    Label::Repeated,
+                    Type::Message,
+                    Some(".acme.Inner"),
+                ),
+            ],
+            ..Default::default()
+        };
+        let inner = DescriptorProto {
+            name: Some("Inner".into()),
+            field: vec![field(
+                "note_text",
+                "noteText",
+                Label::Optional,
+                Type::String,
+                None,
+            )],
+            ..Default::default()
+        };
+        FileDescriptorSet {
+            file: vec![FileDescriptorProto {
+                name: Some("acme.proto".into()),
+                package: Some("acme".into()),
+                syntax: Some("proto3".into()),
+                message_type: vec![custom, inner],
+                ..Default::default()
+            }],
+        }
+        .encode_to_vec()
+    }
+
+    #[test]
+    fn a_registered_type_is_written_and_read_field_by_field() {
+        let mut mapping = JsonMapping::default();
+        mapping
+            .add_file_descriptor_set(&acme_descriptor_set())
+            .unwrap();
+        let body = json!({"error": {"status": "ABORTED", "details": [
+            {"@type": "type.googleapis.com/acme.Custom", "id": 7, "inner": [{"note_text": "x"}]},
+            {"@type": ErrorInfo::TYPE_URL, "reason": "R"}
+        ]}});
+        let status = mapping.from_json_value(&body).unwrap();
+        // id = 7, inner { note_text = "x" }
+        let bytes = vec![0x08, 0x07, 0x12, 0x03, 0x0a, 0x01, b'x'];
+        assert_eq!(
+            status.details(),
+            [
+                Detail::Unknown {
+                    type_url: "type.googleapis.com/acme.Custom".into(),
+                    value: bytes.clone(),
+                },
+                Detail::ErrorInfo(ErrorInfo::new("R", "")),
+            ]
+        );
+        assert_eq!(
+            mapping.to_json_value(&status)["error"]["details"][0],
+            json!({"@type": "type.googleapis.com/acme.Custom", "id": "7", "inner": [{"noteText": "x"}]})
+        );
+        // The default mapping keeps it in base64, and reads that back.
+        let written = status.to_json_value();
+        assert_eq!(
+            written["error"]["details"][0],
+            json!({"@type": "type.googleapis.com/acme.Custom", "value": b64::json_encode(&bytes)})
+        );
+        assert_eq!(
+            mapping.from_json_value(&written).unwrap().details(),
+            status.details()
+        );
+        // Both names of a field of a message inside it are an error.
+        let err = mapping
+            .from_json_value(&json!({"error": {"details": [{
+                "@type": "type.googleapis.com/acme.Custom",
+                "inner": [{"noteText": "a", "note_text": "b"}]
+            }]}}))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "error.details[0].inner[0] is given twice, as \"noteText\" and as \"note_text\""
+        );
+        let err = mapping
+            .from_json_value(&json!({"error": {"details": [{
+                "@type": "type.googleapis.com/acme.Custom", "id": "seven"
+            }]}}))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "error.details[0] is not a valid acme.Custom in the proto3 JSON mapping"
+        );
+    }
+
+    #[test]
     fn an_invalid_descriptor_set_leaves_the_mapping_as_it_was() {
         let mut mapping = JsonMapping::default();
         let err = mapping
