@@ -24,7 +24,7 @@
 //!   re-exported as `tls::rustls`.
 //! - `json` (off by default): the JSON error body of Google's API design
 //!   guide (AIP-193) for HTTP/JSON gateways, `Status::to_json` and
-//!   `Status::from_json`, and [`json::JsonMapping`] for an application's
+//!   `Status::from_json`, and `json::JsonMapping` for an application's
 //!   own detail types.
 //!
 //! The single crates stay usable alone: depend on `grpcx-status` to build
