@@ -7,6 +7,11 @@
 //! files; prost-build writes the messages, and grpcx-codegen the messages
 //! and the service code. `--check` regenerates into memory and fails when
 //! the committed files differ.
+//!
+//! Next to the Rust code, a target may also commit its encoded
+//! `FileDescriptorSet` (the .proto files and their imports, without source
+//! info): `grpcx-status`'s `json` feature builds the descriptor pool of its
+//! proto3 JSON mapping from it.
 
 use std::fs;
 use std::path::Path;
@@ -31,6 +36,8 @@ struct Target {
     generator: Generator,
     /// Protobuf package → the committed file.
     outputs: &'static [(&'static str, &'static str)],
+    /// Where the encoded `FileDescriptorSet` goes, if anywhere.
+    descriptor_set: Option<&'static str>,
 }
 
 const TARGETS: &[Target] = &[
@@ -46,6 +53,7 @@ const TARGETS: &[Target] = &[
             "google.rpc",
             "crates/grpcx-status/src/generated/google_rpc.rs",
         )],
+        descriptor_set: Some("crates/grpcx-status/src/generated/google_rpc.bin"),
     },
     Target {
         protos: &["grpc/health/v1/health.proto"],
@@ -55,6 +63,7 @@ const TARGETS: &[Target] = &[
             "grpc.health.v1",
             "crates/grpcx-health/src/generated/grpc_health_v1.rs",
         )],
+        descriptor_set: None,
     },
     Target {
         protos: &[
@@ -73,6 +82,7 @@ const TARGETS: &[Target] = &[
                 "crates/grpcx-reflection/src/generated/grpc_reflection_v1alpha.rs",
             ),
         ],
+        descriptor_set: None,
     },
 ];
 
@@ -95,20 +105,19 @@ pub(crate) fn run(root: &Path, check: bool) -> Result {
                  // Do not edit: change the .proto files and run `cargo xtask codegen`.\n\n{body}",
                 target.source
             );
-            let path = root.join(out);
-            let current = fs::read_to_string(&path).unwrap_or_default();
-            if current == wanted {
-                continue;
-            }
-            if check {
-                stale.push(*out);
-            } else {
-                if let Some(dir) = path.parent() {
-                    fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-                }
-                fs::write(&path, wanted).map_err(|e| format!("{}: {e}", path.display()))?;
-                eprintln!("wrote {out}");
-            }
+            update(root, out, wanted.as_bytes(), check, &mut stale)?;
+        }
+        if let Some(path) = target.descriptor_set {
+            let set = protox::Compiler::new([&include])
+                .and_then(|mut compiler| {
+                    compiler
+                        .include_imports(true)
+                        .include_source_info(false)
+                        .open_files(target.protos)?;
+                    Ok(compiler.encode_file_descriptor_set())
+                })
+                .map_err(|err| format!("could not compile {:?}: {err:?}", target.protos))?;
+            update(root, path, &set, check, &mut stale)?;
         }
     }
     if stale.is_empty() {
@@ -158,4 +167,30 @@ fn grpcx(target: &Target, include: &Path) -> Result<Vec<(String, String)>> {
         .into_iter()
         .map(|file| (file.name, file.code))
         .collect())
+}
+
+/// Writes `wanted` to `path` (relative to `root`) when it differs, or with
+/// `check` only records the path as stale.
+fn update(
+    root: &Path,
+    path: &'static str,
+    wanted: &[u8],
+    check: bool,
+    stale: &mut Vec<&'static str>,
+) -> Result {
+    let out = root.join(path);
+    let current = fs::read(&out).unwrap_or_default();
+    if current == wanted {
+        return Ok(());
+    }
+    if check {
+        stale.push(path);
+    } else {
+        if let Some(dir) = out.parent() {
+            fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+        fs::write(&out, wanted).map_err(|e| format!("{}: {e}", out.display()))?;
+        eprintln!("wrote {path}");
+    }
+    Ok(())
 }

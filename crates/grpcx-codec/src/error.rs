@@ -35,6 +35,10 @@ use crate::frame::HEADER_LEN;
 /// assert_eq!(status.code(), Code::ResourceExhausted);
 /// assert_eq!(status.message(), "received message larger than max (5242880 vs. 4194304)");
 /// assert_eq!(status.origin(), Origin::Protocol);
+///
+/// // The error is kept as the status's source.
+/// let source = std::error::Error::source(&status).and_then(|e| e.downcast_ref::<CodecError>());
+/// assert!(matches!(source, Some(CodecError::MessageTooLarge { len: 5_242_880, .. })));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -191,9 +195,13 @@ impl CodecError {
 
 impl From<CodecError> for Status {
     /// A status with [`CodecError::code`], the error's `Display` as its
-    /// message, and [`Origin::Protocol`].
+    /// message, [`Origin::Protocol`], and the error itself as the status's
+    /// [`source`](std::error::Error::source), so a caller can downcast it
+    /// back to a [`CodecError`] and match on its variant.
     fn from(err: CodecError) -> Self {
-        Status::new(err.code(), err.to_string()).with_origin(Origin::Protocol)
+        Status::new(err.code(), err.to_string())
+            .with_origin(Origin::Protocol)
+            .with_source(err)
     }
 }
 
@@ -331,11 +339,32 @@ mod tests {
         ];
         for (err, code, message) in cases {
             assert_eq!(err.code(), code, "{err:?}");
-            let status = Status::from(err);
+            let status = Status::from(err.clone());
             assert_eq!(status.code(), code);
             assert_eq!(status.message(), message);
             assert_eq!(status.origin(), Origin::Protocol);
+            // The error is the status's source, whole.
+            let source = std::error::Error::source(&status)
+                .and_then(|source| source.downcast_ref::<CodecError>());
+            assert_eq!(source, Some(&err));
         }
+    }
+
+    #[test]
+    fn the_source_can_be_matched_on() {
+        let status = Status::from(CodecError::TruncatedMessage {
+            expected: 10,
+            received: 3,
+        });
+        let source = std::error::Error::source(&status)
+            .and_then(|source| source.downcast_ref::<CodecError>());
+        assert!(matches!(
+            source,
+            Some(CodecError::TruncatedMessage {
+                expected: 10,
+                received: 3
+            })
+        ));
     }
 
     #[test]

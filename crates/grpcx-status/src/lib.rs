@@ -18,8 +18,15 @@
 //!   `grpc-message`, `grpc-status-details-bin`).
 //! - [`DomainError`]: how an application's error type says which status it
 //!   becomes, so `?` does the rest.
-//! - `json` (feature, on by default): the JSON error body of Google's API
-//!   design guide, both ways.
+//! - `json` (feature `json`, off by default): the JSON error body of
+//!   Google's API design guide (AIP-193), both ways, through prost-reflect's
+//!   proto3 JSON mapping. It is the only part that needs `serde_json`.
+//!
+//! # Features
+//!
+//! - `json` (off by default): the `json` module, and `Status::to_json`,
+//!   `Status::from_json`. Without it the crate depends on neither serde
+//!   nor prost-reflect.
 //!
 //! # Examples
 //!
@@ -43,6 +50,7 @@
 //! }
 //! ```
 
+mod b64;
 mod code;
 mod domain;
 mod http;
@@ -69,8 +77,7 @@ pub use rich::{
     BadRequest, DebugInfo, Detail, DetailMessage, ErrorInfo, Help, LocalizedMessage,
     PreconditionFailure, QuotaFailure, RequestInfo, ResourceInfo, RetryInfo,
 };
-pub use status::{Origin, Progress, Pushback, Status};
-pub use wire::DetailsError;
+pub use status::{DetailsError, Origin, Progress, Pushback, Status};
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

@@ -2,10 +2,9 @@
 
 use std::fmt;
 
-use base64::Engine as _;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::wire::{BASE64_ANY, BASE64_ENCODE};
+use crate::b64;
 
 /// Custom metadata of a call: ASCII entries and binary (`-bin`) entries,
 /// several values per key.
@@ -409,7 +408,7 @@ fn binary_entry(key: &str, value: &[u8]) -> Result<(HeaderName, HeaderValue), Me
             binary: false,
         });
     }
-    let encoded = BASE64_ENCODE.encode(value);
+    let encoded = b64::grpc_encode(value);
     // Base64 output is always a valid header value.
     let value = HeaderValue::from_str(&encoded).map_err(|_| MetadataError::InvalidValue {
         key: key.to_owned(),
@@ -419,7 +418,7 @@ fn binary_entry(key: &str, value: &[u8]) -> Result<(HeaderName, HeaderValue), Me
 
 /// Decodes one base64 value, padded or not, ignoring surrounding spaces.
 pub(crate) fn decode_bin(value: &[u8]) -> Option<Vec<u8>> {
-    BASE64_ANY.decode(value.trim_ascii()).ok()
+    b64::grpc_decode(value)
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@ use prost_types::Any;
 
 use crate::code::Code;
 use crate::metadata::Metadata;
+use crate::pb;
 use crate::rich::{Detail, DetailMessage};
-use crate::wire::DetailsError;
 
 /// The outcome of a gRPC call: a [`Code`], a message, typed details and
 /// metadata.
@@ -109,8 +109,33 @@ pub enum Pushback {
     Stop,
 }
 
-/// The `grpc-retry-pushback-ms` header name.
-pub(crate) const GRPC_RETRY_PUSHBACK_MS: &str = "grpc-retry-pushback-ms";
+/// What was wrong with a received `grpc-status-details-bin`.
+///
+/// See the [`wire`](crate::wire) module for what is kept in each case.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DetailsError {
+    /// The header's value is not base64; the status has no details.
+    #[error("grpc-status-details-bin is not valid base64")]
+    InvalidBase64,
+    /// The decoded bytes are not a `google.rpc.Status`; the status has no
+    /// details.
+    #[error("grpc-status-details-bin is not a valid google.rpc.Status: {0}")]
+    InvalidProtobuf(prost::DecodeError),
+    /// The details name another code or message than `grpc-status` and
+    /// `grpc-message`; the details are kept.
+    #[error(
+        "grpc-status-details-bin disagrees with grpc-status: the details say {} {:?}",
+        Code::from_i32(*.details_code),
+        .details_message
+    )]
+    Mismatch {
+        /// The code the `google.rpc.Status` named (as sent).
+        details_code: i32,
+        /// The message the `google.rpc.Status` named.
+        details_message: String,
+    },
+}
 
 /// Where a [`Status`] was made.
 ///
@@ -467,9 +492,48 @@ impl Status {
         self
     }
 
-    pub(crate) fn set_raw_details(&mut self, details: Vec<Any>, error: Option<DetailsError>) {
-        self.0.details = details;
-        self.0.details_error = error;
+    /// The status as a `google.rpc.Status` message.
+    pub fn to_proto(&self) -> pb::Status {
+        pb::Status {
+            code: self.code().as_i32(),
+            message: self.message().to_owned(),
+            details: self.details_any().to_vec(),
+        }
+    }
+
+    /// A status from a `google.rpc.Status` message (origin
+    /// [`Origin::Application`]); a code out of range becomes `UNKNOWN`.
+    pub fn from_proto(proto: pb::Status) -> Status {
+        let mut status = Status::new(Code::from_i32(proto.code), proto.message);
+        status.0.details = proto.details;
+        status
+    }
+
+    /// Takes the details a peer sent (the `google.rpc.Status` of
+    /// `grpc-status-details-bin`, or why it could not be read) as the
+    /// status's details, recording in [`Status::details_error`] what was
+    /// wrong: nothing, a header that could not be read (no details), or a
+    /// code or message that disagrees with this status's (details kept).
+    pub(crate) fn with_received_details(
+        mut self,
+        received: Result<pb::Status, DetailsError>,
+    ) -> Status {
+        match received {
+            Ok(proto) => {
+                let mismatch =
+                    proto.code != self.code().as_i32() || proto.message != self.message();
+                self.0.details = proto.details;
+                self.0.details_error = mismatch.then_some(DetailsError::Mismatch {
+                    details_code: proto.code,
+                    details_message: proto.message,
+                });
+            }
+            Err(error) => {
+                self.0.details = Vec::new();
+                self.0.details_error = Some(error);
+            }
+        }
+        self
     }
 }
 

@@ -33,16 +33,15 @@
 
 use std::borrow::Cow;
 
-use base64::Engine as _;
-use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode, percent_encode};
 use prost::Message as _;
 
+use crate::b64;
 use crate::code::Code;
 use crate::metadata::Metadata;
 use crate::pb;
-use crate::status::{GRPC_RETRY_PUSHBACK_MS, Origin, Pushback, Status};
+use crate::status::{DetailsError, Origin, Pushback, Status};
 
 /// The `grpc-status` header name.
 pub const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
@@ -52,18 +51,7 @@ pub const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
 pub const GRPC_STATUS_DETAILS: HeaderName = HeaderName::from_static("grpc-status-details-bin");
 
 /// The `grpc-retry-pushback-ms` header name (gRFC A6).
-pub const GRPC_RETRY_PUSHBACK: HeaderName = HeaderName::from_static(GRPC_RETRY_PUSHBACK_MS);
-
-/// Base64 as gRPC emits it: the standard alphabet without padding.
-pub(crate) const BASE64_ENCODE: GeneralPurpose = base64::engine::general_purpose::STANDARD_NO_PAD;
-
-/// Base64 as gRPC accepts it: padded or not, lenient on trailing bits.
-pub(crate) const BASE64_ANY: GeneralPurpose = GeneralPurpose::new(
-    &base64::alphabet::STANDARD,
-    GeneralPurposeConfig::new()
-        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
-        .with_decode_allow_trailing_bits(true),
-);
+pub const GRPC_RETRY_PUSHBACK: HeaderName = HeaderName::from_static("grpc-retry-pushback-ms");
 
 /// The longest `grpc-message` value sent, in bytes after percent-encoding;
 /// a longer message is cut (see the module documentation).
@@ -91,34 +79,6 @@ fn read_pushback(headers: &HeaderMap) -> Option<Pushback> {
 
 /// Bytes `grpc-message` escapes: everything outside 0x20..=0x7E, and `%`.
 const MESSAGE_ESCAPES: &AsciiSet = &CONTROLS.add(b'%');
-
-/// What was wrong with a received `grpc-status-details-bin`.
-///
-/// See the [module documentation](self) for what is kept in each case.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum DetailsError {
-    /// The header's value is not base64; the status has no details.
-    #[error("grpc-status-details-bin is not valid base64")]
-    InvalidBase64,
-    /// The decoded bytes are not a `google.rpc.Status`; the status has no
-    /// details.
-    #[error("grpc-status-details-bin is not a valid google.rpc.Status: {0}")]
-    InvalidProtobuf(prost::DecodeError),
-    /// The details name another code or message than `grpc-status` and
-    /// `grpc-message`; the details are kept.
-    #[error(
-        "grpc-status-details-bin disagrees with grpc-status: the details say {} {:?}",
-        Code::from_i32(*.details_code),
-        .details_message
-    )]
-    Mismatch {
-        /// The code the `google.rpc.Status` named (as sent).
-        details_code: i32,
-        /// The message the `google.rpc.Status` named.
-        details_message: String,
-    },
-}
 
 /// Percent-encodes a message for `grpc-message`.
 ///
@@ -179,8 +139,7 @@ impl Status {
             .with_metadata(Metadata::from_header_map(headers))
             .with_origin(Origin::Peer);
         if let Some(value) = headers.get(GRPC_STATUS_DETAILS) {
-            let (details, error) = decode_details(value.as_bytes(), &status);
-            status.set_raw_details(details, error);
+            status = status.with_received_details(decode_details(value.as_bytes()));
         }
         if let Some(pushback) = read_pushback(headers) {
             status = status.with_pushback(pushback);
@@ -221,7 +180,7 @@ impl Status {
                 message: message.into_owned(),
                 details: self.details_any().to_vec(),
             };
-            let encoded = BASE64_ENCODE.encode(proto.encode_to_vec());
+            let encoded = b64::grpc_encode(proto.encode_to_vec());
             if let Ok(value) = HeaderValue::from_str(&encoded) {
                 headers.insert(GRPC_STATUS_DETAILS, value);
             }
@@ -246,23 +205,6 @@ impl Status {
         let mut headers = HeaderMap::with_capacity(3 + self.metadata().len());
         self.write_headers(&mut headers);
         headers
-    }
-
-    /// The status as a `google.rpc.Status` message.
-    pub fn to_proto(&self) -> pb::Status {
-        pb::Status {
-            code: self.code().as_i32(),
-            message: self.message().to_owned(),
-            details: self.details_any().to_vec(),
-        }
-    }
-
-    /// A status from a `google.rpc.Status` message (origin
-    /// [`Origin::Application`]); a code out of range becomes `UNKNOWN`.
-    pub fn from_proto(proto: pb::Status) -> Status {
-        let mut status = Status::new(Code::from_i32(proto.code), proto.message);
-        status.set_raw_details(proto.details, None);
-        status
     }
 }
 
@@ -298,22 +240,12 @@ fn message_for_header(message: &str) -> Cow<'_, str> {
     Cow::Borrowed(message)
 }
 
-fn decode_details(value: &[u8], status: &Status) -> (Vec<prost_types::Any>, Option<DetailsError>) {
+/// The `google.rpc.Status` in a `grpc-status-details-bin` value.
+fn decode_details(value: &[u8]) -> Result<pb::Status, DetailsError> {
     // Several values joined by commas would not be one message; take the first.
     let first = value.split(|b| *b == b',').next().unwrap_or_default();
-    let Ok(bytes) = BASE64_ANY.decode(first.trim_ascii()) else {
-        return (Vec::new(), Some(DetailsError::InvalidBase64));
-    };
-    let proto = match pb::Status::decode(bytes.as_slice()) {
-        Ok(proto) => proto,
-        Err(err) => return (Vec::new(), Some(DetailsError::InvalidProtobuf(err))),
-    };
-    let mismatch = proto.code != status.code().as_i32() || proto.message != status.message();
-    let error = mismatch.then_some(DetailsError::Mismatch {
-        details_code: proto.code,
-        details_message: proto.message,
-    });
-    (proto.details, error)
+    let bytes = b64::grpc_decode(first).ok_or(DetailsError::InvalidBase64)?;
+    pb::Status::decode(bytes.as_slice()).map_err(DetailsError::InvalidProtobuf)
 }
 
 #[cfg(test)]
@@ -498,7 +430,7 @@ mod tests {
         assert_eq!(status.details_error(), Some(&DetailsError::InvalidBase64));
 
         // Valid base64 of bytes that are not a google.rpc.Status.
-        let status = with_details_header(BASE64_ENCODE.encode([0x0a, 0xff]).as_bytes());
+        let status = with_details_header(b64::grpc_encode([0x0a, 0xff]).as_bytes());
         assert_eq!(
             (status.code(), status.message()),
             (Code::Unavailable, "down")
@@ -524,6 +456,7 @@ mod tests {
             message: "down".into(),
             details: vec![RetryInfo::after(std::time::Duration::from_secs(1)).into_detail_any()],
         };
+        use base64::Engine as _;
         let padded = base64::engine::general_purpose::STANDARD.encode(proto.encode_to_vec());
         let status = with_details_header(padded.as_bytes());
         assert_eq!(status.details_error(), None);
@@ -540,7 +473,7 @@ mod tests {
             message: "not found".into(),
             details: vec![ErrorInfo::new("R", "d").into_detail_any()],
         };
-        let status = with_details_header(BASE64_ENCODE.encode(proto.encode_to_vec()).as_bytes());
+        let status = with_details_header(b64::grpc_encode(proto.encode_to_vec()).as_bytes());
         assert_eq!(
             (status.code(), status.message()),
             (Code::Unavailable, "down")

@@ -22,6 +22,10 @@
 //!   one. Handlers and server layers read the peer's chain with
 //!   `Context::peer_certificates`. The rustls these configs come from is
 //!   re-exported as `tls::rustls`.
+//! - `json` (off by default): the JSON error body of Google's API design
+//!   guide (AIP-193) for HTTP/JSON gateways, `Status::to_json` and
+//!   `Status::from_json`, and `json::JsonMapping` for an application's
+//!   own detail types.
 //!
 //! The single crates stay usable alone: depend on `grpcx-status` to build
 //! and read statuses anywhere without an HTTP stack.
@@ -229,6 +233,13 @@ pub use grpcx_transport::{
 #[cfg(feature = "tls-rustls")]
 pub mod tls {
     pub use tokio_rustls::rustls;
+}
+
+/// The JSON error body of Google's API design guide (feature `json`): see
+/// `grpcx_status::json`.
+#[cfg(feature = "json")]
+pub mod json {
+    pub use grpcx_status::json::*;
 }
 
 /// The rich error model: typed `google.rpc` details.
