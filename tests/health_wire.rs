@@ -4,15 +4,15 @@
 // Test helpers: failing loudly is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use grpcx_health::pb::health_check_response::ServingStatus;
-use grpcx_health::pb::{HealthCheckRequest, HealthClient, HealthListRequest};
-use grpcx_health::{HealthReporter, pb};
-use grpcx_status::Code;
+use grpcx::health::pb::health_check_response::ServingStatus;
+use grpcx::health::pb::{HealthCheckRequest, HealthClient, HealthListRequest};
+use grpcx::health::{HealthReporter, pb};
+use grpcx::Code;
 use grpcx_tests::{ServerHandle, channel, serve, within};
-use grpcx_transport::{Server, Streaming};
+use grpcx::{Server, Streaming};
 
 async fn start() -> (ServerHandle, HealthReporter, HealthClient) {
-    let (health, reporter) = grpcx_health::service();
+    let (health, reporter) = grpcx::health::service();
     let server = Server::builder()
         .drain_timeout(std::time::Duration::from_secs(60))
         .add_service(health)
@@ -137,6 +137,6 @@ async fn a_watcher_sees_not_serving_on_graceful_shutdown_before_the_call_ends() 
     server.shutdown().await;
     assert_eq!(
         reporter.status("a.B"),
-        Some(grpcx_health::ServingStatus::NotServing)
+        Some(grpcx::health::ServingStatus::NotServing)
     );
 }

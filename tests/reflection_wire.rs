@@ -6,20 +6,20 @@
 // Test helpers: failing loudly is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use grpcx_reflection::pb::{v1, v1alpha};
-use grpcx_reflection::{Builder, ServerExt as _};
-use grpcx_status::Code;
+use grpcx::reflection::pb::{v1, v1alpha};
+use grpcx::reflection::{Builder, ServerExt as _};
+use grpcx::Code;
 use grpcx_tests::probe::Probe;
 use grpcx_tests::{ServerHandle, channel, serve, within};
-use grpcx_transport::Server;
+use grpcx::Server;
 use prost::Message as _;
 use prost_types::{DescriptorProto, FileDescriptorProto, FileDescriptorSet};
 use v1::server_reflection_request::MessageRequest;
 use v1::server_reflection_response::MessageResponse;
 
 async fn start() -> ServerHandle {
-    let (health, _reporter) = grpcx_health::service();
-    let reflection = grpcx_reflection::service_for(&[grpcx_health::DESCRIPTOR]).unwrap();
+    let (health, _reporter) = grpcx::health::service();
+    let reflection = grpcx::reflection::service_for(&[grpcx::health::DESCRIPTOR]).unwrap();
     serve(
         Server::builder()
             .add_service(health)
@@ -198,7 +198,7 @@ async fn v1alpha_answers_the_same() {
 /// A server with reflection added first, then health and a hand-written
 /// service (no descriptor) after it.
 async fn start_with_add_reflection(builder: Option<Builder>) -> ServerHandle {
-    let (health, _reporter) = grpcx_health::service();
+    let (health, _reporter) = grpcx::health::service();
     let (events, _) = tokio::sync::mpsc::unbounded_channel();
     let (gate, _) = tokio::sync::watch::channel(true);
     let server = Server::builder();
