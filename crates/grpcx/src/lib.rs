@@ -242,10 +242,13 @@ pub mod json {
     pub use grpcx_status::json::*;
 }
 
-/// The rich error model: typed `google.rpc` details.
+/// The rich error model beyond the crate root: the raw `google.rpc`
+/// messages (with their nested types, such as `bad_request::FieldViolation`)
+/// and the type URL prefix. The ten detail messages, [`Detail`] and
+/// [`DetailMessage`] are at the crate root.
 pub mod rich {
     pub use grpcx_status::pb;
-    pub use grpcx_status::rich::*;
+    pub use grpcx_status::rich::TYPE_URL_PREFIX;
 }
 
 /// Message framing, the protobuf codec and compression.
@@ -253,9 +256,15 @@ pub mod codec {
     pub use grpcx_codec::*;
 }
 
-/// The server: services, method adapters and settings.
+/// The server's parts beyond [`Server`]: services, the method adapters
+/// generated code calls, and the default settings.
 pub mod server {
-    pub use grpcx_transport::server::*;
+    pub use grpcx_transport::server::{
+        BoxFuture, Connection, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_KEEPALIVE_MIN_TIME,
+        DEFAULT_MAX_CLIENT_RESETS, DEFAULT_MAX_CONNECTION_AGE_GRACE, DEFAULT_MAX_CONNECTIONS,
+        DEFAULT_MAX_DECODE_MESSAGE_SIZE, DEFAULT_MAX_REQUEST_BUFFER, GrpcService, HandlerPanic,
+        ResponseBody, Routes, RoutesFuture, ServerCall, ServiceRoute, handler,
+    };
 }
 
 /// Descriptors of services and methods (generated code declares one per
@@ -283,10 +292,14 @@ pub mod blocking {
     pub use grpcx_transport::blocking::*;
 }
 
-/// The client: endpoints, channels (a `tower::Service` layers wrap) and
-/// `Grpc`, the typed front over them.
+/// The client's parts beyond [`Channel`] and [`Endpoint`]: `Grpc`, the
+/// typed front over a channel (or layers over one), its settings, and the
+/// request sender of bidirectional calls.
 pub mod client {
-    pub use grpcx_transport::client::*;
+    pub use grpcx_transport::client::{
+        ClientConfig, ClientService, GRPC_PREVIOUS_RPC_ATTEMPTS, Grpc, RequestSender,
+        ResponseFuture, SendError,
+    };
 }
 
 /// tower middleware decided by status codes: retry and hedging (gRFC A6),
