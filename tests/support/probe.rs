@@ -60,7 +60,7 @@ pub enum Action {
     Fail = 1,
     /// Panic with [`PANIC_TEXT`].
     Panic = 2,
-    /// `ctx.set_code(code)` and `ctx.set_details(message)`, then reply or
+    /// `ctx.set_code(code)` and `ctx.set_message(message)`, then reply or
     /// end the stream as if all went well.
     SetCode = 3,
     /// `ctx.abort_with_status(probe_status)`, then never finish.
@@ -526,7 +526,7 @@ impl Shared {
             Action::Panic => panic!("{PANIC_TEXT}"),
             Action::SetCode => {
                 ctx.set_code(Code::from_i32(request.code));
-                ctx.set_details(probe_message(request));
+                ctx.set_message(probe_message(request));
                 Ok(())
             }
             Action::Abort => {

@@ -36,7 +36,7 @@ pub enum CallOutcome {
 ///
 /// Modelled on grpcio's `ServicerContext`:
 ///
-/// - [`set_code`](Context::set_code) and [`set_details`](Context::set_details)
+/// - [`set_code`](Context::set_code) and [`set_message`](Context::set_message)
 ///   choose the status sent at the end; with a non-OK code a unary
 ///   response's message is not sent.
 /// - [`abort`](Context::abort) and [`abort_with_status`](Context::abort_with_status)
@@ -86,7 +86,7 @@ type Callback = Box<dyn FnOnce(CallOutcome) + Send>;
 #[derive(Default)]
 struct State {
     code: Option<Code>,
-    details: Option<String>,
+    message: Option<String>,
     trailers: Metadata,
     aborted: Option<Status>,
     outcome: Option<CallOutcome>,
@@ -263,11 +263,17 @@ impl Context {
     }
 
     /// Sets the message of the status sent at the end of the call.
-    pub fn set_details(&self, details: impl Into<String>) {
+    ///
+    /// grpcio calls this `set_details`; grpcx keeps "details" for the
+    /// typed details of the rich error model ([`Status::details`]).
+    ///
+    /// [`Status::details`]: grpcx_status::Status::details
+    #[doc(alias = "set_details")]
+    pub fn set_message(&self, message: impl Into<String>) {
         if self.inner.detached {
             return;
         }
-        self.state().details = Some(details.into());
+        self.state().message = Some(message.into());
     }
 
     /// The code set by [`Context::set_code`], if any.
@@ -275,9 +281,9 @@ impl Context {
         self.state().code
     }
 
-    /// The message set by [`Context::set_details`], if any.
-    pub fn details(&self) -> Option<String> {
-        self.state().details.clone()
+    /// The message set by [`Context::set_message`], if any.
+    pub fn message(&self) -> Option<String> {
+        self.state().message.clone()
     }
 
     /// Adds trailing metadata, sent with the final status whatever it is.
@@ -467,7 +473,7 @@ impl Context {
     }
 
     /// The status to send when the handler succeeded: OK, or what
-    /// `set_code`/`set_details` chose.
+    /// `set_code`/`set_message` chose.
     pub(crate) fn final_status(&self) -> Status {
         let state = self.state();
         if let Some(aborted) = &state.aborted {
@@ -477,7 +483,7 @@ impl Context {
         let message = if code.is_ok() {
             String::new()
         } else {
-            state.details.clone().unwrap_or_default()
+            state.message.clone().unwrap_or_default()
         };
         Status::new(code, message)
     }
@@ -718,7 +724,7 @@ mod tests {
     async fn abort_wins_over_later_results() {
         let ctx = test_context(None);
         ctx.set_code(Code::DataLoss);
-        ctx.set_details("partial");
+        ctx.set_message("partial");
         assert_eq!(ctx.final_status().code(), Code::DataLoss);
         assert_eq!(ctx.final_status().message(), "partial");
         let status = ctx.abort(Code::Unauthenticated, "token expired");

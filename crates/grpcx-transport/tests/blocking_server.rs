@@ -105,7 +105,7 @@ fn say(req: Request<String>) -> Result<Response<String>, Status> {
         "abort" => return Err(context.abort(Code::PermissionDenied, "go away")),
         "code" => {
             context.set_code(Code::NotFound);
-            context.set_details("no such thing");
+            context.set_message("no such thing");
         }
         _ => {}
     }

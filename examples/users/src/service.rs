@@ -124,7 +124,7 @@ impl UserService for Users {
                     // normally, and the client gets this status after the
                     // events already sent.
                     context.set_code(Code::DataLoss);
-                    context.set_details(format!(
+                    context.set_message(format!(
                         "activity record {} is corrupt; the events before it are intact",
                         corrupt.position
                     ));

@@ -6,7 +6,7 @@
 //! - the handler returns `Err` ([`from_handler_error`]: an abort through
 //!   the context wins over it);
 //! - the handler returns `Ok` ([`from_context`]: `OK`, or what
-//!   `ctx.set_code`/`ctx.set_details` chose, or an abort);
+//!   `ctx.set_code`/`ctx.set_message` chose, or an abort);
 //! - `ctx.abort` while the handler or its response stream runs (the
 //!   dispatcher and the response body poll [`Context::poll_signal`]);
 //! - the handler panics ([`panicked`]), the deadline passes
@@ -42,7 +42,7 @@ pub(crate) fn from_handler_error(status: Status, context: &Context) -> Status {
 }
 
 /// The status of a call whose handler returned successfully: an abort, or
-/// what `set_code`/`set_details` chose, or `OK`.
+/// what `set_code`/`set_message` chose, or `OK`.
 pub(crate) fn from_context(context: &Context) -> Status {
     context.final_status()
 }
