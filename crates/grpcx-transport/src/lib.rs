@@ -50,8 +50,12 @@ pub use error::{BoxError, Error, status_from_layer_error};
 pub use extensions::{Attempts, Deadline, GrpcMethod};
 pub use protocol::{DEFAULT_MAX_DECODE_MESSAGE_SIZE, GRPC_PREVIOUS_RPC_ATTEMPTS};
 pub use request::{
-    IntoBlockingStreamingRequest, IntoRequest, IntoStreamingRequest, IterStream, Request, Response,
-    marker,
+    IntoBlockingStreamingRequest, IntoRequest, IntoStreamingRequest, Request, Response,
 };
+// Named by generated code only (the facade re-exports them in its hidden
+// `grpcx::codegen`): the markers that tell the request conversions apart,
+// and the stream an iterator of requests becomes.
+#[doc(hidden)]
+pub use request::{IterStream, marker};
 pub use server::Server;
 pub use streaming::Streaming;
