@@ -274,11 +274,10 @@ impl<T: ClientService> Grpc<T> {
     {
         let (call, message) = Call::new(self, path, MethodKind::Unary, request);
         let span = call.span.span().clone();
-        async {
+        in_span(span, async {
             let (_, stream) = call.one(self.inner.clone(), message, codec).await?;
             single_response(stream).await
-        }
-        .instrument(span)
+        })
         .await
     }
 
@@ -300,7 +299,9 @@ impl<T: ClientService> Grpc<T> {
         C::Decode: Send + 'static,
     {
         let (call, message) = Call::new(self, path, MethodKind::ServerStreaming, request);
-        let (metadata, stream) = call.one(self.inner.clone(), message, codec).await?;
+        let span = call.span.span().clone();
+        let (metadata, stream) =
+            in_span(span, call.one(self.inner.clone(), message, codec)).await?;
         Ok(Response::from_parts(stream, metadata, Metadata::new()))
     }
 
@@ -323,11 +324,10 @@ impl<T: ClientService> Grpc<T> {
     {
         let (call, messages) = Call::new(self, path, MethodKind::ClientStreaming, request);
         let span = call.span.span().clone();
-        async {
+        in_span(span, async {
             let (_, stream) = call.many(self.inner.clone(), messages, codec).await?;
             single_response(stream).await
-        }
-        .instrument(span)
+        })
         .await
     }
 
@@ -351,7 +351,9 @@ impl<T: ClientService> Grpc<T> {
         S: Stream<Item = C::Encode> + Send + 'static,
     {
         let (call, messages) = Call::new(self, path, MethodKind::BidiStreaming, request);
-        let (metadata, stream) = call.many(self.inner.clone(), messages, codec).await?;
+        let span = call.span.span().clone();
+        let (metadata, stream) =
+            in_span(span, call.many(self.inner.clone(), messages, codec)).await?;
         Ok(Response::from_parts(stream, metadata, Metadata::new()))
     }
 
@@ -383,8 +385,9 @@ impl<T: ClientService> Grpc<T> {
         // current, not in the task.
         let (call, messages) = Call::new(self, path, MethodKind::BidiStreaming, request);
         let inner = self.inner.clone();
+        let span = call.span.span().clone();
         let head = async move {
-            call.many(inner, messages, codec)
+            in_span(span, call.many(inner, messages, codec))
                 .await
                 .map(|(_, stream)| stream)
         };
@@ -426,7 +429,8 @@ impl<T: ClientService> Grpc<T> {
     {
         let (call, messages) = Call::new(self, path, kind, request);
         let inner = self.inner.clone();
-        async move { call.many(inner, messages, codec).await }
+        let span = call.span.span().clone();
+        in_span(span, call.many(inner, messages, codec))
     }
 
     /// A call of `kind` with one request on a clone of the service, as a
@@ -444,7 +448,8 @@ impl<T: ClientService> Grpc<T> {
     {
         let (call, message) = Call::new(self, path, kind, request);
         let inner = self.inner.clone();
-        async move { call.one(inner, message, codec).await }
+        let span = call.span.span().clone();
+        in_span(span, call.one(inner, message, codec))
     }
 }
 
@@ -520,8 +525,7 @@ impl Call {
         )
     }
 
-    /// Encodes the one request message into `Bytes` and makes the call,
-    /// in its span.
+    /// Encodes the one request message into `Bytes` and makes the call.
     async fn one<T, C>(
         mut self,
         inner: T,
@@ -533,24 +537,19 @@ impl Call {
         C: Codec,
         C::Decode: Send + 'static,
     {
-        let span = self.span.span().clone();
-        async move {
-            let mut frames = self.frame_encoder();
-            match glue::encode(&mut frames, &mut codec.encoder(), message) {
-                Ok(data) => self.send(inner, Body::from(data), codec, None).await,
-                Err(status) => {
-                    let status = not_sent(status);
-                    self.span.end(Some(&status));
-                    Err(status)
-                }
+        let mut frames = self.frame_encoder();
+        match glue::encode(&mut frames, &mut codec.encoder(), message) {
+            Ok(data) => self.send(inner, Body::from(data), codec, None).await,
+            Err(status) => {
+                let status = not_sent(status);
+                self.span.end(Some(&status));
+                Err(status)
             }
         }
-        .instrument(span)
-        .await
     }
 
     /// Makes the call with a stream of request messages, encoded as they
-    /// come, in its span.
+    /// come.
     async fn many<T, C, S>(
         self,
         inner: T,
@@ -564,15 +563,11 @@ impl Call {
         C::Decode: Send + 'static,
         S: Stream<Item = C::Encode> + Send + 'static,
     {
-        let span = self.span.span().clone();
         let encoded = glue::encode_stream(messages, codec.encoder(), self.frame_encoder());
         let error = EncodeError::default();
         let (cancel, cancelled) = tokio::sync::oneshot::channel();
         let body = Body::encoded(EncodedBody::new(encoded, error.clone(), cancelled));
-        let (metadata, mut stream) = self
-            .send(inner, body, codec, Some(error))
-            .instrument(span)
-            .await?;
+        let (metadata, mut stream) = self.send(inner, body, codec, Some(error)).await?;
         // Dropping or cancelling the response stream resets the call.
         stream.cancel_request_with(cancel);
         Ok((metadata, stream))
@@ -689,6 +684,16 @@ impl Call {
             metadata.clone(),
         );
         Ok((metadata, stream))
+    }
+}
+
+/// Runs `future` in `span` (entered at each poll); a disabled span adds
+/// nothing to the polls. Every call path runs its call in it.
+async fn in_span<F: Future>(span: tracing::Span, future: F) -> F::Output {
+    if span.is_none() {
+        future.await
+    } else {
+        future.instrument(span).await
     }
 }
 

@@ -139,6 +139,7 @@ impl CallSpan {
     /// (unless other clones of it are entered). A failure is logged once,
     /// as an event in the span, with its source chain, at debug level: the
     /// caller gets the status, and decides.
+    #[inline]
     pub(crate) fn end(&mut self, error: Option<&Status>) {
         if self.span.is_none() {
             return;
@@ -172,6 +173,7 @@ impl CallSpan {
 }
 
 impl Drop for CallSpan {
+    #[inline]
     fn drop(&mut self) {
         if self.span.is_none() || self.recorded {
             return;
