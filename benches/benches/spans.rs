@@ -23,8 +23,9 @@ fn respond(messages: usize) -> http::Response<Body> {
         .map(|_| Ok(Frame::data(Bytes::from_static(b"\0\0\0\0\0"))))
         .collect();
     frames.push(Ok(Frame::trailers(trailers)));
-    let mut response =
-        http::Response::new(Body::new(StreamBody::new(futures_util::stream::iter(frames))));
+    let mut response = http::Response::new(Body::new(StreamBody::new(futures_util::stream::iter(
+        frames,
+    ))));
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("application/grpc"),
@@ -41,12 +42,10 @@ fn spans(c: &mut Criterion) {
         !tracing::dispatcher::has_been_set(),
         "measured with no subscriber"
     );
-    let unary_service = tower::service_fn(|_: http::Request<Body>| async {
-        Ok::<_, Status>(respond(1))
-    });
-    let streaming_service = tower::service_fn(|_: http::Request<Body>| async {
-        Ok::<_, Status>(respond(10))
-    });
+    let unary_service =
+        tower::service_fn(|_: http::Request<Body>| async { Ok::<_, Status>(respond(1)) });
+    let streaming_service =
+        tower::service_fn(|_: http::Request<Body>| async { Ok::<_, Status>(respond(10)) });
     let unary = Grpc::new(unary_service);
     let streaming = Grpc::new(streaming_service);
     let codec = ProstCodec::<(), ()>::default;
