@@ -5,9 +5,14 @@
 //!
 //! | layer | where | records |
 //! | --- | --- | --- |
-//! | [`ServerMetricsLayer`] | `Server::layer` | `grpc.server.call.started` (counter; `grpc.method`), `grpc.server.call.duration` (histogram, seconds; `grpc.method`, `grpc.status`) |
+//! | [`ServerMetricsLayer`] | `Server::layer` | `grpc.server.call.started` (counter; `grpc.method`), `grpc.server.call.duration` (histogram, seconds; `grpc.method`, `grpc.status`), `grpc.server.call.sent_total_compressed_message_size` and `grpc.server.call.rcvd_total_compressed_message_size` (histograms, bytes; `grpc.method`, `grpc.status`) |
 //! | [`ClientCallMetricsLayer`] | a client stack, **outside** the retry layer | `grpc.client.call.duration` (histogram, seconds; `grpc.method`, `grpc.target`, `grpc.status`) |
-//! | [`ClientAttemptMetricsLayer`] | a client stack, **inside** the retry layer | `grpc.client.attempt.started` (counter; `grpc.method`, `grpc.target`), `grpc.client.attempt.duration` (histogram, seconds; `grpc.method`, `grpc.target`, `grpc.status`) |
+//! | [`ClientAttemptMetricsLayer`] | a client stack, **inside** the retry layer | `grpc.client.attempt.started` (counter; `grpc.method`, `grpc.target`), `grpc.client.attempt.duration` (histogram, seconds; `grpc.method`, `grpc.target`, `grpc.status`), `grpc.client.attempt.sent_total_compressed_message_size` and `grpc.client.attempt.rcvd_total_compressed_message_size` (histograms, bytes; `grpc.method`, `grpc.target`, `grpc.status`) |
+//!
+//! A message size is its payload's length as on the wire: after
+//! compression, without the 5-byte prefix; a call's is the sum over its
+//! messages in one direction. The layers count it from the bodies' chunks
+//! as they go by, with no copy and no allocation per message.
 //!
 //! `grpc.status` is the code's canonical name (`"OK"`, `"NOT_FOUND"`).
 //! The layers only call the `metrics` macros: which recorder (Prometheus,
@@ -68,12 +73,13 @@
 
 mod client;
 mod server;
+mod size;
 
 pub use client::{
     ClientAttemptMetricsLayer, ClientCallMetricsLayer, ClientMetrics, ClientMetricsBody,
     ClientMetricsFuture,
 };
-pub use server::{ServerMetrics, ServerMetricsLayer};
+pub use server::{ServerMetrics, ServerMetricsFuture, ServerMetricsLayer};
 
 /// `grpc.server.call.started`: a counter of the calls the server started.
 pub const SERVER_CALL_STARTED: &str = "grpc.server.call.started";
@@ -89,6 +95,18 @@ pub const CLIENT_ATTEMPT_DURATION: &str = "grpc.client.attempt.duration";
 /// `grpc.client.call.duration`: a histogram of the client calls' durations
 /// (all their attempts), in seconds.
 pub const CLIENT_CALL_DURATION: &str = "grpc.client.call.duration";
+/// `grpc.client.attempt.sent_total_compressed_message_size`: a histogram
+/// of the bytes of request messages an attempt sent, in bytes.
+pub const CLIENT_ATTEMPT_SENT_SIZE: &str = "grpc.client.attempt.sent_total_compressed_message_size";
+/// `grpc.client.attempt.rcvd_total_compressed_message_size`: a histogram
+/// of the bytes of response messages an attempt received, in bytes.
+pub const CLIENT_ATTEMPT_RCVD_SIZE: &str = "grpc.client.attempt.rcvd_total_compressed_message_size";
+/// `grpc.server.call.sent_total_compressed_message_size`: a histogram of
+/// the bytes of response messages a server call sent, in bytes.
+pub const SERVER_CALL_SENT_SIZE: &str = "grpc.server.call.sent_total_compressed_message_size";
+/// `grpc.server.call.rcvd_total_compressed_message_size`: a histogram of
+/// the bytes of request messages a server call received, in bytes.
+pub const SERVER_CALL_RCVD_SIZE: &str = "grpc.server.call.rcvd_total_compressed_message_size";
 
 /// The attribute naming the method.
 pub const METHOD: &str = "grpc.method";
@@ -122,6 +140,26 @@ pub fn describe() {
         Unit::Seconds,
         "The time from an attempt's start to its status, on the client."
     );
+    for (name, what) in [
+        (
+            CLIENT_ATTEMPT_SENT_SIZE,
+            "The bytes of request messages an attempt sent (compressed, without their 5-byte prefixes).",
+        ),
+        (
+            CLIENT_ATTEMPT_RCVD_SIZE,
+            "The bytes of response messages an attempt received (compressed, without their 5-byte prefixes).",
+        ),
+        (
+            SERVER_CALL_SENT_SIZE,
+            "The bytes of response messages a server call sent (compressed, without their 5-byte prefixes).",
+        ),
+        (
+            SERVER_CALL_RCVD_SIZE,
+            "The bytes of request messages a server call received (compressed, without their 5-byte prefixes).",
+        ),
+    ] {
+        describe_histogram!(name, Unit::Bytes, what);
+    }
     describe_histogram!(
         CLIENT_CALL_DURATION,
         Unit::Seconds,

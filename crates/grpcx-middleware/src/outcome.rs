@@ -9,6 +9,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
+use bytes::Buf;
 use grpcx_status::wire::GRPC_STATUS;
 use grpcx_status::{Code, Status};
 use grpcx_transport::{BoxError, status_from_layer_error};
@@ -28,6 +29,10 @@ pub(crate) trait OnEnd: Sized {
     fn status(self, status: &Status) {
         self.code(status.code());
     }
+
+    /// A chunk of the response body went by, before the end. Nothing by
+    /// default.
+    fn data(&mut self, _chunk: &[u8]) {}
 }
 
 /// The code in a Trailers-Only head, if the head carries a status.
@@ -138,7 +143,12 @@ where
         let polled = ready!(this.inner.poll_frame(cx));
         match polled {
             Some(Ok(frame)) => {
-                if let Some(trailers) = frame.trailers_ref() {
+                if let Some(data) = frame.data_ref() {
+                    // Every grpcx body's chunks are contiguous (`Bytes`).
+                    if let Some(on_end) = this.on_end.as_mut() {
+                        on_end.data(data.chunk());
+                    }
+                } else if let Some(trailers) = frame.trailers_ref() {
                     if let Some(on_end) = this.on_end.take() {
                         on_end.code(trailers_code(trailers));
                     }

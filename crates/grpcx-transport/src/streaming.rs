@@ -13,6 +13,7 @@ use http_body::Body as _;
 use tokio::time::Instant;
 
 use crate::body::Body;
+use crate::client::CallSpan;
 
 /// The messages of a call's incoming stream: the requests a server handler
 /// reads, or the responses a client reads.
@@ -39,6 +40,9 @@ pub struct Streaming<T> {
     /// A status to report on the next poll (after [`Streaming::cancel`]).
     queued: Option<Status>,
     done: bool,
+    /// A client call's span, ended with the stream (dropped before its
+    /// end, the call counts as cancelled).
+    span: CallSpan,
 }
 
 /// The rest of a call that is still waiting for its response head.
@@ -81,6 +85,7 @@ impl<T> Streaming<T> {
             cancel_request: None,
             queued: None,
             done: false,
+            span: CallSpan::default(),
         }
     }
 
@@ -107,6 +112,7 @@ impl<T> Streaming<T> {
             cancel_request: None,
             queued: None,
             done: false,
+            span: CallSpan::default(),
         }
     }
 
@@ -125,6 +131,7 @@ impl<T> Streaming<T> {
             cancel_request: None,
             queued: None,
             done: true,
+            span: CallSpan::default(),
         }
     }
 
@@ -146,6 +153,22 @@ impl<T> Streaming<T> {
     /// [`Channel::bidi`]: crate::Channel::bidi
     pub fn initial_metadata(&self) -> &Metadata {
         &self.initial_metadata
+    }
+
+    /// Hands the call's span to the stream, which ends it with the call.
+    pub(crate) fn set_span(&mut self, span: CallSpan) {
+        self.span = span;
+    }
+
+    /// Whether the stream has ended already (a Trailers-Only answer).
+    pub(crate) fn is_finished(&self) -> bool {
+        self.done && self.pending.is_none() && self.queued.is_none()
+    }
+
+    /// Records in the call's span that the call ended with `error` (or
+    /// `OK`), and closes it: for a failure the stream's reader finds.
+    pub(crate) fn end_span(&mut self, error: Option<&Status>) {
+        self.span.end(error);
     }
 
     /// Ties the request stream of the call to this response stream: when
@@ -210,6 +233,7 @@ impl<T> Streaming<T> {
         } else {
             status.with_initial_metadata(self.initial_metadata.clone())
         };
+        self.span.end(Some(&status));
         Poll::Ready(Some(Err(status)))
     }
 
@@ -286,6 +310,7 @@ impl<T> Streaming<T> {
                 self.body = None;
                 self.cancel_request = None;
                 self.trailers = Some(status.metadata().clone());
+                self.span.end(None);
                 Poll::Ready(None)
             }
             Some(status) => self.fail(status),
@@ -304,6 +329,7 @@ impl<T> Stream for Streaming<T> {
         let this = self.get_mut();
         if let Some(status) = this.queued.take() {
             this.done = true;
+            this.span.end(Some(&status));
             return Poll::Ready(Some(Err(status)));
         }
         if let Some(pending) = &mut this.pending {

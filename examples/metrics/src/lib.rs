@@ -41,6 +41,25 @@ pub const DURATION_BUCKETS: &[f64] = &[
     0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 100.0,
 ];
 
+/// The buckets of the message-size histograms, in bytes (A66's: powers of
+/// 4 from 1 KiB to 4 GiB).
+pub const SIZE_BUCKETS: &[f64] = &[
+    0.0,
+    1024.0,
+    2048.0,
+    4096.0,
+    16384.0,
+    65536.0,
+    262144.0,
+    1048576.0,
+    4194304.0,
+    16777216.0,
+    67108864.0,
+    268435456.0,
+    1073741824.0,
+    4294967296.0,
+];
+
 /// The largest request head [`serve_metrics`] reads.
 const MAX_REQUEST_HEAD: usize = 8 * 1024;
 
@@ -53,6 +72,7 @@ const MAX_REQUEST_HEAD: usize = 8 * 1024;
 pub fn install_recorder() -> Result<PrometheusHandle, BuildError> {
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("duration".to_owned()), DURATION_BUCKETS)?
+        .set_buckets_for_metric(Matcher::Suffix("message_size".to_owned()), SIZE_BUCKETS)?
         .install_recorder()?;
     grpcx::middleware::metrics::describe();
     Ok(handle)

@@ -163,6 +163,44 @@ async fn the_endpoint_counts_calls_by_method_and_code() {
         "{text}"
     );
 
+    // The message sizes of the two calls that succeeded: what the client
+    // sent is what the server received, and the other way round.
+    let ok = ("grpc_status", "OK");
+    let sent: usize = ["ada", "grace"]
+        .iter()
+        .map(|name| grpcx::codegen::prost::Message::encoded_len(create(name).get_ref()))
+        .sum();
+    let server_rcvd = sample(
+        &text,
+        "grpc_server_call_rcvd_total_compressed_message_size_sum",
+        &[method, ok],
+    );
+    assert_eq!(server_rcvd, Some(sent as f64), "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            "grpc_client_attempt_sent_total_compressed_message_size_sum",
+            &[method, target, ok]
+        ),
+        server_rcvd,
+        "{text}"
+    );
+    let server_sent = sample(
+        &text,
+        "grpc_server_call_sent_total_compressed_message_size_sum",
+        &[method, ok],
+    );
+    assert!(server_sent.is_some_and(|sent| sent > 0.0), "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            "grpc_client_attempt_rcvd_total_compressed_message_size_sum",
+            &[method, target, ok]
+        ),
+        server_sent,
+        "{text}"
+    );
+
     let _ = stop.send(());
     let _ = stop_metrics.send(());
     drop(users);

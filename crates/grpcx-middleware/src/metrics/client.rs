@@ -4,19 +4,23 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
+use bytes::Bytes;
 use grpcx_status::{Code, Status};
-use grpcx_transport::{BoxError, GrpcMethod, status_from_layer_error};
+use grpcx_transport::{Body, BoxError, GrpcMethod, status_from_layer_error};
 use http_body::{Frame, SizeHint};
 use metrics::SharedString;
 use pin_project::pin_project;
 use tower::{Layer, Service};
 
+use super::size::MessageBytes;
 use super::{
-    CLIENT_ATTEMPT_DURATION, CLIENT_ATTEMPT_STARTED, CLIENT_CALL_DURATION, METHOD, OTHER_METHOD,
-    STATUS, TARGET,
+    CLIENT_ATTEMPT_DURATION, CLIENT_ATTEMPT_RCVD_SIZE, CLIENT_ATTEMPT_SENT_SIZE,
+    CLIENT_ATTEMPT_STARTED, CLIENT_CALL_DURATION, METHOD, OTHER_METHOD, STATUS, TARGET,
 };
 use crate::outcome::{EndBody, EndFuture, OnEnd};
 
@@ -40,9 +44,17 @@ impl ClientCallMetricsLayer {
     }
 }
 
-/// Records `grpc.client.attempt.started` and `grpc.client.attempt.duration`:
-/// place it **inside** the retry layer, so that it sees every attempt
-/// (without a retry layer, a call is one attempt).
+/// Records `grpc.client.attempt.started`, `grpc.client.attempt.duration`
+/// and the attempt's message sizes
+/// (`grpc.client.attempt.sent_total_compressed_message_size`,
+/// `grpc.client.attempt.rcvd_total_compressed_message_size`): place it
+/// **inside** the retry layer, so that it sees every attempt (without a
+/// retry layer, a call is one attempt).
+///
+/// The sizes are counted from the bodies' chunks as they go by. A request
+/// of one chunk (a unary or server-streaming call's) is counted as it
+/// starts; a stream of requests goes down wrapped in a counting body (one
+/// allocation per attempt).
 #[derive(Clone, Debug)]
 pub struct ClientAttemptMetricsLayer {
     target: SharedString,
@@ -83,8 +95,9 @@ impl<S> Layer<S> for ClientAttemptMetricsLayer {
 
 /// The service of a [`ClientCallMetricsLayer`] or a
 /// [`ClientAttemptMetricsLayer`]: records each call (or attempt) as it
-/// starts and ends. Requests pass unchanged; responses carry a
-/// [`ClientMetricsBody`], the inner body unchanged.
+/// starts and ends. Requests pass on with their body as a [`Body`] (for
+/// an attempt's stream of requests, one that counts what it sends);
+/// responses carry a [`ClientMetricsBody`], the inner body unchanged.
 #[derive(Clone)]
 pub struct ClientMetrics<S> {
     inner: S,
@@ -128,8 +141,10 @@ impl<S: fmt::Debug> fmt::Debug for ClientMetrics<S> {
 
 impl<S, ReqBody, ResBody> Service<http::Request<ReqBody>> for ClientMetrics<S>
 where
-    S: Service<http::Request<ReqBody>, Response = http::Response<ResBody>>,
+    S: Service<http::Request<Body>, Response = http::Response<ResBody>>,
     S::Error: Into<BoxError>,
+    ReqBody: http_body::Body<Data = Bytes> + Send + 'static,
+    ReqBody::Error: Into<Status>,
 {
     type Response = http::Response<ClientMetricsBody<ResBody>>;
     type Error = Status;
@@ -149,8 +164,10 @@ where
             }
             None => SharedString::const_str(OTHER_METHOD),
         };
-        let duration = match self.scope {
-            Scope::Call => CLIENT_CALL_DURATION,
+        // A `Body` passes as is, with no allocation.
+        let mut request = request.map(Body::new);
+        let (duration, sizes) = match self.scope {
+            Scope::Call => (CLIENT_CALL_DURATION, None),
             Scope::Attempt => {
                 metrics::counter!(
                     CLIENT_ATTEMPT_STARTED,
@@ -158,7 +175,14 @@ where
                     TARGET => self.target.clone()
                 )
                 .increment(1);
-                CLIENT_ATTEMPT_DURATION
+                let sent = count_sent(&mut request);
+                (
+                    CLIENT_ATTEMPT_DURATION,
+                    Some(Sizes {
+                        sent,
+                        rcvd: MessageBytes::default(),
+                    }),
+                )
             }
         };
         let recording = Recording {
@@ -166,6 +190,7 @@ where
             method,
             target: self.target.clone(),
             start: Instant::now(),
+            sizes,
             recorded: false,
         };
         ClientMetricsFuture {
@@ -256,7 +281,50 @@ struct Recording {
     method: SharedString,
     target: SharedString,
     start: Instant,
+    /// An attempt's message sizes (not counted for a call).
+    sizes: Option<Sizes>,
     recorded: bool,
+}
+
+/// The message bytes an attempt sent and received.
+struct Sizes {
+    sent: Sent,
+    rcvd: MessageBytes,
+}
+
+/// The message bytes an attempt sent: known when it started (one chunk),
+/// or counted by its request body as it goes.
+enum Sent {
+    Known(u64),
+    Counted(Arc<AtomicU64>),
+}
+
+impl Sent {
+    fn total(&self) -> u64 {
+        match self {
+            Sent::Known(total) => *total,
+            Sent::Counted(total) => total.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// How the message bytes of `request`'s body are counted: a body of one
+/// chunk at once; any other wrapped in a [`SentBody`].
+fn count_sent(request: &mut http::Request<Body>) -> Sent {
+    if let Some(bytes) = request.body().as_bytes() {
+        return Sent::Known(MessageBytes::default().feed(bytes));
+    }
+    if http_body::Body::is_end_stream(request.body()) {
+        return Sent::Known(0);
+    }
+    let total = Arc::new(AtomicU64::new(0));
+    let body = std::mem::take(request.body_mut());
+    *request.body_mut() = Body::new(SentBody {
+        inner: body,
+        counter: MessageBytes::default(),
+        total: total.clone(),
+    });
+    Sent::Counted(total)
 }
 
 impl Recording {
@@ -264,19 +332,82 @@ impl Recording {
         if std::mem::replace(&mut self.recorded, true) {
             return;
         }
+        let status = code.as_str();
         metrics::histogram!(
             self.duration,
             METHOD => self.method.clone(),
             TARGET => self.target.clone(),
-            STATUS => code.as_str()
+            STATUS => status
         )
         .record(self.start.elapsed().as_secs_f64());
+        if let Some(sizes) = &self.sizes {
+            for (name, total) in [
+                (CLIENT_ATTEMPT_SENT_SIZE, sizes.sent.total()),
+                (CLIENT_ATTEMPT_RCVD_SIZE, sizes.rcvd.total()),
+            ] {
+                metrics::histogram!(
+                    name,
+                    METHOD => self.method.clone(),
+                    TARGET => self.target.clone(),
+                    STATUS => status
+                )
+                .record(total as f64);
+            }
+        }
     }
 }
 
 impl OnEnd for Recording {
     fn code(mut self, code: Code) {
         self.record(code);
+    }
+
+    fn data(&mut self, chunk: &[u8]) {
+        if let Some(sizes) = &mut self.sizes {
+            sizes.rcvd.feed(chunk);
+        }
+    }
+}
+
+/// An attempt's stream of requests, unchanged, counting the message bytes
+/// it sends into the attempt's [`Recording`].
+#[pin_project]
+struct SentBody {
+    #[pin]
+    inner: Body,
+    counter: MessageBytes,
+    total: Arc<AtomicU64>,
+}
+
+impl http_body::Body for SentBody {
+    type Data = Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
+        let this = self.project();
+        let polled = ready!(this.inner.poll_frame(cx));
+        if let Some(data) = polled
+            .as_ref()
+            .and_then(|frame| frame.as_ref().ok())
+            .and_then(Frame::data_ref)
+        {
+            let counted = this.counter.feed(data);
+            if counted > 0 {
+                this.total.fetch_add(counted, Ordering::Relaxed);
+            }
+        }
+        Poll::Ready(polled)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -295,9 +426,16 @@ mod tests {
     use http::HeaderMap;
     use http_body_util::{BodyExt as _, StreamBody};
     use metrics_util::debugging::{DebugValue, DebuggingRecorder};
-    use tower::ServiceExt as _;
 
     use super::*;
+
+    /// `ServiceExt::ready`, for requests of `Body`.
+    trait Ready: tower::Service<http::Request<Body>> + Sized {
+        fn ready(&mut self) -> tower::util::Ready<'_, Self, http::Request<Body>> {
+            tower::ServiceExt::ready(self)
+        }
+    }
+    impl<S: tower::Service<http::Request<Body>>> Ready for S {}
 
     type TestBody =
         StreamBody<futures_util::stream::Iter<std::vec::IntoIter<Result<Frame<Bytes>, Status>>>>;
@@ -337,8 +475,9 @@ mod tests {
         )))
     }
 
-    fn request(end: End, named: bool) -> http::Request<End> {
-        let mut request = http::Request::new(end);
+    fn request(end: End, named: bool) -> http::Request<Body> {
+        let mut request = http::Request::new(Body::empty());
+        request.extensions_mut().insert(end);
         *request.uri_mut() = http::Uri::from_static("/pkg.Svc/Get");
         if named {
             request.extensions_mut().insert(GrpcMethod::new(
@@ -390,8 +529,8 @@ mod tests {
                 .build()
                 .unwrap();
             runtime.block_on(async {
-                let inner = tower::service_fn(|request: http::Request<End>| async move {
-                    respond(*request.body())
+                let inner = tower::service_fn(|request: http::Request<Body>| async move {
+                    respond(*request.extensions().get::<End>().unwrap())
                 });
                 let layers = tower::ServiceBuilder::new()
                     .layer(ClientCallMetricsLayer::new("dns:///users:50051"))
@@ -405,8 +544,7 @@ mod tests {
                     End::BodyError(Code::DataLoss),
                     End::NoTrailers,
                 ] {
-                    if let Ok(response) = service
-                        .ready()
+                    if let Ok(response) = Ready::ready(&mut service)
                         .await
                         .unwrap()
                         .call(request(end, true))
@@ -416,8 +554,7 @@ mod tests {
                     }
                 }
                 // A response dropped before its end: cancelled.
-                let response = service
-                    .ready()
+                let response = Ready::ready(&mut service)
                     .await
                     .unwrap()
                     .call(request(End::Trailers(Code::Ok), true))
@@ -425,8 +562,7 @@ mod tests {
                     .unwrap();
                 drop(response);
                 // A request no typed client named: "other".
-                let _ = service
-                    .ready()
+                let _ = Ready::ready(&mut service)
                     .await
                     .unwrap()
                     .call(request(End::Err(Code::Internal), false))
@@ -470,5 +606,76 @@ mod tests {
                 .keys()
                 .any(|(name, _)| name == "grpc.client.call.started")
         );
+    }
+
+    /// The histograms' samples by name, for the calls that ended `OK`
+    /// (taking a snapshot drains the samples).
+    fn ok_samples(recorder: &DebuggingRecorder) -> HashMap<String, Vec<f64>> {
+        let mut found: HashMap<String, Vec<f64>> = HashMap::new();
+        for (key, _, _, value) in recorder.snapshotter().snapshot().into_vec() {
+            let key = key.key();
+            let ok = key.labels().any(|l| l.key() == STATUS && l.value() == "OK");
+            if let (true, DebugValue::Histogram(values)) = (ok, value) {
+                found
+                    .entry(key.name().to_owned())
+                    .or_default()
+                    .extend(values.into_iter().map(|v| v.into_inner()));
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn an_attempt_records_the_message_bytes_sent_and_received() {
+        let recorder = DebuggingRecorder::new();
+        metrics::with_local_recorder(&recorder, || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                // Two response messages of 3 and 4 bytes, their prefixes
+                // and payloads split across chunks, then OK.
+                let inner = tower::service_fn(|request: http::Request<Body>| async move {
+                    // The request is read to its end, as a channel would.
+                    let _ = request.into_body().collect().await;
+                    let mut trailers = HeaderMap::new();
+                    trailers.insert("grpc-status", "0".parse().unwrap());
+                    let frames: Vec<Result<Frame<Bytes>, Status>> = vec![
+                        Ok(Frame::data(Bytes::from_static(b"\0\0\0"))),
+                        Ok(Frame::data(Bytes::from_static(b"\0\x03ab"))),
+                        Ok(Frame::data(Bytes::from_static(b"c\x01\0\0\0\x04abcd"))),
+                        Ok(Frame::trailers(trailers)),
+                    ];
+                    Ok::<_, Status>(http::Response::new(StreamBody::new(
+                        futures_util::stream::iter(frames),
+                    )))
+                });
+                let mut service = ClientAttemptMetricsLayer::new("dns:///users:50051").layer(inner);
+                // One chunk: a unary request of 10 bytes.
+                let mut unary = request(End::NoTrailers, true);
+                *unary.body_mut() = Body::from(Bytes::from_static(b"\0\0\0\0\x0a0123456789"));
+                // A stream of requests, 2 and 5 bytes, split anyhow.
+                let chunks: Vec<Result<Frame<Bytes>, Status>> = vec![
+                    Ok(Frame::data(Bytes::from_static(b"\0\0\0\0\x02x"))),
+                    Ok(Frame::data(Bytes::from_static(b"y\0\0\0"))),
+                    Ok(Frame::data(Bytes::from_static(b"\0\x05hello"))),
+                ];
+                let mut streaming = request(End::NoTrailers, true);
+                *streaming.body_mut() =
+                    Body::new(StreamBody::new(futures_util::stream::iter(chunks)));
+                for request in [unary, streaming] {
+                    let response = Ready::ready(&mut service)
+                        .await
+                        .unwrap()
+                        .call(request)
+                        .await
+                        .unwrap();
+                    let _ = response.into_body().collect().await;
+                }
+            });
+        });
+        let samples = ok_samples(&recorder);
+        assert_eq!(samples[CLIENT_ATTEMPT_SENT_SIZE], [10.0, 7.0]);
+        assert_eq!(samples[CLIENT_ATTEMPT_RCVD_SIZE], [7.0, 7.0]);
     }
 }

@@ -1,21 +1,39 @@
 //! [`ServerMetricsLayer`] and [`ServerMetrics`]: A66's server metrics.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context as TaskContext, Poll};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context as TaskContext, Poll, ready};
 use std::time::Instant;
 
-use grpcx_status::Code;
+use bytes::Bytes;
+use grpcx_status::{Code, Status};
 use grpcx_transport::descriptor::ServiceDescriptor;
-use grpcx_transport::{CallOutcome, Context};
+use grpcx_transport::server::ResponseBody;
+use grpcx_transport::{Body, CallOutcome, Context};
+use http_body::{Frame, SizeHint};
+use pin_project::pin_project;
 use tower::{Layer, Service};
 
-use super::{METHOD, OTHER_METHOD, SERVER_CALL_DURATION, SERVER_CALL_STARTED, STATUS};
+use super::size::MessageBytes;
+use super::{
+    METHOD, OTHER_METHOD, SERVER_CALL_DURATION, SERVER_CALL_RCVD_SIZE, SERVER_CALL_SENT_SIZE,
+    SERVER_CALL_STARTED, STATUS,
+};
 
-/// Records `grpc.server.call.started` and `grpc.server.call.duration` for
-/// every call of a server (see the [module docs](super)). Add it with
-/// `Server::layer`.
+/// Records `grpc.server.call.started`, `grpc.server.call.duration` and the
+/// call's message sizes (`grpc.server.call.sent_total_compressed_message_size`,
+/// `grpc.server.call.rcvd_total_compressed_message_size`) for every call of
+/// a server (see the [module docs](super)). Add it with `Server::layer`.
+///
+/// The sizes are counted as the messages go by: the request body is
+/// wrapped in a counting one, and the response's [`ResponseBody`] counts
+/// through [`ResponseBody::inspect_data`]; a response body that a layer
+/// inside this one made of its own is not counted (its sent size is 0).
 ///
 /// Only the methods of the services given to
 /// [`service`](ServerMetricsLayer::service) are reported by name; any
@@ -86,8 +104,9 @@ impl<S> Layer<S> for ServerMetricsLayer {
 }
 
 /// The service of a [`ServerMetricsLayer`]: counts each call as it starts
-/// and records its duration and code when it ends. Requests and responses
-/// pass unchanged.
+/// and records its duration, code and message sizes when it ends. Requests
+/// and responses pass unchanged, the request body wrapped in one that
+/// counts.
 #[derive(Clone, Debug)]
 pub struct ServerMetrics<S> {
     inner: S,
@@ -111,19 +130,20 @@ impl<S> ServerMetrics<S> {
     }
 }
 
-impl<S, B> Service<http::Request<B>> for ServerMetrics<S>
+impl<S, ResBody> Service<http::Request<Body>> for ServerMetrics<S>
 where
-    S: Service<http::Request<B>>,
+    S: Service<http::Request<Body>, Response = http::Response<ResBody>>,
+    ResBody: 'static,
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = S::Future;
+    type Future = ServerMetricsFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<B>) -> S::Future {
+    fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
         let method = self.layer.method_label(request.uri().path());
         metrics::counter!(SERVER_CALL_STARTED, METHOD => method).increment(1);
         let start = Instant::now();
@@ -135,14 +155,128 @@ where
             .get::<Context>()
             .cloned()
             .or_else(Context::current);
-        if let Some(context) = context {
-            context.on_done(move |outcome| {
-                let code = outcome_code(outcome);
-                metrics::histogram!(SERVER_CALL_DURATION, METHOD => method, STATUS => code.as_str())
-                    .record(start.elapsed().as_secs_f64());
-            });
+        let Some(context) = context else {
+            return ServerMetricsFuture {
+                inner: self.inner.call(request),
+                sizes: None,
+            };
+        };
+        let sizes = Arc::new(Sizes::default());
+        let recorded = sizes.clone();
+        context.on_done(move |outcome| {
+            let status = outcome_code(outcome).as_str();
+            metrics::histogram!(SERVER_CALL_DURATION, METHOD => method, STATUS => status)
+                .record(start.elapsed().as_secs_f64());
+            for (name, total) in [
+                (SERVER_CALL_SENT_SIZE, &recorded.sent),
+                (SERVER_CALL_RCVD_SIZE, &recorded.rcvd),
+            ] {
+                metrics::histogram!(name, METHOD => method, STATUS => status)
+                    .record(total.load(Ordering::Relaxed) as f64);
+            }
+        });
+        let body = std::mem::take(request.body_mut());
+        *request.body_mut() = Body::new(RcvdBody {
+            inner: body,
+            counter: MessageBytes::default(),
+            sizes: sizes.clone(),
+        });
+        ServerMetricsFuture {
+            inner: self.inner.call(request),
+            sizes: Some(sizes),
         }
-        self.inner.call(request)
+    }
+}
+
+/// The message bytes a server call sent and received so far.
+#[derive(Debug, Default)]
+struct Sizes {
+    sent: AtomicU64,
+    rcvd: AtomicU64,
+}
+
+/// The future of a call through a [`ServerMetrics`]: the inner service's,
+/// with the response's messages counted as they go out.
+#[pin_project]
+pub struct ServerMetricsFuture<F> {
+    #[pin]
+    inner: F,
+    sizes: Option<Arc<Sizes>>,
+}
+
+impl<F, ResBody, E> Future for ServerMetricsFuture<F>
+where
+    F: Future<Output = Result<http::Response<ResBody>, E>>,
+    ResBody: 'static,
+{
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut response = ready!(this.inner.poll(cx))?;
+        if let Some(sizes) = this.sizes.take() {
+            // The server's own body: counted by the hook it offers.
+            if let Some(body) = (response.body_mut() as &mut dyn Any).downcast_mut::<ResponseBody>()
+            {
+                let mut counter = MessageBytes::default();
+                body.inspect_data(move |data| {
+                    let counted = counter.feed(data);
+                    if counted > 0 {
+                        sizes.sent.fetch_add(counted, Ordering::Relaxed);
+                    }
+                });
+            }
+        }
+        Poll::Ready(Ok(response))
+    }
+}
+
+impl<F> fmt::Debug for ServerMetricsFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerMetricsFuture")
+            .finish_non_exhaustive()
+    }
+}
+
+/// A server call's request body, unchanged, counting the message bytes
+/// received.
+#[pin_project]
+struct RcvdBody {
+    #[pin]
+    inner: Body,
+    counter: MessageBytes,
+    sizes: Arc<Sizes>,
+}
+
+impl http_body::Body for RcvdBody {
+    type Data = Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
+        let this = self.project();
+        let polled = ready!(this.inner.poll_frame(cx));
+        if let Some(data) = polled
+            .as_ref()
+            .and_then(|frame| frame.as_ref().ok())
+            .and_then(Frame::data_ref)
+        {
+            let counted = this.counter.feed(data);
+            if counted > 0 {
+                this.sizes.rcvd.fetch_add(counted, Ordering::Relaxed);
+            }
+        }
+        Poll::Ready(polled)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
     }
 }
 

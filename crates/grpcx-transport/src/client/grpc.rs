@@ -22,6 +22,7 @@ use tokio::time::Instant;
 use super::body::{EncodeError, EncodedBody};
 use super::channel::Channel;
 use super::errors::{deadline_status, not_sent};
+use super::span::CallSpan;
 use crate::body::Body;
 use crate::descriptor::MethodKind;
 use crate::error::{BoxError, status_from_layer_error};
@@ -272,15 +273,12 @@ impl<T: ClientService> Grpc<T> {
         C::Decode: Send + 'static,
     {
         let (call, message) = Call::new(self, path, MethodKind::Unary, request);
-        let span = call.span.clone();
-        let result = async {
+        let span = call.span.span().clone();
+        in_span(span, async {
             let (_, stream) = call.one(self.inner.clone(), message, codec).await?;
             single_response(stream).await
-        }
-        .instrument(span.clone())
-        .await;
-        end_span(&span, result.as_ref().err(), true);
-        result
+        })
+        .await
     }
 
     /// Makes a server-streaming call: one request, a stream of responses.
@@ -288,7 +286,7 @@ impl<T: ClientService> Grpc<T> {
     /// # Errors
     ///
     /// As for [`Grpc::unary`], for the response head; the stream reports
-    /// what happens later.
+    /// what happens later. The call's span ends with the stream.
     pub async fn server_streaming<C>(
         &self,
         path: PathAndQuery,
@@ -301,13 +299,9 @@ impl<T: ClientService> Grpc<T> {
         C::Decode: Send + 'static,
     {
         let (call, message) = Call::new(self, path, MethodKind::ServerStreaming, request);
-        let span = call.span.clone();
-        let head = call
-            .one(self.inner.clone(), message, codec)
-            .instrument(span.clone())
-            .await;
-        end_span(&span, head.as_ref().err(), false);
-        let (metadata, stream) = head?;
+        let span = call.span.span().clone();
+        let (metadata, stream) =
+            in_span(span, call.one(self.inner.clone(), message, codec)).await?;
         Ok(Response::from_parts(stream, metadata, Metadata::new()))
     }
 
@@ -329,15 +323,12 @@ impl<T: ClientService> Grpc<T> {
         S: Stream<Item = C::Encode> + Send + 'static,
     {
         let (call, messages) = Call::new(self, path, MethodKind::ClientStreaming, request);
-        let span = call.span.clone();
-        let result = async {
+        let span = call.span.span().clone();
+        in_span(span, async {
             let (_, stream) = call.many(self.inner.clone(), messages, codec).await?;
             single_response(stream).await
-        }
-        .instrument(span.clone())
-        .await;
-        end_span(&span, result.as_ref().err(), true);
-        result
+        })
+        .await
     }
 
     /// Makes a bidirectional-streaming call: requests and responses flow
@@ -346,7 +337,7 @@ impl<T: ClientService> Grpc<T> {
     /// # Errors
     ///
     /// As for [`Grpc::unary`], for the response head; the stream reports
-    /// what happens later.
+    /// what happens later. The call's span ends with the stream.
     pub async fn streaming<C, S>(
         &self,
         path: PathAndQuery,
@@ -360,13 +351,9 @@ impl<T: ClientService> Grpc<T> {
         S: Stream<Item = C::Encode> + Send + 'static,
     {
         let (call, messages) = Call::new(self, path, MethodKind::BidiStreaming, request);
-        let span = call.span.clone();
-        let head = call
-            .many(self.inner.clone(), messages, codec)
-            .instrument(span.clone())
-            .await;
-        end_span(&span, head.as_ref().err(), false);
-        let (metadata, stream) = head?;
+        let span = call.span.span().clone();
+        let (metadata, stream) =
+            in_span(span, call.many(self.inner.clone(), messages, codec)).await?;
         Ok(Response::from_parts(stream, metadata, Metadata::new()))
     }
 
@@ -380,7 +367,7 @@ impl<T: ClientService> Grpc<T> {
     /// response stream is first polled. Dropping the sender ends the
     /// request stream; dropping the response stream cancels the call.
     /// Errors, including ones that prevent the call from starting, come out
-    /// of the response stream.
+    /// of the response stream, and the call's span ends with it.
     pub fn bidi<C>(
         &self,
         path: PathAndQuery,
@@ -398,8 +385,9 @@ impl<T: ClientService> Grpc<T> {
         // current, not in the task.
         let (call, messages) = Call::new(self, path, MethodKind::BidiStreaming, request);
         let inner = self.inner.clone();
+        let span = call.span.span().clone();
         let head = async move {
-            call.many(inner, messages, codec)
+            in_span(span, call.many(inner, messages, codec))
                 .await
                 .map(|(_, stream)| stream)
         };
@@ -441,7 +429,8 @@ impl<T: ClientService> Grpc<T> {
     {
         let (call, messages) = Call::new(self, path, kind, request);
         let inner = self.inner.clone();
-        async move { call.many(inner, messages, codec).await }
+        let span = call.span.span().clone();
+        in_span(span, call.many(inner, messages, codec))
     }
 
     /// A call of `kind` with one request on a clone of the service, as a
@@ -459,7 +448,8 @@ impl<T: ClientService> Grpc<T> {
     {
         let (call, message) = Call::new(self, path, kind, request);
         let inner = self.inner.clone();
-        async move { call.one(inner, message, codec).await }
+        let span = call.span.span().clone();
+        in_span(span, call.one(inner, message, codec))
     }
 }
 
@@ -472,8 +462,9 @@ struct Call {
     /// The time the call had when it was made, for the deadline's message.
     timeout: Option<Duration>,
     config: ClientConfig,
-    /// The call's tracing span (`Span::none()` when no subscriber wants it).
-    span: tracing::Span,
+    /// The call's tracing span (`Span::none()` when no subscriber wants
+    /// it), until the response stream takes it over.
+    span: CallSpan,
 }
 
 impl Call {
@@ -496,7 +487,10 @@ impl Call {
             headers.insert(GRPC_ENCODING, encoding.to_header_value());
         }
         headers.insert(GRPC_ACCEPT_ENCODING, config.compression.accept_encoding());
-        let span = call_span(grpc, &path);
+        let authority = (&grpc.inner as &dyn Any)
+            .downcast_ref::<Channel>()
+            .map(|channel| &channel.endpoint().authority);
+        let span = CallSpan::new(&path, authority);
         let mut head = http::Request::new(());
         *head.method_mut() = http::Method::POST;
         *head.uri_mut() = http::Uri::from(path.clone());
@@ -507,6 +501,9 @@ impl Call {
             head.extensions_mut().insert(GrpcMethod::new(path, kind));
             if let Some(deadline) = deadline {
                 head.extensions_mut().insert(Deadline(deadline));
+            }
+            if let Some(slot) = span.authority_slot() {
+                head.extensions_mut().insert(slot.clone());
             }
         }
         let call = Call {
@@ -530,7 +527,7 @@ impl Call {
 
     /// Encodes the one request message into `Bytes` and makes the call.
     async fn one<T, C>(
-        self,
+        mut self,
         inner: T,
         message: C::Encode,
         mut codec: C,
@@ -541,8 +538,14 @@ impl Call {
         C::Decode: Send + 'static,
     {
         let mut frames = self.frame_encoder();
-        let data = glue::encode(&mut frames, &mut codec.encoder(), message).map_err(not_sent)?;
-        self.send(inner, Body::from(data), codec, None).await
+        match glue::encode(&mut frames, &mut codec.encoder(), message) {
+            Ok(data) => self.send(inner, Body::from(data), codec, None).await,
+            Err(status) => {
+                let status = not_sent(status);
+                self.span.end(Some(&status));
+                Err(status)
+            }
+        }
     }
 
     /// Makes the call with a stream of request messages, encoded as they
@@ -571,13 +574,45 @@ impl Call {
     }
 
     /// Sends the request and turns the response head into the response
-    /// stream.
+    /// stream, which takes the call's span over; a failure before that
+    /// ends the span.
     async fn send<T, C>(
+        mut self,
+        inner: T,
+        body: Body,
+        codec: C,
+        encode_error: Option<EncodeError>,
+    ) -> Result<(Metadata, Streaming<C::Decode>), Status>
+    where
+        T: ClientService,
+        C: Codec,
+        C::Decode: Send + 'static,
+    {
+        let mut span = std::mem::take(&mut self.span);
+        match self.exchange(inner, body, codec, encode_error, &span).await {
+            Ok((metadata, mut stream)) => {
+                if stream.is_finished() {
+                    span.ok_in_head();
+                }
+                stream.set_span(span);
+                Ok((metadata, stream))
+            }
+            Err(status) => {
+                span.end(Some(&status));
+                Err(status)
+            }
+        }
+    }
+
+    /// Sends the request and turns the response head into the response
+    /// stream.
+    async fn exchange<T, C>(
         self,
         mut inner: T,
         body: Body,
         mut codec: C,
         encode_error: Option<EncodeError>,
+        span: &CallSpan,
     ) -> Result<(Metadata, Streaming<C::Decode>), Status>
     where
         T: ClientService,
@@ -589,7 +624,6 @@ impl Call {
             deadline,
             timeout,
             config,
-            span,
             ..
         } = self;
         let request = head.map(|()| body);
@@ -620,7 +654,7 @@ impl Call {
             }
         };
         if let Some(attempts) = response.extensions().get::<Attempts>() {
-            span.record("grpcx.attempts", attempts.0);
+            span.attempts(attempts.0);
         }
         let (parts, body) = response.into_parts();
         // A Trailers-Only answer: the status is in the headers. A channel
@@ -653,68 +687,13 @@ impl Call {
     }
 }
 
-/// The tracing span of a client call of `path`, named and attributed after
-/// OpenTelemetry's RPC conventions: `otel.name` is `package.Service/Method`
-/// (tracing's own span name is static: `grpc.client`); `server.address`
-/// and `server.port` are the channel's when the client is over a bare
-/// [`Channel`]; `rpc.grpc.status_code` and `grpcx.attempts` (when a retry
-/// layer made more than one) are recorded as the call ends. When no
-/// subscriber is interested it is `Span::none()`: no field is computed and
-/// nothing allocated.
-fn call_span<T: 'static>(grpc: &Grpc<T>, path: &PathAndQuery) -> tracing::Span {
-    use tracing::field::Empty;
-    let span = tracing::info_span!(
-        target: "grpcx::client",
-        "grpc.client",
-        otel.name = Empty,
-        otel.kind = "client",
-        rpc.system = "grpc",
-        rpc.service = Empty,
-        rpc.method = Empty,
-        rpc.grpc.status_code = Empty,
-        server.address = Empty,
-        server.port = Empty,
-        grpcx.attempts = Empty,
-    );
+/// Runs `future` in `span` (entered at each poll); a disabled span adds
+/// nothing to the polls. Every call path runs its call in it.
+async fn in_span<F: Future>(span: tracing::Span, future: F) -> F::Output {
     if span.is_none() {
-        return span;
-    }
-    let path = path.path();
-    span.record("otel.name", path.strip_prefix('/').unwrap_or(path));
-    if let Some((service, method)) = path.strip_prefix('/').and_then(|rest| rest.split_once('/')) {
-        span.record("rpc.service", service);
-        span.record("rpc.method", method);
-    }
-    if let Some(channel) = (&grpc.inner as &dyn Any).downcast_ref::<Channel>() {
-        let authority = &channel.endpoint().authority;
-        span.record("server.address", authority.host());
-        if let Some(port) = authority.port_u16() {
-            span.record("server.port", port);
-        }
-    }
-    span
-}
-
-/// Records how a call ended in its span: `error`, or `OK` when the call
-/// `ended` (a unary response); a stream's head says nothing of its end.
-/// A failure is logged once, as an event in the span, with its source
-/// chain (at debug level: the caller gets the status, and decides).
-fn end_span(span: &tracing::Span, error: Option<&Status>, ended: bool) {
-    if span.is_none() {
-        return;
-    }
-    match error {
-        None if ended => {
-            span.record("rpc.grpc.status_code", Code::Ok.as_i32());
-        }
-        None => {}
-        Some(status) => {
-            span.record("rpc.grpc.status_code", status.code().as_i32());
-            if let Some(attempts) = status.attempts() {
-                span.record("grpcx.attempts", attempts);
-            }
-            span.in_scope(|| tracing::debug!(target: "grpcx::client", "call failed: {status:#}"));
-        }
+        future.await
+    } else {
+        future.instrument(span).await
     }
 }
 
@@ -811,19 +790,22 @@ pub(crate) fn after_deadline(
 }
 
 /// Reads exactly one message and the `OK` status after it.
+/// A violation it finds ends the call's span.
 pub(crate) async fn single_response<T>(mut stream: Streaming<T>) -> Result<Response<T>, Status> {
     let metadata = stream.initial_metadata().clone();
     let Some(message) = stream.message().await? else {
-        return Err(Status::unimplemented("the server sent no response message")
+        let status = Status::unimplemented("the server sent no response message")
             .with_origin(Origin::Protocol)
-            .with_initial_metadata(metadata));
+            .with_initial_metadata(metadata);
+        stream.end_span(Some(&status));
+        return Err(status);
     };
     if stream.message().await?.is_some() {
-        return Err(
-            Status::unimplemented("the server sent more than one response message")
-                .with_origin(Origin::Protocol)
-                .with_initial_metadata(metadata),
-        );
+        let status = Status::unimplemented("the server sent more than one response message")
+            .with_origin(Origin::Protocol)
+            .with_initial_metadata(metadata);
+        stream.end_span(Some(&status));
+        return Err(status);
     }
     let trailers = stream.trailers().cloned().unwrap_or_default();
     Ok(Response::from_parts(message, metadata, trailers))

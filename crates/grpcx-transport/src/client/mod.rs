@@ -27,6 +27,7 @@ mod connect;
 pub(crate) mod errors;
 mod grpc;
 mod service;
+mod span;
 mod tls;
 
 pub(crate) use body::{EncodedBody, ResponseBody};
@@ -36,3 +37,4 @@ pub use grpc::{
 };
 pub(crate) use grpc::{ReceiverStream, after_deadline, single_response};
 pub use service::ResponseFuture;
+pub(crate) use span::CallSpan;

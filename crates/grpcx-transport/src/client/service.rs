@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use super::body::ResponseBody;
 use super::channel::Channel;
 use super::errors::{deadline_status, not_sent, status_from_hyper};
+use super::span::ServerAuthority;
 use crate::body::Body;
 use crate::extensions::Deadline;
 use crate::timeout::{GRPC_TIMEOUT, format_timeout};
@@ -99,6 +100,10 @@ impl Channel {
     /// the request's [`Deadline`] extension.
     async fn send(&self, request: http::Request<Body>) -> Result<http::Response<Body>, Status> {
         let deadline = request.extensions().get::<Deadline>().map(|d| d.instant());
+        // The typed client's span, when enabled, wants the server's address.
+        if let Some(slot) = request.extensions().get::<ServerAuthority>() {
+            slot.set(&self.endpoint().authority);
+        }
         self.send_until(request, deadline).await
     }
 

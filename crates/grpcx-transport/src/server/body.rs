@@ -27,6 +27,9 @@ type ForeignBody = Pin<Box<dyn http_body::Body<Data = Bytes, Error = BoxError> +
 /// A function a layer applies to the final status of a call.
 type MapStatus = Box<dyn FnOnce(Status) -> Status + Send>;
 
+/// A function a layer sees each outgoing chunk of messages with.
+type InspectData = Box<dyn FnMut(&Bytes) + Send>;
+
 /// The body of a gRPC response: framed messages, then the final status.
 ///
 /// The method adapters build it; a server layer may look at it and change
@@ -59,6 +62,7 @@ pub struct ResponseBody {
     state: State,
     context: Option<Context>,
     map: Option<MapStatus>,
+    inspect: Option<InspectData>,
 }
 
 enum State {
@@ -86,6 +90,7 @@ impl ResponseBody {
             state: State::Done,
             context: None,
             map: None,
+            inspect: None,
         }
     }
 
@@ -95,6 +100,7 @@ impl ResponseBody {
             state: State::Status(status),
             context: Some(context.clone()),
             map: None,
+            inspect: None,
         }
     }
 
@@ -107,6 +113,7 @@ impl ResponseBody {
             },
             context: Some(context.clone()),
             map: None,
+            inspect: None,
         }
     }
 
@@ -120,6 +127,7 @@ impl ResponseBody {
             state: State::Streaming(Box::new(Streaming { messages, deadline })),
             context: Some(context.clone()),
             map: None,
+            inspect: None,
         }
     }
 
@@ -143,6 +151,7 @@ impl ResponseBody {
             state: State::Foreign(Box::pin(body.map_err(Into::into))),
             context: Some(context.clone()),
             map: None,
+            inspect: None,
         }
     }
 
@@ -175,6 +184,24 @@ impl ResponseBody {
             Some(before) => Box::new(move |status| f(before(status))),
         });
         self
+    }
+
+    /// Calls `f` with each chunk of the response's framed messages (5-byte
+    /// prefixes included, compressed as they are sent) as it goes out,
+    /// before the final status; after the functions set before. For a
+    /// layer that counts what a call sends: `f` runs on the per-message
+    /// path, so it should be cheap and never block.
+    pub fn inspect_data(&mut self, f: impl FnMut(&Bytes) + Send + 'static) {
+        self.inspect = Some(match self.inspect.take() {
+            None => Box::new(f),
+            Some(mut before) => {
+                let mut f = f;
+                Box::new(move |data| {
+                    before(data);
+                    f(data);
+                })
+            }
+        });
     }
 
     /// Ends the body with `status`: the trailers frame that carries it.
@@ -270,6 +297,11 @@ impl http_body::Body for ResponseBody {
                 }
             },
         };
+        if let (Some(inspect), Some(data)) =
+            (&mut this.inspect, frame.as_ref().and_then(Frame::data_ref))
+        {
+            inspect(data);
+        }
         Poll::Ready(frame.map(Ok))
     }
 
@@ -356,6 +388,21 @@ mod tests {
         );
         assert!(poll(&mut body).is_none());
         assert!(body.is_end_stream());
+    }
+
+    #[test]
+    fn a_layer_sees_each_chunk_of_data_before_the_status() {
+        use std::sync::{Arc, Mutex};
+        let context = test_context(None);
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let mut body = ResponseBody::unary(Bytes::from_static(b"12345"), Status::ok(), &context);
+        let first = seen.clone();
+        body.inspect_data(move |data| first.lock().unwrap().push(("first", data.len())));
+        let second = seen.clone();
+        body.inspect_data(move |data| second.lock().unwrap().push(("second", data.len())));
+        assert!(poll(&mut body).unwrap().is_data());
+        assert!(poll(&mut body).unwrap().is_trailers());
+        assert_eq!(*seen.lock().unwrap(), [("first", 5), ("second", 5)]);
     }
 
     #[test]
