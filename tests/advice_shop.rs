@@ -187,7 +187,7 @@ impl GrpcService for Shop {
                     Ok(Response::new(count.to_string()))
                 },
             )),
-            "Chat" => Box::pin(handler::streaming(
+            "Chat" => Box::pin(handler::bidi_streaming(
                 call,
                 codec,
                 |req: Request<Streaming<String>>| async move {
@@ -307,7 +307,7 @@ pub(crate) async fn chat(
     let messages: Vec<String> = messages.iter().map(|m| (*m).to_owned()).collect();
     let response = within(
         "a Chat call",
-        channel.streaming(
+        channel.bidi_streaming_from_stream(
             path("Chat"),
             Request::new(futures_util::stream::iter(messages)),
             Codec::default(),

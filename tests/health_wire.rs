@@ -4,12 +4,12 @@
 // Test helpers: failing loudly is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use grpcx::Code;
 use grpcx::health::pb::health_check_response::ServingStatus;
 use grpcx::health::pb::{HealthCheckRequest, HealthClient, HealthListRequest};
 use grpcx::health::{HealthReporter, pb};
-use grpcx::Code;
-use grpcx_tests::{ServerHandle, channel, serve, within};
 use grpcx::{Server, Streaming};
+use grpcx_tests::{ServerHandle, channel, serve, within};
 
 async fn start() -> (ServerHandle, HealthReporter, HealthClient) {
     let (health, reporter) = grpcx::health::service();

@@ -8,15 +8,15 @@
 use std::collections::HashMap;
 use std::future::Future;
 
+use grpcx::Code;
 use grpcx::middleware::metrics::{
     CLIENT_ATTEMPT_RCVD_SIZE, CLIENT_ATTEMPT_SENT_SIZE, ClientAttemptMetricsLayer,
     SERVER_CALL_DURATION, SERVER_CALL_RCVD_SIZE, SERVER_CALL_SENT_SIZE, ServerMetricsLayer,
 };
-use grpcx::Code;
+use grpcx::{CallOutcome, Request};
 use grpcx_tests::probe::{Action, ProbeReply, ProbeRequest};
 use grpcx_tests::raw::frame;
 use grpcx_tests::{LONG_SLEEP, TestServer, codec, path, within};
-use grpcx::{CallOutcome, Request};
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use prost::Message as _;
 use tower::Layer as _;
@@ -153,10 +153,9 @@ fn both_sides_count_the_message_bytes_of_a_call() {
     with_recorder(&recorder, || async {
         let server = TestServer::start_with(|server| server.layer(ServerMetricsLayer::new())).await;
         let channel = server.channel();
-        let client = grpcx::client::Grpc::new(
-            ClientAttemptMetricsLayer::new("test").layer(channel.clone()),
-        )
-        .with_config(channel.config());
+        let client =
+            grpcx::client::Grpc::new(ClientAttemptMetricsLayer::new("test").layer(channel.clone()))
+                .with_config(channel.config());
         let mut stream = within(
             "a server-streaming call",
             client.server_streaming(path("ServerStream"), Request::new(request.clone()), codec()),

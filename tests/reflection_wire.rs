@@ -6,12 +6,12 @@
 // Test helpers: failing loudly is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use grpcx::Code;
+use grpcx::Server;
 use grpcx::reflection::pb::{v1, v1alpha};
 use grpcx::reflection::{Builder, ServerExt as _};
-use grpcx::Code;
 use grpcx_tests::probe::Probe;
 use grpcx_tests::{ServerHandle, channel, serve, within};
-use grpcx::Server;
 use prost::Message as _;
 use prost_types::{DescriptorProto, FileDescriptorProto, FileDescriptorSet};
 use v1::server_reflection_request::MessageRequest;

@@ -10,10 +10,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use grpcx::Code;
-use grpcx_tests::probe::{Action, ProbeRequest};
-use grpcx_tests::{TestServer, codec, drain, path, server_streaming, unary, within};
 use grpcx::server::ResponseBody;
 use grpcx::{IntoRequest as _, Request};
+use grpcx_tests::probe::{Action, ProbeRequest};
+use grpcx_tests::{TestServer, codec, drain, path, server_streaming, unary, within};
 use tower::util::MapResponseLayer;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -342,8 +342,8 @@ async fn bidi_calls_and_layered_clients_have_a_whole_span_with_the_server_addres
     let channel = server.channel();
     let port = server.addr().port().to_string();
 
-    // `Channel::bidi`: one message, then the status, in one span.
-    let (requests, mut responses) = channel.bidi(path("Bidi"), Request::new(()), codec());
+    // `Channel::bidi_streaming`: one message, then the status, in one span.
+    let (requests, mut responses) = channel.bidi_streaming(path("Bidi"), Request::new(()), codec());
     requests
         .send(ProbeRequest::fail("s6", Code::AlreadyExists, "twice").after(1))
         .await

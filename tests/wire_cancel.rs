@@ -115,7 +115,7 @@ async fn dropping_a_bidi_call_cancels_it_on_the_server() {
         futures_util::stream::iter([sleeper("bidi", 1)]).chain(futures_util::stream::pending());
     let response = within(
         "a bidi call",
-        channel.streaming(path("Bidi"), Request::new(requests), codec()),
+        channel.bidi_streaming_from_stream(path("Bidi"), Request::new(requests), codec()),
     )
     .await
     .unwrap();

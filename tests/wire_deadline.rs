@@ -160,7 +160,7 @@ async fn a_bidi_stream_past_its_timeout_expires_on_both_sides() {
     let started = Instant::now();
     let response = within(
         "an expiring bidi call",
-        channel.streaming(path("Bidi"), request, codec()),
+        channel.bidi_streaming_from_stream(path("Bidi"), request, codec()),
     )
     .await
     .unwrap();

@@ -77,7 +77,7 @@ async fn request_metadata_reaches_the_handler() {
     let request = Request::new(requests).with_metadata(request_metadata());
     let mut stream = within(
         "a bidi call",
-        channel.streaming(path("Bidi"), request, codec()),
+        channel.bidi_streaming_from_stream(path("Bidi"), request, codec()),
     )
     .await
     .unwrap()

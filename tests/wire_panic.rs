@@ -137,7 +137,7 @@ async fn a_panic_in_a_bidi_response_stream_ends_it_with_internal_after_its_messa
         futures_util::stream::iter([ProbeRequest::new("bidi-panic", Action::Panic).after(2)]);
     let response = within(
         "a bidi call",
-        channel.streaming(path("Bidi"), Request::new(requests), codec()),
+        channel.bidi_streaming_from_stream(path("Bidi"), Request::new(requests), codec()),
     )
     .await
     .unwrap();

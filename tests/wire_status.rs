@@ -174,7 +174,7 @@ async fn client_streaming_and_bidi_errors_round_trip() {
     let requests = futures_util::stream::iter([request]);
     let response = within(
         "bidi call",
-        channel.streaming(path("Bidi"), Request::new(requests), codec()),
+        channel.bidi_streaming_from_stream(path("Bidi"), Request::new(requests), codec()),
     )
     .await
     .unwrap();

@@ -454,7 +454,7 @@ impl GrpcService for Probe {
                 ProstCodec::default(),
                 move |req| client_stream(shared, req),
             )),
-            "Bidi" => Box::pin(handler::streaming(
+            "Bidi" => Box::pin(handler::bidi_streaming(
                 call,
                 ProstCodec::default(),
                 move |req| bidi(shared, req),

@@ -1,6 +1,7 @@
 //! [`CodecError`]: why the codec refused a message, and the [`Status`] each
 //! reason becomes.
 
+use grpcx_status::__private::StatusInternals as _;
 use grpcx_status::{Code, Origin, Status};
 
 use crate::compression::{CompressionEncoding, EncodingSet};

@@ -553,7 +553,7 @@ fn client_method(method: &MethodInfo) -> TokenStream {
                     &self,
                     request: ::grpcx::codegen::Request<()>,
                 ) -> (::grpcx::codegen::RequestSender<#input>, ::grpcx::codegen::Streaming<#output>) {
-                    self.inner.bidi(#path, request, #codec)
+                    self.inner.bidi_streaming(#path, request, #codec)
                 }
             }
         }
@@ -637,7 +637,7 @@ fn server(info: &ServiceInfo) -> TokenStream {
             Kind::Unary => "unary",
             Kind::ServerStreaming => "server_streaming",
             Kind::ClientStreaming => "client_streaming",
-            Kind::Bidi => "streaming",
+            Kind::Bidi => "bidi_streaming",
         });
         quote! {
             #proto_name => {
@@ -815,7 +815,7 @@ fn blocking_client_method(method: &MethodInfo) -> TokenStream {
                     &self,
                     request: ::grpcx::codegen::Request<()>,
                 ) -> (::grpcx::codegen::BlockingSender<#input>, ::grpcx::codegen::BlockingStreaming<#output>) {
-                    self.inner.bidi(#path, request, #codec)
+                    self.inner.bidi_streaming(#path, request, #codec)
                 }
             }
         }
@@ -888,7 +888,7 @@ fn blocking_server(info: &ServiceInfo) -> TokenStream {
                 quote!(move |requests| <T as #trait_name>::#name(&*inner, requests)),
             ),
             Kind::Bidi => (
-                "blocking_streaming",
+                "blocking_bidi_streaming",
                 quote!(move |requests, responses| <T as #trait_name>::#name(&*inner, requests, responses)),
             ),
         };

@@ -407,7 +407,7 @@ pub async fn cancel_after_begin(endpoint: &Endpoint) -> Result<(), CaseError> {
     // The generated client-streaming method waits for the response; a
     // call cancelled before its first message needs the sender and the
     // response stream of the channel's bidirectional call.
-    let (_sender, mut responses) = client.get_ref().bidi(
+    let (_sender, mut responses) = client.get_ref().bidi_streaming(
         PathAndQuery::from_static("/grpc.testing.TestService/StreamingInputCall"),
         Request::new(()),
         grpcx::codec::ProstCodec::<StreamingInputCallRequest, StreamingInputCallResponse>::default(

@@ -96,6 +96,7 @@
 //! [`overloaded_retry_after`]: MapTowerErrorsLayer::overloaded_retry_after
 //! [`status_from_layer_error`]: grpcx_transport::status_from_layer_error
 
+use grpcx_status::__private::StatusInternals as _;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;

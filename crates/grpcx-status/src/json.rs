@@ -121,6 +121,7 @@
 //!
 //! [prost-reflect]: https://docs.rs/prost-reflect
 
+use crate::__private::StatusInternals as _;
 use std::fmt;
 use std::sync::LazyLock;
 

@@ -78,6 +78,9 @@ pub use rich::{
     PreconditionFailure, QuotaFailure, RequestInfo, ResourceInfo, RetryInfo,
 };
 pub use status::{DetailsError, Origin, Progress, Pushback, Status};
+// Not part of the API; see the module's docs.
+#[doc(hidden)]
+pub use status::internals as __private;
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

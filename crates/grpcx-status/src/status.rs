@@ -295,12 +295,6 @@ impl Status {
         &self.0.initial_metadata
     }
 
-    /// Sets the initial metadata (grpcx's client does this).
-    pub fn with_initial_metadata(mut self, metadata: Metadata) -> Status {
-        self.0.initial_metadata = metadata;
-        self
-    }
-
     /// The details, decoded: one [`Detail`] per packed message, in order.
     ///
     /// Known `google.rpc` types come out typed; any other type, and a known
@@ -395,13 +389,6 @@ impl Status {
     /// Replaces the custom metadata.
     pub fn with_metadata(mut self, metadata: Metadata) -> Status {
         self.0.metadata = metadata;
-        self
-    }
-
-    /// Sets where the status was made (grpcx's transport does this; an
-    /// application rarely needs it).
-    pub fn with_origin(mut self, origin: Origin) -> Status {
-        self.0.origin = origin;
         self
     }
 
@@ -624,8 +611,40 @@ impl From<Code> for Status {
     }
 }
 
+/// Not part of the API: the setters only grpcx's own crates may use, so
+/// that where a status came from (above all [`Origin::Peer`]) and the
+/// initial metadata a client received are facts the library records, never
+/// something an application claims. Anything here may change in any
+/// release.
+#[doc(hidden)]
+pub mod internals {
+    use super::{Metadata, Origin, Status};
+
+    /// What grpcx's transport, codec and middleware set on a [`Status`].
+    pub trait StatusInternals {
+        /// Sets where the status was made.
+        fn with_origin(self, origin: Origin) -> Status;
+        /// Sets the initial metadata (response headers) the client received
+        /// before the call failed.
+        fn with_initial_metadata(self, metadata: Metadata) -> Status;
+    }
+
+    impl StatusInternals for Status {
+        fn with_origin(mut self, origin: Origin) -> Status {
+            self.0.origin = origin;
+            self
+        }
+
+        fn with_initial_metadata(mut self, metadata: Metadata) -> Status {
+            self.0.initial_metadata = metadata;
+            self
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::internals::StatusInternals as _;
     use super::*;
     use crate::rich::{ErrorInfo, RetryInfo};
 

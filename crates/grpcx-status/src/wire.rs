@@ -31,6 +31,7 @@
 //! status with no details and [`Status::details_error`] saying why; the code
 //! and message are never lost.
 
+use crate::__private::StatusInternals as _;
 use std::borrow::Cow;
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};

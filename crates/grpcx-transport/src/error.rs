@@ -1,5 +1,6 @@
 //! [`Error`]: failures outside any call (bind, accept, connect, bad URI).
 
+use grpcx_status::__private::StatusInternals as _;
 use std::error::Error as StdError;
 use std::fmt;
 

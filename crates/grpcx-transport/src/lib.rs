@@ -9,7 +9,7 @@
 //!
 //! - [`client`]: [`Endpoint`], [`Channel`] and the four call kinds
 //!   ([`Channel::unary`], [`Channel::server_streaming`],
-//!   [`Channel::client_streaming`], [`Channel::streaming`]).
+//!   [`Channel::client_streaming`], [`Channel::bidi_streaming_from_stream`]).
 //! - [`server`]: [`Server`], the [`GrpcService`](server::GrpcService)
 //!   trait services implement, and the method adapters in
 //!   [`server::handler`]. Every call goes through tower layers

@@ -1,5 +1,6 @@
 //! [`Streaming`]: a stream of messages received on a call, on either side.
 
+use grpcx_status::__private::StatusInternals as _;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -147,10 +148,10 @@ impl<T> Streaming<T> {
     }
 
     /// The initial metadata (response headers) of a client's call; empty
-    /// until they arrive (for a call made with [`Channel::bidi`], until
+    /// until they arrive (for a call made with [`Channel::bidi_streaming`], until
     /// the first message or the end is received).
     ///
-    /// [`Channel::bidi`]: crate::Channel::bidi
+    /// [`Channel::bidi_streaming`]: crate::Channel::bidi_streaming
     pub fn initial_metadata(&self) -> &Metadata {
         &self.initial_metadata
     }

@@ -1,4 +1,4 @@
-//! `Channel::bidi`: a sender and a lazily started response stream.
+//! `Channel::bidi_streaming`: a sender and a lazily started response stream.
 // Test helpers stop loudly on a broken setup.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -31,7 +31,7 @@ impl GrpcService for Echo {
             });
         }
         match method {
-            "Chat" => Box::pin(handler::streaming(
+            "Chat" => Box::pin(handler::bidi_streaming(
                 call,
                 ProstCodec::<String, String>::default(),
                 |req: Request<Streaming<String>>| async move {
@@ -67,7 +67,7 @@ async fn ping_pong_then_a_status_from_the_stream() {
     let channel = Endpoint::new(format!("http://127.0.0.1:{port}"))
         .unwrap()
         .connect_lazy();
-    let (requests, mut responses) = channel.bidi(
+    let (requests, mut responses) = channel.bidi_streaming(
         PathAndQuery::from_static("/test.Echo/Chat"),
         Request::new(()).with_timeout(Duration::from_secs(20)),
         ProstCodec::<String, String>::default(),
@@ -101,7 +101,7 @@ async fn closing_the_sender_ends_the_call_with_ok() {
     let channel = Endpoint::new(format!("http://127.0.0.1:{port}"))
         .unwrap()
         .connect_lazy();
-    let (requests, responses) = channel.bidi(
+    let (requests, responses) = channel.bidi_streaming(
         PathAndQuery::from_static("/test.Echo/Chat"),
         Request::new(()).with_timeout(Duration::from_secs(20)),
         ProstCodec::<String, String>::default(),
@@ -122,7 +122,7 @@ async fn a_call_that_cannot_start_fails_on_the_stream() {
     let channel = Endpoint::new(format!("http://127.0.0.1:{port}"))
         .unwrap()
         .connect_lazy();
-    let (_requests, mut responses) = channel.bidi(
+    let (_requests, mut responses) = channel.bidi_streaming(
         PathAndQuery::from_static("/test.Echo/Chat"),
         Request::new(()),
         ProstCodec::<String, String>::default(),
@@ -144,7 +144,7 @@ async fn dropping_or_cancelling_the_response_stream_cancels_the_call_on_the_serv
     let path = PathAndQuery::from_static("/test.Echo/Chat");
 
     // Dropped while the sender still lives.
-    let (requests, mut responses) = channel.bidi(
+    let (requests, mut responses) = channel.bidi_streaming(
         path.clone(),
         Request::new(()),
         ProstCodec::<String, String>::default(),
@@ -166,7 +166,7 @@ async fn dropping_or_cancelling_the_response_stream_cancels_the_call_on_the_serv
     .unwrap();
 
     // Cancelled explicitly: the client gets CANCELLED, made locally.
-    let (requests, mut responses) = channel.bidi(
+    let (requests, mut responses) = channel.bidi_streaming(
         path,
         Request::new(()),
         ProstCodec::<String, String>::default(),
@@ -191,7 +191,7 @@ async fn an_enormous_timeout_is_no_deadline_rather_than_a_panic() {
         .unwrap()
         .timeout(Duration::MAX)
         .connect_lazy();
-    let (requests, mut responses) = channel.bidi(
+    let (requests, mut responses) = channel.bidi_streaming(
         PathAndQuery::from_static("/test.Echo/Chat"),
         Request::new(()).with_timeout(Duration::MAX),
         ProstCodec::<String, String>::default(),
@@ -206,7 +206,7 @@ async fn many_requests_flow_before_any_response_is_read() {
     let channel = Endpoint::new(format!("http://127.0.0.1:{port}"))
         .unwrap()
         .connect_lazy();
-    let (requests, responses) = channel.bidi(
+    let (requests, responses) = channel.bidi_streaming(
         PathAndQuery::from_static("/test.Echo/Chat"),
         Request::new(()).with_timeout(Duration::from_secs(20)),
         ProstCodec::<String, String>::default(),

@@ -124,7 +124,7 @@ impl GrpcService for Svc {
                     Ok(Response::new(sum))
                 },
             )),
-            "Chat" => Box::pin(handler::streaming(
+            "Chat" => Box::pin(handler::bidi_streaming(
                 call,
                 ProstCodec::<String, String>::default(),
                 |req: Request<Streaming<String>>| async move {
@@ -141,7 +141,7 @@ impl GrpcService for Svc {
             "Silent" => {
                 let started = self.started.clone();
                 let release = self.release.clone();
-                Box::pin(handler::streaming(
+                Box::pin(handler::bidi_streaming(
                     call,
                     ProstCodec::<String, String>::default(),
                     move |_: Request<Streaming<String>>| async move {
@@ -366,7 +366,9 @@ fn a_panicking_request_iterator_resets_the_call_and_panics_the_caller() {
 #[test]
 fn bidi_flows_both_ways_and_ends_with_the_servers_status() {
     let fx = Fixture::start();
-    let (requests, mut responses) = fx.client.bidi(path("Chat"), request(()), strings());
+    let (requests, mut responses) = fx
+        .client
+        .bidi_streaming(path("Chat"), request(()), strings());
     for word in ["a", "b"] {
         requests.send(word.to_owned()).unwrap();
         assert_eq!(
@@ -389,7 +391,9 @@ fn bidi_flows_both_ways_and_ends_with_the_servers_status() {
 
     // All requests first, more than the sender buffers, then the replies:
     // the call runs without anybody reading.
-    let (requests, responses) = fx.client.bidi(path("Chat"), request(()), strings());
+    let (requests, responses) = fx
+        .client
+        .bidi_streaming(path("Chat"), request(()), strings());
     for i in 0..100 {
         requests.send(format!("m{i}")).unwrap();
     }
@@ -402,7 +406,9 @@ fn bidi_flows_both_ways_and_ends_with_the_servers_status() {
 #[test]
 fn cancelling_or_dropping_a_response_stream_cancels_the_call() {
     let fx = Fixture::start();
-    let (requests, mut responses) = fx.client.bidi(path("Chat"), request(()), strings());
+    let (requests, mut responses) = fx
+        .client
+        .bidi_streaming(path("Chat"), request(()), strings());
     requests.send("a".to_owned()).unwrap();
     assert_eq!(responses.message().unwrap().unwrap(), "echo a");
     responses.cancel();
@@ -412,7 +418,9 @@ fn cancelling_or_dropping_a_response_stream_cancels_the_call() {
     assert!(responses.message().unwrap().is_none());
     assert_eq!(fx.outcome_of("Chat"), CallOutcome::Cancelled);
 
-    let (requests, mut responses) = fx.client.bidi(path("Chat"), request(()), strings());
+    let (requests, mut responses) = fx
+        .client
+        .bidi_streaming(path("Chat"), request(()), strings());
     requests.send("b".to_owned()).unwrap();
     assert_eq!(responses.message().unwrap().unwrap(), "echo b");
     drop(responses);
@@ -420,7 +428,9 @@ fn cancelling_or_dropping_a_response_stream_cancels_the_call() {
 
     // Dropped before it was ever read, while the server has sent nothing
     // at all: the call still ends, and the sender learns it.
-    let (requests, responses) = fx.client.bidi(path("Silent"), request(()), strings());
+    let (requests, responses) = fx
+        .client
+        .bidi_streaming(path("Silent"), request(()), strings());
     assert_eq!(fx.started.recv_timeout(PATIENCE).unwrap(), "silent");
     drop(responses);
     assert_eq!(fx.outcome_of("Silent"), CallOutcome::Cancelled);
@@ -573,7 +583,7 @@ fn blocking_calls_inside_an_async_runtime_fail_with_internal_and_never_block() {
                 )
                 .unwrap_err(),
         );
-        let (requests, mut responses) = client.bidi(path("Chat"), request(()), strings());
+        let (requests, mut responses) = client.bidi_streaming(path("Chat"), request(()), strings());
         refused(&responses.message().unwrap_err());
         assert!(responses.message().unwrap().is_none());
         assert!(requests.send("x".to_owned()).is_err());
@@ -606,7 +616,7 @@ fn a_borrowed_runtime_works_and_streams_outlive_the_channel() {
 
     // The channel's own runtime lives while a stream made from it does.
     let client = BlockingChannel::new(fx.client.channel().clone()).unwrap();
-    let (requests, responses) = client.bidi(path("Chat"), request(()), strings());
+    let (requests, responses) = client.bidi_streaming(path("Chat"), request(()), strings());
     drop(client);
     requests.send("still here".to_owned()).unwrap();
     requests.close();

@@ -200,7 +200,7 @@ impl GrpcService for Svc {
                 ProstCodec::<u64, u64>::default(),
                 sum,
             )),
-            "Chat" => Box::pin(handler::blocking_streaming(call, strings, chat)),
+            "Chat" => Box::pin(handler::blocking_bidi_streaming(call, strings, chat)),
             "Slow" => Box::pin(handler::blocking_unary(
                 call,
                 strings,
@@ -437,7 +437,7 @@ async fn blocking_client_streaming_reads_requests_as_an_iterator() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blocking_bidi_handlers_echo_and_fail() {
     let fx = start(Server::builder()).await;
-    let (requests, mut responses) = fx.channel.bidi(
+    let (requests, mut responses) = fx.channel.bidi_streaming(
         path("Chat"),
         Request::new(()).with_timeout(PATIENCE),
         ProstCodec::<String, String>::default(),
@@ -455,7 +455,7 @@ async fn blocking_bidi_handlers_echo_and_fail() {
     assert_eq!(status.message(), "stopped ☺");
 
     // Closing the requests ends the handler's iterator, and the call, OK.
-    let (requests, responses) = fx.channel.bidi(
+    let (requests, responses) = fx.channel.bidi_streaming(
         path("Chat"),
         Request::new(()).with_timeout(PATIENCE),
         ProstCodec::<String, String>::default(),

@@ -521,9 +521,9 @@ pub(crate) fn bearer<T>(message: T, token: &str) -> Result<Request<T>, Status> {
 /// status it describes (`Status::from_json`), its message prefixed with
 /// the HTTP status.
 async fn http_get(addr: SocketAddr, path: &str) -> Outcome {
-    let (status, body) = http_get_raw(addr, path).await.map_err(|err| {
-        Status::unavailable(format!("HTTP request failed: {err}")).with_origin(Origin::Transport)
-    })?;
+    let (status, body) = http_get_raw(addr, path)
+        .await
+        .map_err(|err| Status::unavailable(format!("HTTP request failed: {err}")))?;
     if status.is_success() {
         return Ok(format!("HTTP {}", status.as_u16()));
     }

@@ -304,10 +304,21 @@ mod tests {
         assert_eq!(lower_camel_case("name"), "name");
     }
 
-    #[test]
-    fn local_statuses_are_answered_without_their_text() {
-        let status = Status::unavailable("tcp connect error: 10.0.0.7:50052: connection refused")
-            .with_origin(Origin::Transport);
+    #[tokio::test]
+    async fn local_statuses_are_answered_without_their_text() {
+        // A status the gateway's own client made: nothing listens on the
+        // port, so the connection is refused.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let channel = grpcx::Endpoint::new(format!("http://{addr}"))
+            .unwrap()
+            .connect_lazy();
+        let status = ProductServiceClient::new(channel)
+            .get_product(GetProductRequest::default())
+            .await
+            .unwrap_err();
+        assert_eq!(status.origin(), Origin::Transport, "{status:#}");
         let public = public_status(&status);
         assert_eq!(public.code(), Code::Unavailable);
         assert_eq!(public.message(), "the product service is unavailable");

@@ -131,7 +131,7 @@ impl<T: ::grpcx::codegen::ClientService> BareServiceClient<T> {
         ::grpcx::codegen::Streaming<self::Pong>,
     ) {
         self.inner
-            .bidi(
+            .bidi_streaming(
                 ::grpcx::codegen::PathAndQuery::from_static("/bare_service/ping_twice"),
                 request,
                 <::grpcx::codegen::ProstCodec<
@@ -227,7 +227,7 @@ impl<T: ::grpcx::codegen::ClientService> BareServiceBlockingClient<T> {
         ::grpcx::codegen::BlockingStreaming<self::Pong>,
     ) {
         self.inner
-            .bidi(
+            .bidi_streaming(
                 ::grpcx::codegen::PathAndQuery::from_static("/bare_service/ping_twice"),
                 request,
                 <::grpcx::codegen::ProstCodec<

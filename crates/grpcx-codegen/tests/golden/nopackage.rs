@@ -124,7 +124,7 @@ impl<T: ::grpcx::codegen::ClientService> BareServiceClient<T> {
         ::grpcx::codegen::Streaming<self::Pong>,
     ) {
         self.inner
-            .bidi(
+            .bidi_streaming(
                 ::grpcx::codegen::PathAndQuery::from_static("/bare_service/ping_twice"),
                 request,
                 <::grpcx::codegen::ProstCodec<
@@ -227,7 +227,7 @@ impl<T: BareService> ::grpcx::codegen::GrpcService for BareServiceServer<T> {
             "ping_twice" => {
                 let inner = ::grpcx::codegen::Arc::clone(&self.inner);
                 ::std::boxed::Box::pin(
-                    ::grpcx::codegen::handler::streaming(
+                    ::grpcx::codegen::handler::bidi_streaming(
                         call,
                         <::grpcx::codegen::ProstCodec<
                             self::Pong,

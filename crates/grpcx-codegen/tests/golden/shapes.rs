@@ -280,7 +280,7 @@ impl<T: ::grpcx::codegen::ClientService> KeywordsClient<T> {
         ::grpcx::codegen::Streaming<self::Result>,
     ) {
         self.inner
-            .bidi(
+            .bidi_streaming(
                 ::grpcx::codegen::PathAndQuery::from_static(
                     "/weird.nested.pkg.Keywords/Self",
                 ),
@@ -538,7 +538,7 @@ impl<T: Keywords> ::grpcx::codegen::GrpcService for KeywordsServer<T> {
             "Self" => {
                 let inner = ::grpcx::codegen::Arc::clone(&self.inner);
                 ::std::boxed::Box::pin(
-                    ::grpcx::codegen::handler::streaming(
+                    ::grpcx::codegen::handler::bidi_streaming(
                         call,
                         <::grpcx::codegen::ProstCodec<
                             self::Result,
@@ -739,7 +739,7 @@ impl<T: ::grpcx::codegen::ClientService> KeywordsBlockingClient<T> {
         ::grpcx::codegen::BlockingStreaming<self::Result>,
     ) {
         self.inner
-            .bidi(
+            .bidi_streaming(
                 ::grpcx::codegen::PathAndQuery::from_static(
                     "/weird.nested.pkg.Keywords/Self",
                 ),
@@ -1019,7 +1019,7 @@ impl<T: KeywordsBlocking> ::grpcx::codegen::GrpcService for KeywordsBlockingServ
             "Self" => {
                 let inner = ::grpcx::codegen::Arc::clone(&self.inner);
                 ::std::boxed::Box::pin(
-                    ::grpcx::codegen::handler::blocking_streaming(
+                    ::grpcx::codegen::handler::blocking_bidi_streaming(
                         call,
                         <::grpcx::codegen::ProstCodec<
                             self::Result,
@@ -1289,7 +1289,7 @@ impl<T: ::grpcx::codegen::ClientService> EchoClient<T> {
         ::grpcx::codegen::Streaming<self::Type>,
     ) {
         self.inner
-            .bidi(
+            .bidi_streaming(
                 ::grpcx::codegen::PathAndQuery::from_static(
                     "/weird.nested.pkg.Echo/Chat",
                 ),
@@ -1506,7 +1506,7 @@ impl<T: Echo> ::grpcx::codegen::GrpcService for EchoServer<T> {
             "Chat" => {
                 let inner = ::grpcx::codegen::Arc::clone(&self.inner);
                 ::std::boxed::Box::pin(
-                    ::grpcx::codegen::handler::streaming(
+                    ::grpcx::codegen::handler::bidi_streaming(
                         call,
                         <::grpcx::codegen::ProstCodec<
                             self::Type,
@@ -1714,7 +1714,7 @@ impl<T: ::grpcx::codegen::ClientService> EchoBlockingClient<T> {
         ::grpcx::codegen::BlockingStreaming<self::Type>,
     ) {
         self.inner
-            .bidi(
+            .bidi_streaming(
                 ::grpcx::codegen::PathAndQuery::from_static(
                     "/weird.nested.pkg.Echo/Chat",
                 ),
@@ -1918,7 +1918,7 @@ impl<T: EchoBlocking> ::grpcx::codegen::GrpcService for EchoBlockingServer<T> {
             "Chat" => {
                 let inner = ::grpcx::codegen::Arc::clone(&self.inner);
                 ::std::boxed::Box::pin(
-                    ::grpcx::codegen::handler::blocking_streaming(
+                    ::grpcx::codegen::handler::blocking_bidi_streaming(
                         call,
                         <::grpcx::codegen::ProstCodec<
                             self::Type,

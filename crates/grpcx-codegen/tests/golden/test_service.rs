@@ -433,7 +433,7 @@ impl<T: ::grpcx::codegen::ClientService> TestServiceClient<T> {
         ::grpcx::codegen::Streaming<self::StreamingOutputCallResponse>,
     ) {
         self.inner
-            .bidi(
+            .bidi_streaming(
                 ::grpcx::codegen::PathAndQuery::from_static(
                     "/grpc.testing.TestService/FullDuplexCall",
                 ),
@@ -467,7 +467,7 @@ impl<T: ::grpcx::codegen::ClientService> TestServiceClient<T> {
         ::grpcx::codegen::Streaming<self::StreamingOutputCallResponse>,
     ) {
         self.inner
-            .bidi(
+            .bidi_streaming(
                 ::grpcx::codegen::PathAndQuery::from_static(
                     "/grpc.testing.TestService/HalfDuplexCall",
                 ),
@@ -743,7 +743,7 @@ impl<T: TestService> ::grpcx::codegen::GrpcService for TestServiceServer<T> {
             "FullDuplexCall" => {
                 let inner = ::grpcx::codegen::Arc::clone(&self.inner);
                 ::std::boxed::Box::pin(
-                    ::grpcx::codegen::handler::streaming(
+                    ::grpcx::codegen::handler::bidi_streaming(
                         call,
                         <::grpcx::codegen::ProstCodec<
                             self::StreamingOutputCallResponse,
@@ -758,7 +758,7 @@ impl<T: TestService> ::grpcx::codegen::GrpcService for TestServiceServer<T> {
             "HalfDuplexCall" => {
                 let inner = ::grpcx::codegen::Arc::clone(&self.inner);
                 ::std::boxed::Box::pin(
-                    ::grpcx::codegen::handler::streaming(
+                    ::grpcx::codegen::handler::bidi_streaming(
                         call,
                         <::grpcx::codegen::ProstCodec<
                             self::StreamingOutputCallResponse,
@@ -1006,7 +1006,7 @@ impl<T: ::grpcx::codegen::ClientService> TestServiceBlockingClient<T> {
         ::grpcx::codegen::BlockingStreaming<self::StreamingOutputCallResponse>,
     ) {
         self.inner
-            .bidi(
+            .bidi_streaming(
                 ::grpcx::codegen::PathAndQuery::from_static(
                     "/grpc.testing.TestService/FullDuplexCall",
                 ),
@@ -1039,7 +1039,7 @@ impl<T: ::grpcx::codegen::ClientService> TestServiceBlockingClient<T> {
         ::grpcx::codegen::BlockingStreaming<self::StreamingOutputCallResponse>,
     ) {
         self.inner
-            .bidi(
+            .bidi_streaming(
                 ::grpcx::codegen::PathAndQuery::from_static(
                     "/grpc.testing.TestService/HalfDuplexCall",
                 ),
@@ -1285,7 +1285,7 @@ for TestServiceBlockingServer<T> {
             "FullDuplexCall" => {
                 let inner = ::grpcx::codegen::Arc::clone(&self.inner);
                 ::std::boxed::Box::pin(
-                    ::grpcx::codegen::handler::blocking_streaming(
+                    ::grpcx::codegen::handler::blocking_bidi_streaming(
                         call,
                         <::grpcx::codegen::ProstCodec<
                             self::StreamingOutputCallResponse,
@@ -1302,7 +1302,7 @@ for TestServiceBlockingServer<T> {
             "HalfDuplexCall" => {
                 let inner = ::grpcx::codegen::Arc::clone(&self.inner);
                 ::std::boxed::Box::pin(
-                    ::grpcx::codegen::handler::blocking_streaming(
+                    ::grpcx::codegen::handler::blocking_bidi_streaming(
                         call,
                         <::grpcx::codegen::ProstCodec<
                             self::StreamingOutputCallResponse,

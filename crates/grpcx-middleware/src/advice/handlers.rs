@@ -579,6 +579,7 @@ pub(crate) fn next_request_id() -> String {
 
 #[cfg(test)]
 mod tests {
+    use grpcx_status::__private::StatusInternals as _;
     use std::sync::Arc;
     use std::sync::atomic::AtomicUsize;
 

@@ -409,6 +409,7 @@ fn now() -> std::time::Instant {
 
 #[cfg(test)]
 mod tests {
+    use grpcx_status::__private::StatusInternals as _;
     use std::collections::VecDeque;
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,6 +1,7 @@
 //! [`InterceptorLayer`] and [`Intercepted`]: the tower middleware that runs
 //! an [`Interceptor`] before each call.
 
+use grpcx_status::__private::StatusInternals as _;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;

@@ -1,6 +1,7 @@
 //! One call under the retry layer: its copy of the request, its counts,
 //! and the loops that retry or hedge it.
 
+use grpcx_status::__private::StatusInternals as _;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::Arc;

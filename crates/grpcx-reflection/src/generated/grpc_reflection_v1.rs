@@ -218,7 +218,7 @@ impl<T: ::grpcx::codegen::ClientService> ServerReflectionClient<T> {
         ::grpcx::codegen::Streaming<self::ServerReflectionResponse>,
     ) {
         self.inner
-            .bidi(
+            .bidi_streaming(
                 ::grpcx::codegen::PathAndQuery::from_static(
                     "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
                 ),
@@ -303,7 +303,7 @@ impl<T: ServerReflection> ::grpcx::codegen::GrpcService for ServerReflectionServ
             "ServerReflectionInfo" => {
                 let inner = ::grpcx::codegen::Arc::clone(&self.inner);
                 ::std::boxed::Box::pin(
-                    ::grpcx::codegen::handler::streaming(
+                    ::grpcx::codegen::handler::bidi_streaming(
                         call,
                         <::grpcx::codegen::ProstCodec<
                             self::ServerReflectionResponse,

@@ -1,5 +1,6 @@
 //! [`BlockingChannel`] and [`BlockingSender`]: the blocking client.
 
+use grpcx_status::__private::StatusInternals as _;
 use std::any::Any;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -256,7 +257,7 @@ impl<T: ClientService> BlockingChannel<T> {
     /// including ones that prevent the call from starting, come out of the
     /// response stream; called inside an async runtime, the call is not
     /// made, the stream's one item is `INTERNAL` and the sender is closed.
-    pub fn bidi<C>(
+    pub fn bidi_streaming<C>(
         &self,
         path: PathAndQuery,
         request: Request<()>,
@@ -308,7 +309,7 @@ impl<T: ClientService> BlockingChannel<T> {
     }
 }
 
-/// The sending half of a call made with [`BlockingChannel::bidi`].
+/// The sending half of a call made with [`BlockingChannel::bidi_streaming`].
 pub struct BlockingSender<T> {
     tx: mpsc::Sender<T>,
     runtime: RuntimeRef,

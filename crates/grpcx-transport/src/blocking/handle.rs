@@ -1,5 +1,6 @@
 //! [`CallHandle`]: a call running on its own, to wait on or cancel.
 
+use grpcx_status::__private::StatusInternals as _;
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};

@@ -98,7 +98,7 @@ impl<T> BlockingStreaming<T> {
     }
 
     /// The initial metadata (response headers) of a client's call; empty
-    /// until they arrive (for a [`bidi`](super::BlockingChannel::bidi)
+    /// until they arrive (for a [`bidi`](super::BlockingChannel::bidi_streaming)
     /// call, until the first message or the end is received), and on the
     /// server.
     pub fn initial_metadata(&self) -> &Metadata {

@@ -106,7 +106,7 @@
 //!                 Ok(Response::new(req.into_inner()))
 //!             })),
 //!             // Reads requests as an iterator, sends through the sink.
-//!             "Chat" => Box::pin(handler::blocking_streaming(
+//!             "Chat" => Box::pin(handler::blocking_bidi_streaming(
 //!                 call,
 //!                 codec,
 //!                 |req: Request<BlockingStreaming<String>>, sink: ResponseSink<String>| {

@@ -123,7 +123,7 @@ where
 ///
 /// As for [`blocking_client_streaming`] on the request side and
 /// [`blocking_server_streaming`] on the response side.
-pub async fn blocking_streaming<C, F, E>(
+pub async fn blocking_bidi_streaming<C, F, E>(
     call: ServerCall,
     codec: C,
     handler: F,
@@ -136,7 +136,7 @@ where
     E: Into<Status>,
 {
     let pool = Pool::of(&call);
-    handler::streaming(
+    handler::bidi_streaming(
         call,
         codec,
         move |request: Request<Streaming<C::Decode>>| {

@@ -2,6 +2,7 @@
 //! request messages, and a response received on a [`Channel`](super::Channel)
 //! that ends with `DEADLINE_EXCEEDED` when the call's deadline passes.
 
+use grpcx_status::__private::StatusInternals as _;
 use std::future::Future as _;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};

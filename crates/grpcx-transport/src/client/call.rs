@@ -99,7 +99,7 @@ impl Channel {
     ///
     /// As for [`Channel::unary`], for the response head; the stream reports
     /// what happens later.
-    pub async fn streaming<C, S>(
+    pub async fn bidi_streaming_from_stream<C, S>(
         &self,
         path: PathAndQuery,
         request: Request<S>,
@@ -111,18 +111,20 @@ impl Channel {
         C::Decode: Send + 'static,
         S: Stream<Item = C::Encode> + Send + 'static,
     {
-        self.grpc().streaming(path, request, codec).await
+        self.grpc()
+            .bidi_streaming_from_stream(path, request, codec)
+            .await
     }
 
     /// Starts a bidirectional-streaming call and returns at once: a
     /// sender for the requests and the stream of responses (see
-    /// [`Grpc::bidi`]).
+    /// [`Grpc::bidi_streaming`]).
     ///
     /// ```no_run
     /// # use grpcx_transport::{Channel, Request};
     /// # use grpcx_codec::ProstCodec;
     /// # async fn chat(channel: Channel) -> Result<(), grpcx_status::Status> {
-    /// let (requests, mut responses) = channel.bidi(
+    /// let (requests, mut responses) = channel.bidi_streaming(
     ///     http::uri::PathAndQuery::from_static("/chat.Chat/Talk"),
     ///     Request::new(()),
     ///     ProstCodec::<String, String>::default(),
@@ -133,7 +135,7 @@ impl Channel {
     /// }
     /// # Ok(()) }
     /// ```
-    pub fn bidi<C>(
+    pub fn bidi_streaming<C>(
         &self,
         path: PathAndQuery,
         request: Request<()>,
@@ -144,6 +146,6 @@ impl Channel {
         C::Encode: Send + 'static,
         C::Decode: Send + 'static,
     {
-        self.grpc().bidi(path, request, codec)
+        self.grpc().bidi_streaming(path, request, codec)
     }
 }

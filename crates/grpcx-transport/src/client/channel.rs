@@ -1,6 +1,7 @@
 //! [`Endpoint`] and [`Channel`]: a lazily connected, self-healing HTTP/2
 //! connection to one server.
 
+use grpcx_status::__private::StatusInternals as _;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};

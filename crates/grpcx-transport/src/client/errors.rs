@@ -1,5 +1,6 @@
 //! How transport failures become statuses on the client.
 
+use grpcx_status::__private::StatusInternals as _;
 use std::time::Duration;
 
 use grpcx_status::{Code, Origin, Progress, Status};

@@ -2,6 +2,7 @@
 //! responses over any `tower::Service` of `http::Request`s whose bottom is
 //! a [`Channel`], so that layers sit between the two.
 
+use grpcx_status::__private::StatusInternals as _;
 use std::any::{Any, TypeId};
 use std::fmt;
 use std::future::Future;
@@ -338,7 +339,7 @@ impl<T: ClientService> Grpc<T> {
     ///
     /// As for [`Grpc::unary`], for the response head; the stream reports
     /// what happens later. The call's span ends with the stream.
-    pub async fn streaming<C, S>(
+    pub async fn bidi_streaming_from_stream<C, S>(
         &self,
         path: PathAndQuery,
         request: Request<S>,
@@ -368,7 +369,7 @@ impl<T: ClientService> Grpc<T> {
     /// request stream; dropping the response stream cancels the call.
     /// Errors, including ones that prevent the call from starting, come out
     /// of the response stream, and the call's span ends with it.
-    pub fn bidi<C>(
+    pub fn bidi_streaming<C>(
         &self,
         path: PathAndQuery,
         request: Request<()>,
@@ -710,8 +711,8 @@ impl<T> Drop for AbortOnDrop<T> {
 /// How many requests a [`RequestSender`] buffers before `send` waits.
 const REQUEST_BUFFER: usize = 16;
 
-/// The sending half of a call made with [`Grpc::bidi`] (or
-/// [`Channel::bidi`]).
+/// The sending half of a call made with [`Grpc::bidi_streaming`] (or
+/// [`Channel::bidi_streaming`]).
 #[derive(Debug)]
 pub struct RequestSender<T> {
     tx: tokio::sync::mpsc::Sender<T>,

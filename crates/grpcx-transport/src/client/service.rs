@@ -1,6 +1,7 @@
 //! [`Channel`] as a `tower::Service` of `http::Request`s: the wire-level
 //! seam that tower layers wrap.
 
+use grpcx_status::__private::StatusInternals as _;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;

@@ -73,12 +73,12 @@ enum State {
     /// One message, then the status.
     Unary { data: Option<Bytes>, status: Status },
     /// Messages from a handler's stream, then the status it ends with.
-    Streaming(Box<Streaming>),
+    Messages(Box<MessageStream>),
     /// A body a layer supplied instead.
     Foreign(ForeignBody),
 }
 
-struct Streaming {
+struct MessageStream {
     messages: EncodedStream,
     deadline: Option<Pin<Box<Sleep>>>,
 }
@@ -119,12 +119,12 @@ impl ResponseBody {
 
     /// Framed messages from a handler's stream, then the status the stream
     /// ends with; the call's deadline and aborts end it early.
-    pub(crate) fn streaming(messages: EncodedStream, context: &Context) -> ResponseBody {
+    pub(crate) fn messages(messages: EncodedStream, context: &Context) -> ResponseBody {
         let deadline = context
             .deadline()
             .map(|deadline| Box::pin(tokio::time::sleep_until(deadline)));
         ResponseBody {
-            state: State::Streaming(Box::new(Streaming { messages, deadline })),
+            state: State::Messages(Box::new(MessageStream { messages, deadline })),
             context: Some(context.clone()),
             map: None,
             inspect: None,
@@ -218,8 +218,8 @@ impl ResponseBody {
         Frame::trailers(trailers)
     }
 
-    fn poll_streaming(&mut self, cx: &mut TaskContext<'_>) -> Poll<Option<Frame<Bytes>>> {
-        let State::Streaming(streaming) = &mut self.state else {
+    fn poll_messages(&mut self, cx: &mut TaskContext<'_>) -> Poll<Option<Frame<Bytes>>> {
+        let State::Messages(streaming) = &mut self.state else {
             return Poll::Ready(None);
         };
         if let Some(context) = &self.context {
@@ -283,7 +283,7 @@ impl http_body::Body for ResponseBody {
                     _ => None,
                 },
             },
-            State::Streaming(_) => match this.poll_streaming(cx) {
+            State::Messages(_) => match this.poll_messages(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(frame) => frame,
             },
@@ -335,7 +335,7 @@ impl fmt::Debug for ResponseBody {
             State::Done => d.field("state", &"done"),
             State::Status(status) => d.field("status", status),
             State::Unary { status, .. } => d.field("unary", status),
-            State::Streaming(_) => d.field("state", &"streaming"),
+            State::Messages(_) => d.field("state", &"messages"),
             State::Foreign(_) => d.field("state", &"foreign"),
         };
         d.finish()

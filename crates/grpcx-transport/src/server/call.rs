@@ -11,6 +11,7 @@
 //! status alone goes out Trailers-Only (gRFC A6 asks servers to, so such
 //! calls stay retryable).
 
+use grpcx_status::__private::StatusInternals as _;
 use std::convert::Infallible;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};

@@ -42,11 +42,12 @@
 //!
 //! Handlers written as plain, blocking functions use the `blocking_*`
 //! adapters ([`blocking_unary`], [`blocking_server_streaming`],
-//! [`blocking_client_streaming`], [`blocking_streaming`]): they run on the
+//! [`blocking_client_streaming`], [`blocking_bidi_streaming`]): they run on the
 //! runtime's blocking pool, never on an async worker, bounded by
 //! [`Server::blocking_threads`](crate::Server::blocking_threads); see
 //! [`blocking`](crate::blocking).
 
+use grpcx_status::__private::StatusInternals as _;
 use std::future::Future;
 
 use futures_core::Stream;
@@ -68,7 +69,7 @@ use crate::request::{Request, Response};
 use crate::streaming::Streaming;
 
 pub use crate::blocking::server::{
-    blocking_client_streaming, blocking_server_streaming, blocking_streaming, blocking_unary,
+    blocking_bidi_streaming, blocking_client_streaming, blocking_server_streaming, blocking_unary,
 };
 
 /// Runs a unary handler: one request, one response.
@@ -143,7 +144,7 @@ where
 }
 
 /// Runs a bidirectional-streaming handler.
-pub async fn streaming<C, S, F, Fut, E>(
+pub async fn bidi_streaming<C, S, F, Fut, E>(
     call: ServerCall,
     mut codec: C,
     handler: F,
@@ -340,6 +341,6 @@ where
         metadata,
         &send,
         encoding,
-        ResponseBody::streaming(encoded, context),
+        ResponseBody::messages(encoded, context),
     )
 }

@@ -1,6 +1,7 @@
 //! [`Routes`]: the tower service that routes a call to its service by the
 //! request's path, and the [`GrpcService`] trait services implement.
 
+use grpcx_status::__private::StatusInternals as _;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
