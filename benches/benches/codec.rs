@@ -5,7 +5,7 @@
 
 use bytes::BytesMut;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use grpcx_codec::{
+use grpcx::codec::{
     Codec as _, CompressionEncoding, Decoder as _, FrameDecoder, FrameEncoder, ProstCodec,
 };
 use grpcx_interop::pb::{Payload, SimpleRequest};

@@ -7,10 +7,10 @@
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
-use grpcx_codec::ProstCodec;
-use grpcx_status::Status;
-use grpcx_transport::client::Grpc;
-use grpcx_transport::{Body, Request};
+use grpcx::codec::ProstCodec;
+use grpcx::Status;
+use grpcx::client::Grpc;
+use grpcx::{Body, Request};
 use http::uri::PathAndQuery;
 use http_body::Frame;
 use http_body_util::StreamBody;

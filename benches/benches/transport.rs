@@ -6,12 +6,12 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use futures_util::StreamExt as _;
-use grpcx_codec::ProstCodec;
+use grpcx::codec::ProstCodec;
 use grpcx_interop::pb::{
     Payload, ResponseParameters, SimpleRequest, SimpleResponse, StreamingOutputCallRequest,
     StreamingOutputCallResponse,
 };
-use grpcx_transport::{Channel, Endpoint, Request, Server};
+use grpcx::{Channel, Endpoint, Request, Server};
 use http::uri::PathAndQuery;
 
 fn start(runtime: &tokio::runtime::Runtime) -> Channel {
