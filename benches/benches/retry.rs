@@ -32,10 +32,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
-use grpcx::middleware::retry::{CallPolicy, RetryLayer, RetryPolicy, ServiceConfig};
-use grpcx::{Code, Status};
 use grpcx::descriptor::MethodKind;
+use grpcx::middleware::retry::{CallPolicy, RetryLayer, RetryPolicy, ServiceConfig};
 use grpcx::{Body, GrpcMethod};
+use grpcx::{Code, Status};
 use http::uri::PathAndQuery;
 use tower::{Layer as _, Service, ServiceExt as _};
 

@@ -7,9 +7,9 @@
 
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
-use grpcx::codec::ProstCodec;
 use grpcx::Status;
 use grpcx::client::Grpc;
+use grpcx::codec::ProstCodec;
 use grpcx::{Body, Request};
 use http::uri::PathAndQuery;
 use http_body::Frame;

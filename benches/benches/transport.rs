@@ -7,11 +7,11 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use futures_util::StreamExt as _;
 use grpcx::codec::ProstCodec;
+use grpcx::{Channel, Endpoint, Request, Server};
 use grpcx_interop::pb::{
     Payload, ResponseParameters, SimpleRequest, SimpleResponse, StreamingOutputCallRequest,
     StreamingOutputCallResponse,
 };
-use grpcx::{Channel, Endpoint, Request, Server};
 use http::uri::PathAndQuery;
 
 fn start(runtime: &tokio::runtime::Runtime) -> Channel {

@@ -432,7 +432,37 @@ async fn health_rows(servers: &Servers) -> Result<Vec<Row>, Error> {
             check("no.such.Service"),
         )
         .await,
+        row(
+            "reflection.ListServices",
+            OK,
+            list_services(channel(servers.users)?),
+        )
+        .await,
     ])
+}
+
+/// What the users server's reflection lists (grpcurl's `list`), through
+/// the generated reflection client.
+async fn list_services(channel: grpcx::Channel) -> Outcome {
+    use grpcx::reflection::pb::v1::server_reflection_request::MessageRequest;
+    use grpcx::reflection::pb::v1::server_reflection_response::MessageResponse;
+    use grpcx::reflection::pb::v1::{ServerReflectionClient, ServerReflectionRequest};
+    let (requests, mut responses) = ServerReflectionClient::new(channel).server_reflection_info();
+    let request = ServerReflectionRequest {
+        message_request: Some(MessageRequest::ListServices(String::new())),
+        ..Default::default()
+    };
+    if requests.send(request).await.is_err() {
+        return Err(Status::internal("the reflection call ended before the request").into());
+    }
+    drop(requests);
+    match responses.message().await?.and_then(|r| r.message_response) {
+        Some(MessageResponse::ListServicesResponse(list)) => {
+            let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+            Ok(names.join(", "))
+        }
+        other => Err(Status::internal(format!("unexpected reflection answer {other:?}")).into()),
+    }
 }
 
 /// Makes one call and records how it ended.

@@ -122,6 +122,7 @@ const EXPECTED: &[(&str, Code, Option<Origin>)] = &[
         Code::NotFound,
         Some(Origin::Peer),
     ),
+    ("reflection.ListServices", Code::Ok, None),
     ("chaos.Flaky, 2 x UNAVAILABLE, retried", Code::Ok, None),
     (
         "chaos.Flaky, pushback: stop retrying",
@@ -238,6 +239,12 @@ fn every_row_ends_with_its_code_and_origin() {
     assert_eq!(
         row("users.GetUsers, no token").details,
         "ErrorInfo(CREDENTIALS_MISSING@users.example.com) +www-authenticate"
+    );
+    // Reflection lists every service of the users server, itself included.
+    assert_eq!(
+        row("reflection.ListServices").message,
+        "example.users.v1.UserService, grpc.health.v1.Health, \
+         grpc.reflection.v1.ServerReflection, grpc.reflection.v1alpha.ServerReflection"
     );
     // The failed transactions were all rolled back before this one.
     assert_eq!(
