@@ -41,6 +41,15 @@ pub trait Encoder {
     /// The status to end the call with; a codec's own failures are
     /// `INTERNAL`.
     fn encode(&mut self, item: Self::Item, dst: &mut BytesMut) -> Result<(), Status>;
+
+    /// How many bytes `item` will likely encode to, so that a frame can be
+    /// reserved in one allocation instead of growing as it is written; 0
+    /// (the default) when unknown. Only a hint: `encode` may write more or
+    /// less.
+    fn encoded_len_hint(&self, item: &Self::Item) -> usize {
+        let _ = item;
+        0
+    }
 }
 
 /// Turns the bytes of one gRPC message body, already unframed and

@@ -257,7 +257,8 @@ impl FrameEncoder {
     where
         E: Encoder + ?Sized,
     {
-        self.frame(dst, |buf| encoder.encode(item, buf))
+        let hint = encoder.encoded_len_hint(&item);
+        self.frame(dst, hint, |buf| encoder.encode(item, buf))
     }
 
     /// Appends `message`, already encoded, to `dst` as one frame
@@ -267,20 +268,28 @@ impl FrameEncoder {
     ///
     /// As for [`encode`](Self::encode).
     pub fn encode_bytes(&mut self, message: &[u8], dst: &mut BytesMut) -> Result<(), Status> {
-        self.frame(dst, |buf| {
+        self.frame(dst, message.len(), |buf| {
             buf.extend_from_slice(message);
             Ok(())
         })
     }
 
-    fn frame<F>(&mut self, dst: &mut BytesMut, write: F) -> Result<(), Status>
+    /// Appends one frame whose message `write` writes, `hint` bytes long
+    /// as far as the encoder knows: room for it is reserved at once, so a
+    /// frame costs one allocation at most rather than one per growth.
+    fn frame<F>(&mut self, dst: &mut BytesMut, hint: usize, write: F) -> Result<(), Status>
     where
         F: FnOnce(&mut BytesMut) -> Result<(), Status>,
     {
         let start = dst.len();
+        // A hint over the limit is an error `write` will report; reserve no
+        // more than the limit allows.
+        let hint = hint.min(self.max_message_size);
         let result = if self.encoding.is_compressed() && self.compress_messages {
+            self.scratch.reserve(hint);
             self.frame_compressed(start, dst, write)
         } else {
+            dst.reserve(HEADER_LEN.saturating_add(hint));
             dst.extend_from_slice(&[0; HEADER_LEN]);
             write(dst).and_then(|()| {
                 let len = dst

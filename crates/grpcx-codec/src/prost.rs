@@ -96,6 +96,10 @@ impl<T: Message> Encoder for ProstEncoder<T> {
             .into()
         })
     }
+
+    fn encoded_len_hint(&self, item: &T) -> usize {
+        item.encoded_len()
+    }
 }
 
 impl<T: Message + Default> Decoder for ProstDecoder<T> {

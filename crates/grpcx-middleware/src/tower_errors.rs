@@ -96,13 +96,13 @@
 //! [`overloaded_retry_after`]: MapTowerErrorsLayer::overloaded_retry_after
 //! [`status_from_layer_error`]: grpcx_transport::status_from_layer_error
 
-use grpcx_status::__private::StatusInternals as _;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use grpcx_status::__private::StatusInternals as _;
 use grpcx_status::{Code, Origin, Progress, Pushback, RetryInfo, Status};
 use grpcx_transport::{BoxError, status_from_layer_error};
 use pin_project::pin_project;

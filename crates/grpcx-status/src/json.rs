@@ -121,7 +121,6 @@
 //!
 //! [prost-reflect]: https://docs.rs/prost-reflect
 
-use crate::__private::StatusInternals as _;
 use std::fmt;
 use std::sync::LazyLock;
 
@@ -133,6 +132,7 @@ use prost_reflect::{
 use prost_types::Any;
 use serde_json::{Map, Value};
 
+use crate::__private::StatusInternals as _;
 use crate::b64;
 use crate::code::Code;
 use crate::rich::{Detail, TYPE_URL_PREFIX};

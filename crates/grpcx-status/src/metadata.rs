@@ -293,6 +293,17 @@ impl Metadata {
     pub fn from_headers(headers: HeaderMap) -> Metadata {
         let mut headers = headers;
         // Removed in place: no new map, and custom entries are not copied.
+        // The fields nearly every response carries go first, by their
+        // static names: taking a received name to remove it by would copy
+        // it.
+        for name in [
+            "grpc-status",
+            "grpc-message",
+            "grpc-status-details-bin",
+            "content-type",
+        ] {
+            headers.remove(name);
+        }
         while let Some(name) = headers
             .keys()
             .find(|name| is_reserved(name.as_str()))

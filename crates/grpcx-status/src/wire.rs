@@ -31,13 +31,13 @@
 //! status with no details and [`Status::details_error`] saying why; the code
 //! and message are never lost.
 
-use crate::__private::StatusInternals as _;
 use std::borrow::Cow;
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode, percent_encode};
 use prost::Message as _;
 
+use crate::__private::StatusInternals as _;
 use crate::b64;
 use crate::code::Code;
 use crate::metadata::Metadata;

@@ -1,9 +1,9 @@
 //! [`Error`]: failures outside any call (bind, accept, connect, bad URI).
 
-use grpcx_status::__private::StatusInternals as _;
 use std::error::Error as StdError;
 use std::fmt;
 
+use grpcx_status::__private::StatusInternals as _;
 use grpcx_status::{Origin, Status};
 
 type Source = Box<dyn StdError + Send + Sync>;

@@ -1,6 +1,5 @@
 //! [`Streaming`]: a stream of messages received on a call, on either side.
 
-use grpcx_status::__private::StatusInternals as _;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -9,6 +8,7 @@ use std::task::{Context as TaskContext, Poll, ready};
 use bytes::Bytes;
 use futures_core::Stream;
 use grpcx_codec::{CompressionEncoding, Decoder, FrameDecoder};
+use grpcx_status::__private::StatusInternals as _;
 use grpcx_status::{Code, Metadata, Origin, Status};
 use http_body::Body as _;
 use tokio::time::Instant;
@@ -270,7 +270,7 @@ impl<T> Streaming<T> {
                 }
                 Err(frame) => {
                     if let Ok(trailers) = frame.into_trailers() {
-                        return self.on_trailers(&trailers);
+                        return self.on_trailers(trailers);
                     }
                 }
             }
@@ -301,18 +301,22 @@ impl<T> Streaming<T> {
         }
     }
 
-    fn on_trailers(&mut self, trailers: &http::HeaderMap) -> Poll<Option<Result<T, Status>>> {
+    fn on_trailers(&mut self, trailers: http::HeaderMap) -> Poll<Option<Result<T, Status>>> {
         if let Err(status) = self.frames.finish() {
             return self.fail(status);
         }
-        match Status::from_header_map(trailers) {
+        // How nearly every call ends: `grpc-status: 0`. Its trailers become
+        // the metadata in place, without a status built and copied from.
+        if trailers
+            .get("grpc-status")
+            .is_some_and(|code| code.as_bytes() == b"0")
+        {
+            return self.end_ok(Metadata::from_headers(trailers));
+        }
+        match Status::from_header_map(&trailers) {
             Some(status) if status.code() == Code::Ok => {
-                self.done = true;
-                self.body = None;
-                self.cancel_request = None;
-                self.trailers = Some(status.metadata().clone());
-                self.span.end(None);
-                Poll::Ready(None)
+                let metadata = status.metadata().clone();
+                self.end_ok(metadata)
             }
             Some(status) => self.fail(status),
             None => self.fail(
@@ -320,6 +324,29 @@ impl<T> Streaming<T> {
                     .with_origin(Origin::Protocol),
             ),
         }
+    }
+}
+
+impl<T> Streaming<T> {
+    /// Takes the initial metadata out, leaving it empty (for a caller that
+    /// owns the stream and moves its parts into a response).
+    pub(crate) fn take_initial_metadata(&mut self) -> Metadata {
+        std::mem::replace(&mut self.initial_metadata, Metadata::new())
+    }
+
+    /// Takes the trailers out, once the stream has ended.
+    pub(crate) fn take_trailers(&mut self) -> Option<Metadata> {
+        self.trailers.take()
+    }
+
+    /// Ends a client's stream that finished with `OK` and these trailers.
+    fn end_ok(&mut self, trailers: Metadata) -> Poll<Option<Result<T, Status>>> {
+        self.done = true;
+        self.body = None;
+        self.cancel_request = None;
+        self.trailers = Some(trailers);
+        self.span.end(None);
+        Poll::Ready(None)
     }
 }
 

@@ -1,13 +1,13 @@
 //! [`InterceptorLayer`] and [`Intercepted`]: the tower middleware that runs
 //! an [`Interceptor`] before each call.
 
-use grpcx_status::__private::StatusInternals as _;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
+use grpcx_status::__private::StatusInternals as _;
 use grpcx_status::{Origin, Progress, Status};
 use grpcx_transport::{BoxError, status_from_layer_error};
 use pin_project::pin_project;

@@ -1,7 +1,6 @@
 //! One call under the retry layer: its copy of the request, its counts,
 //! and the loops that retry or hedge it.
 
-use grpcx_status::__private::StatusInternals as _;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -11,6 +10,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
+use grpcx_status::__private::StatusInternals as _;
 use grpcx_status::{ErrorInfo, Origin, Progress, Pushback, RetryInfo, Status};
 use grpcx_transport::{
     Body, BoxError, Deadline, GRPC_PREVIOUS_RPC_ATTEMPTS, GrpcMethod, status_from_layer_error,

@@ -3,12 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use grpcx_status::__private::StatusInternals as _;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use grpcx_status::__private::StatusInternals as _;
 use grpcx_status::{Code, ErrorInfo, Origin, Progress, Pushback, RetryInfo, Status};
 use grpcx_transport::{Body, Deadline, GrpcMethod};
 use http_body::Frame;

@@ -1,11 +1,11 @@
 //! [`BlockingChannel`] and [`BlockingSender`]: the blocking client.
 
-use grpcx_status::__private::StatusInternals as _;
 use std::any::Any;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use grpcx_codec::Codec;
+use grpcx_status::__private::StatusInternals as _;
 use grpcx_status::{Origin, Status};
 use http::uri::PathAndQuery;
 use tokio::runtime::Handle;
@@ -124,7 +124,7 @@ impl<T: ClientService> BlockingChannel<T> {
         }
         let call = self.grpc.owned_one(path, MethodKind::Unary, request, codec);
         block_on(self.runtime.handle(), async move {
-            let (_, stream) = call.await?;
+            let stream = call.await?;
             single_response(stream).await
         })
     }
@@ -150,7 +150,7 @@ impl<T: ClientService> BlockingChannel<T> {
         // caller's thread; the task only runs it.
         let call = self.grpc.owned_one(path, MethodKind::Unary, request, codec);
         CallHandle::spawn(&self.runtime, async move {
-            let (_, stream) = call.await?;
+            let stream = call.await?;
             single_response(stream).await
         })
     }
@@ -177,7 +177,8 @@ impl<T: ClientService> BlockingChannel<T> {
         let call = self
             .grpc
             .owned_one(path, MethodKind::ServerStreaming, request, codec);
-        let (metadata, stream) = block_on(self.runtime.handle(), call)?;
+        let stream = block_on(self.runtime.handle(), call)?;
+        let metadata = stream.initial_metadata().clone();
         let stream = BlockingStreaming::with_runtime(stream, self.runtime.clone());
         Ok(Response::from_parts(
             stream,
@@ -285,10 +286,7 @@ impl<T: ClientService> BlockingChannel<T> {
             .owned_streaming(path, MethodKind::BidiStreaming, request, codec);
         // Started now, not on the first read: with nobody reading yet, the
         // requests must still flow.
-        let task = self
-            .runtime
-            .handle()
-            .spawn(async move { call.await.map(|(_, stream)| stream) });
+        let task = self.runtime.handle().spawn(call);
         // Wrapped now: the stream may be dropped before it is ever read.
         let mut task = AbortOnDrop(task);
         let head = Box::pin(async move {

@@ -1,11 +1,11 @@
 //! [`CallHandle`]: a call running on its own, to wait on or cancel.
 
-use grpcx_status::__private::StatusInternals as _;
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use grpcx_status::__private::StatusInternals as _;
 use grpcx_status::{Origin, Status};
 use tokio::task::AbortHandle;
 

@@ -2,7 +2,6 @@
 //! request messages, and a response received on a [`Channel`](super::Channel)
 //! that ends with `DEADLINE_EXCEEDED` when the call's deadline passes.
 
-use grpcx_status::__private::StatusInternals as _;
 use std::future::Future as _;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -11,6 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_core::Stream;
+use grpcx_status::__private::StatusInternals as _;
 use grpcx_status::{Origin, Status};
 use http_body::{Body as _, Frame, SizeHint};
 use hyper::body::Incoming;

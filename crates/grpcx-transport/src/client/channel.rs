@@ -1,13 +1,13 @@
 //! [`Endpoint`] and [`Channel`]: a lazily connected, self-healing HTTP/2
 //! connection to one server.
 
-use grpcx_status::__private::StatusInternals as _;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use grpcx_codec::{CompressionConfig, CompressionEncoding, EncodingSet};
+use grpcx_status::__private::StatusInternals as _;
 use grpcx_status::{Origin, Status};
 use http::Uri;
 use http::uri::{Authority, Scheme};

@@ -1,8 +1,8 @@
 //! How transport failures become statuses on the client.
 
-use grpcx_status::__private::StatusInternals as _;
 use std::time::Duration;
 
+use grpcx_status::__private::StatusInternals as _;
 use grpcx_status::{Code, Origin, Progress, Status};
 
 /// The status of a call whose deadline passed, made locally.

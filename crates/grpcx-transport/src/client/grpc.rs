@@ -2,7 +2,6 @@
 //! responses over any `tower::Service` of `http::Request`s whose bottom is
 //! a [`Channel`], so that layers sit between the two.
 
-use grpcx_status::__private::StatusInternals as _;
 use std::any::{Any, TypeId};
 use std::fmt;
 use std::future::Future;
@@ -15,6 +14,7 @@ use futures_core::Stream;
 use grpcx_codec::{
     Codec, CompressionConfig, CompressionEncoding, EncodingSet, GRPC_ACCEPT_ENCODING, GRPC_ENCODING,
 };
+use grpcx_status::__private::StatusInternals as _;
 use grpcx_status::{Code, Metadata, Origin, Status};
 use http::header::{CONTENT_TYPE, HeaderValue};
 use http::uri::PathAndQuery;
@@ -276,7 +276,7 @@ impl<T: ClientService> Grpc<T> {
         let (call, message) = Call::new(self, path, MethodKind::Unary, request);
         let span = call.span.span().clone();
         in_span(span, async {
-            let (_, stream) = call.one(self.inner.clone(), message, codec).await?;
+            let stream = call.one(self.inner.clone(), message, codec).await?;
             single_response(stream).await
         })
         .await
@@ -301,8 +301,8 @@ impl<T: ClientService> Grpc<T> {
     {
         let (call, message) = Call::new(self, path, MethodKind::ServerStreaming, request);
         let span = call.span.span().clone();
-        let (metadata, stream) =
-            in_span(span, call.one(self.inner.clone(), message, codec)).await?;
+        let stream = in_span(span, call.one(self.inner.clone(), message, codec)).await?;
+        let metadata = stream.initial_metadata().clone();
         Ok(Response::from_parts(stream, metadata, Metadata::new()))
     }
 
@@ -326,7 +326,7 @@ impl<T: ClientService> Grpc<T> {
         let (call, messages) = Call::new(self, path, MethodKind::ClientStreaming, request);
         let span = call.span.span().clone();
         in_span(span, async {
-            let (_, stream) = call.many(self.inner.clone(), messages, codec).await?;
+            let stream = call.many(self.inner.clone(), messages, codec).await?;
             single_response(stream).await
         })
         .await
@@ -353,8 +353,8 @@ impl<T: ClientService> Grpc<T> {
     {
         let (call, messages) = Call::new(self, path, MethodKind::BidiStreaming, request);
         let span = call.span.span().clone();
-        let (metadata, stream) =
-            in_span(span, call.many(self.inner.clone(), messages, codec)).await?;
+        let stream = in_span(span, call.many(self.inner.clone(), messages, codec)).await?;
+        let metadata = stream.initial_metadata().clone();
         Ok(Response::from_parts(stream, metadata, Metadata::new()))
     }
 
@@ -387,11 +387,7 @@ impl<T: ClientService> Grpc<T> {
         let (call, messages) = Call::new(self, path, MethodKind::BidiStreaming, request);
         let inner = self.inner.clone();
         let span = call.span.span().clone();
-        let head = async move {
-            in_span(span, call.many(inner, messages, codec))
-                .await
-                .map(|(_, stream)| stream)
-        };
+        let head = async move { in_span(span, call.many(inner, messages, codec)).await };
         let stream = match tokio::runtime::Handle::try_current() {
             // Started at once in a task, so that requests flow (and the
             // sender does not fill up) before anyone reads a response.
@@ -421,7 +417,7 @@ impl<T: ClientService> Grpc<T> {
         kind: MethodKind,
         request: Request<S>,
         codec: C,
-    ) -> impl Future<Output = Result<(Metadata, Streaming<C::Decode>), Status>> + Send + use<T, C, S>
+    ) -> impl Future<Output = Result<Streaming<C::Decode>, Status>> + Send + use<T, C, S>
     where
         C: Codec + Send + 'static,
         C::Encode: Send + 'static,
@@ -443,7 +439,7 @@ impl<T: ClientService> Grpc<T> {
         kind: MethodKind,
         request: Request<C::Encode>,
         codec: C,
-    ) -> impl Future<Output = Result<(Metadata, Streaming<C::Decode>), Status>> + Send + use<T, C>
+    ) -> impl Future<Output = Result<Streaming<C::Decode>, Status>> + Send + use<T, C>
     where
         C: Codec + Send + 'static,
     {
@@ -532,7 +528,7 @@ impl Call {
         inner: T,
         message: C::Encode,
         mut codec: C,
-    ) -> Result<(Metadata, Streaming<C::Decode>), Status>
+    ) -> Result<Streaming<C::Decode>, Status>
     where
         T: ClientService,
         C: Codec,
@@ -556,7 +552,7 @@ impl Call {
         inner: T,
         messages: S,
         mut codec: C,
-    ) -> Result<(Metadata, Streaming<C::Decode>), Status>
+    ) -> Result<Streaming<C::Decode>, Status>
     where
         T: ClientService,
         C: Codec,
@@ -568,10 +564,10 @@ impl Call {
         let error = EncodeError::default();
         let (cancel, cancelled) = tokio::sync::oneshot::channel();
         let body = Body::encoded(EncodedBody::new(encoded, error.clone(), cancelled));
-        let (metadata, mut stream) = self.send(inner, body, codec, Some(error)).await?;
+        let mut stream = self.send(inner, body, codec, Some(error)).await?;
         // Dropping or cancelling the response stream resets the call.
         stream.cancel_request_with(cancel);
-        Ok((metadata, stream))
+        Ok(stream)
     }
 
     /// Sends the request and turns the response head into the response
@@ -583,7 +579,7 @@ impl Call {
         body: Body,
         codec: C,
         encode_error: Option<EncodeError>,
-    ) -> Result<(Metadata, Streaming<C::Decode>), Status>
+    ) -> Result<Streaming<C::Decode>, Status>
     where
         T: ClientService,
         C: Codec,
@@ -591,12 +587,12 @@ impl Call {
     {
         let mut span = std::mem::take(&mut self.span);
         match self.exchange(inner, body, codec, encode_error, &span).await {
-            Ok((metadata, mut stream)) => {
+            Ok(mut stream) => {
                 if stream.is_finished() {
                     span.ok_in_head();
                 }
                 stream.set_span(span);
-                Ok((metadata, stream))
+                Ok(stream)
             }
             Err(status) => {
                 span.end(Some(&status));
@@ -614,7 +610,7 @@ impl Call {
         mut codec: C,
         encode_error: Option<EncodeError>,
         span: &CallSpan,
-    ) -> Result<(Metadata, Streaming<C::Decode>), Status>
+    ) -> Result<Streaming<C::Decode>, Status>
     where
         T: ClientService,
         C: Codec,
@@ -665,10 +661,7 @@ impl Call {
             if status.code() != Code::Ok {
                 return Err(after_deadline(status, deadline, timeout));
             }
-            return Ok((
-                Metadata::new(),
-                Streaming::finished(status.metadata().clone()),
-            ));
+            return Ok(Streaming::finished(status.metadata().clone()));
         }
         let encoding = config
             .compression
@@ -682,9 +675,9 @@ impl Call {
             codec.decoder(),
             deadline,
             timeout,
-            metadata.clone(),
+            metadata,
         );
-        Ok((metadata, stream))
+        Ok(stream)
     }
 }
 
@@ -793,21 +786,22 @@ pub(crate) fn after_deadline(
 /// Reads exactly one message and the `OK` status after it.
 /// A violation it finds ends the call's span.
 pub(crate) async fn single_response<T>(mut stream: Streaming<T>) -> Result<Response<T>, Status> {
-    let metadata = stream.initial_metadata().clone();
     let Some(message) = stream.message().await? else {
         let status = Status::unimplemented("the server sent no response message")
             .with_origin(Origin::Protocol)
-            .with_initial_metadata(metadata);
+            .with_initial_metadata(stream.take_initial_metadata());
         stream.end_span(Some(&status));
         return Err(status);
     };
     if stream.message().await?.is_some() {
         let status = Status::unimplemented("the server sent more than one response message")
             .with_origin(Origin::Protocol)
-            .with_initial_metadata(metadata);
+            .with_initial_metadata(stream.take_initial_metadata());
         stream.end_span(Some(&status));
         return Err(status);
     }
-    let trailers = stream.trailers().cloned().unwrap_or_default();
+    // The stream is over: its metadata moves into the response, uncopied.
+    let metadata = stream.take_initial_metadata();
+    let trailers = stream.take_trailers().unwrap_or_default();
     Ok(Response::from_parts(message, metadata, trailers))
 }

@@ -1,7 +1,6 @@
 //! [`Channel`] as a `tower::Service` of `http::Request`s: the wire-level
 //! seam that tower layers wrap.
 
-use grpcx_status::__private::StatusInternals as _;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -9,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+use grpcx_status::__private::StatusInternals as _;
 use grpcx_status::{Code, Origin, Status};
 use http::header::{CONTENT_TYPE, HeaderValue, TE, USER_AGENT};
 use tokio::time::Instant;

@@ -5,10 +5,10 @@
 //! Two atomic counters and no lock: a charge is a `fetch_add`, taken back
 //! when it would pass the limit.
 
-use grpcx_status::__private::StatusInternals as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use grpcx_status::__private::StatusInternals as _;
 use grpcx_status::{Origin, Status};
 
 /// One budget: bytes in use, and the limit.

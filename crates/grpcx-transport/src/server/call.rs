@@ -11,7 +11,6 @@
 //! status alone goes out Trailers-Only (gRFC A6 asks servers to, so such
 //! calls stay retryable).
 
-use grpcx_status::__private::StatusInternals as _;
 use std::convert::Infallible;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -20,6 +19,7 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll, ready};
 
 use bytes::Bytes;
+use grpcx_status::__private::StatusInternals as _;
 use grpcx_status::{Origin, Status};
 use http::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use http::{Method, StatusCode};

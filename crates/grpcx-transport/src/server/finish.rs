@@ -28,9 +28,9 @@
 //! `done()`, and writes `grpc-status`, `grpc-message`,
 //! `grpc-status-details-bin` and the metadata.
 
-use grpcx_status::__private::StatusInternals as _;
 use std::fmt;
 
+use grpcx_status::__private::StatusInternals as _;
 use grpcx_status::{Code, Origin, Status};
 use http::HeaderMap;
 

@@ -47,7 +47,6 @@
 //! [`Server::blocking_threads`](crate::Server::blocking_threads); see
 //! [`blocking`](crate::blocking).
 
-use grpcx_status::__private::StatusInternals as _;
 use std::future::Future;
 
 use futures_core::Stream;
@@ -56,6 +55,7 @@ use std::sync::Arc;
 use grpcx_codec::{
     Codec, CompressionEncoding, EncodingSet, FrameEncoder, GRPC_ACCEPT_ENCODING, GRPC_ENCODING,
 };
+use grpcx_status::__private::StatusInternals as _;
 use grpcx_status::{Metadata, Origin, Status};
 use http::header::{CONTENT_TYPE, HeaderValue};
 

@@ -1,7 +1,6 @@
 //! [`Routes`]: the tower service that routes a call to its service by the
 //! request's path, and the [`GrpcService`] trait services implement.
 
-use grpcx_status::__private::StatusInternals as _;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
@@ -10,6 +9,7 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
 use bytes::Bytes;
+use grpcx_status::__private::StatusInternals as _;
 use grpcx_status::{Origin, Status};
 use http::{Extensions, HeaderMap};
 use tower::{Layer, Service, ServiceExt as _};
