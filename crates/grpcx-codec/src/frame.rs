@@ -153,7 +153,7 @@ pub struct FrameEncoder {
 /// # Ok::<(), grpcx_status::Status>(())
 /// ```
 pub struct FrameDecoder {
-    chunks: VecDeque<Bytes>,
+    chunks: Chunks,
     buffered: usize,
     state: State,
     encoding: CompressionEncoding,
@@ -354,7 +354,7 @@ impl FrameDecoder {
     /// `FrameDecoder::default()`).
     pub fn new() -> FrameDecoder {
         FrameDecoder {
-            chunks: VecDeque::new(),
+            chunks: Chunks::default(),
             buffered: 0,
             state: State::Header,
             encoding: CompressionEncoding::Identity,
@@ -649,6 +649,54 @@ impl FrameDecoder {
             remaining -= len;
         }
         None
+    }
+}
+
+/// The queue of received chunks not yet read. Most messages arrive in one
+/// chunk, so the first is held inline and the queue only allocates for a
+/// second: a call whose messages each come whole costs no allocation here.
+#[derive(Default)]
+struct Chunks {
+    /// The front chunk; `None` only when the queue is empty.
+    first: Option<Bytes>,
+    /// The chunks after the first.
+    rest: VecDeque<Bytes>,
+}
+
+impl Chunks {
+    fn push_back(&mut self, chunk: Bytes) {
+        if self.first.is_none() {
+            self.first = Some(chunk);
+        } else {
+            self.rest.push_back(chunk);
+        }
+    }
+
+    fn pop_front(&mut self) -> Option<Bytes> {
+        let front = self.first.take();
+        self.first = self.rest.pop_front();
+        front
+    }
+
+    fn front(&self) -> Option<&Bytes> {
+        self.first.as_ref()
+    }
+
+    fn front_mut(&mut self) -> Option<&mut Bytes> {
+        self.first.as_mut()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Bytes> {
+        self.first.iter().chain(self.rest.iter())
+    }
+
+    fn len(&self) -> usize {
+        usize::from(self.first.is_some()) + self.rest.len()
+    }
+
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
+        self.first.is_none()
     }
 }
 
