@@ -17,7 +17,7 @@ use metrics::SharedString;
 use pin_project::pin_project;
 use tower::{Layer, Service};
 
-use super::size::MessageBytes;
+use super::size::{CountedBody, MessageBytes};
 use super::{
     CLIENT_ATTEMPT_DURATION, CLIENT_ATTEMPT_RCVD_SIZE, CLIENT_ATTEMPT_SENT_SIZE,
     CLIENT_ATTEMPT_STARTED, CLIENT_CALL_DURATION, METHOD, OTHER_METHOD, STATUS, TARGET,
@@ -309,7 +309,7 @@ impl Sent {
 }
 
 /// How the message bytes of `request`'s body are counted: a body of one
-/// chunk at once; any other wrapped in a [`SentBody`].
+/// chunk at once; any other wrapped in a [`CountedBody`].
 fn count_sent(request: &mut http::Request<Body>) -> Sent {
     if let Some(bytes) = request.body().as_bytes() {
         return Sent::Known(MessageBytes::default().feed(bytes));
@@ -319,11 +319,7 @@ fn count_sent(request: &mut http::Request<Body>) -> Sent {
     }
     let total = Arc::new(AtomicU64::new(0));
     let body = std::mem::take(request.body_mut());
-    *request.body_mut() = Body::new(SentBody {
-        inner: body,
-        counter: MessageBytes::default(),
-        total: total.clone(),
-    });
+    *request.body_mut() = Body::new(CountedBody::new(body, total.clone(), |total| total));
     Sent::Counted(total)
 }
 
@@ -366,48 +362,6 @@ impl OnEnd for Recording {
         if let Some(sizes) = &mut self.sizes {
             sizes.rcvd.feed(chunk);
         }
-    }
-}
-
-/// An attempt's stream of requests, unchanged, counting the message bytes
-/// it sends into the attempt's [`Recording`].
-#[pin_project]
-struct SentBody {
-    #[pin]
-    inner: Body,
-    counter: MessageBytes,
-    total: Arc<AtomicU64>,
-}
-
-impl http_body::Body for SentBody {
-    type Data = Bytes;
-    type Error = Status;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
-        let this = self.project();
-        let polled = ready!(this.inner.poll_frame(cx));
-        if let Some(data) = polled
-            .as_ref()
-            .and_then(|frame| frame.as_ref().ok())
-            .and_then(Frame::data_ref)
-        {
-            let counted = this.counter.feed(data);
-            if counted > 0 {
-                this.total.fetch_add(counted, Ordering::Relaxed);
-            }
-        }
-        Poll::Ready(polled)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
     }
 }
 

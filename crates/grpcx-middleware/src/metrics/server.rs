@@ -10,16 +10,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context as TaskContext, Poll, ready};
 use std::time::Instant;
 
-use bytes::Bytes;
-use grpcx_status::{Code, Status};
+use grpcx_status::Code;
 use grpcx_transport::descriptor::ServiceDescriptor;
 use grpcx_transport::server::ResponseBody;
 use grpcx_transport::{Body, CallOutcome, Context};
-use http_body::{Frame, SizeHint};
 use pin_project::pin_project;
 use tower::{Layer, Service};
 
-use super::size::MessageBytes;
+use super::size::{CountedBody, MessageBytes};
 use super::{
     METHOD, OTHER_METHOD, SERVER_CALL_DURATION, SERVER_CALL_RCVD_SIZE, SERVER_CALL_SENT_SIZE,
     SERVER_CALL_STARTED, STATUS,
@@ -176,11 +174,7 @@ where
             }
         });
         let body = std::mem::take(request.body_mut());
-        *request.body_mut() = Body::new(RcvdBody {
-            inner: body,
-            counter: MessageBytes::default(),
-            sizes: sizes.clone(),
-        });
+        *request.body_mut() = Body::new(CountedBody::new(body, sizes.clone(), |sizes| &sizes.rcvd));
         ServerMetricsFuture {
             inner: self.inner.call(request),
             sizes: Some(sizes),
@@ -235,48 +229,6 @@ impl<F> fmt::Debug for ServerMetricsFuture<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServerMetricsFuture")
             .finish_non_exhaustive()
-    }
-}
-
-/// A server call's request body, unchanged, counting the message bytes
-/// received.
-#[pin_project]
-struct RcvdBody {
-    #[pin]
-    inner: Body,
-    counter: MessageBytes,
-    sizes: Arc<Sizes>,
-}
-
-impl http_body::Body for RcvdBody {
-    type Data = Bytes;
-    type Error = Status;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
-        let this = self.project();
-        let polled = ready!(this.inner.poll_frame(cx));
-        if let Some(data) = polled
-            .as_ref()
-            .and_then(|frame| frame.as_ref().ok())
-            .and_then(Frame::data_ref)
-        {
-            let counted = this.counter.feed(data);
-            if counted > 0 {
-                this.sizes.rcvd.fetch_add(counted, Ordering::Relaxed);
-            }
-        }
-        Poll::Ready(polled)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
     }
 }
 

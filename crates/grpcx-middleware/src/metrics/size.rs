@@ -1,5 +1,72 @@
 //! [`MessageBytes`]: the compressed message sizes of A66, counted from a
-//! body's chunks as they go by.
+//! body's chunks as they go by; [`CountedBody`], a request body counted so.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use grpcx_status::Status;
+use grpcx_transport::Body;
+use http_body::{Frame, SizeHint};
+use pin_project::pin_project;
+
+/// A body passed on unchanged, adding the message bytes it carries to a
+/// counter kept in `owner` (the counter of `owner` that `counter` picks):
+/// the requests a client attempt sends, or a server call receives.
+#[pin_project]
+pub(crate) struct CountedBody<T> {
+    #[pin]
+    inner: Body,
+    bytes: MessageBytes,
+    owner: Arc<T>,
+    counter: fn(&T) -> &AtomicU64,
+}
+
+impl<T> CountedBody<T> {
+    /// `inner`, its message bytes added to `counter(&owner)`.
+    pub(crate) fn new(inner: Body, owner: Arc<T>, counter: fn(&T) -> &AtomicU64) -> Self {
+        CountedBody {
+            inner,
+            bytes: MessageBytes::default(),
+            owner,
+            counter,
+        }
+    }
+}
+
+impl<T> http_body::Body for CountedBody<T> {
+    type Data = Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
+        let this = self.project();
+        let polled = ready!(this.inner.poll_frame(cx));
+        if let Some(data) = polled
+            .as_ref()
+            .and_then(|frame| frame.as_ref().ok())
+            .and_then(Frame::data_ref)
+        {
+            let counted = this.bytes.feed(data);
+            if counted > 0 {
+                (this.counter)(this.owner).fetch_add(counted, Ordering::Relaxed);
+            }
+        }
+        Poll::Ready(polled)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
 
 /// Counts the payload bytes of the gRPC messages in a stream of chunks:
 /// their lengths as on the wire (after compression), without the 5-byte
