@@ -263,7 +263,7 @@ pub mod server {
         BoxFuture, Connection, DEFAULT_HANDSHAKE_TIMEOUT, DEFAULT_KEEPALIVE_MIN_TIME,
         DEFAULT_MAX_CLIENT_RESETS, DEFAULT_MAX_CONNECTION_AGE_GRACE, DEFAULT_MAX_CONNECTIONS,
         DEFAULT_MAX_DECODE_MESSAGE_SIZE, DEFAULT_MAX_REQUEST_BUFFER, GrpcService, HandlerPanic,
-        ResponseBody, Routes, RoutesFuture, ServerCall, ServiceRoute, handler,
+        ResponseBody, Routes, RoutesFuture, ServerCall, ServiceRoute, handler, shutdown_signal,
     };
 }
 

@@ -54,17 +54,6 @@ async fn main() -> ExitCode {
         Ok(addr) => println!("listening on {addr}"),
         Err(_) => println!("listening on {host}:{port}"),
     }
-    let shutdown = async {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => return std::future::pending().await,
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    };
     // Health and reflection, for grpcio's reflection and health clients
     // (tests/interop/reflection_check.py).
     let (health, reporter) = grpcx::health::service();
@@ -75,7 +64,10 @@ async fn main() -> ExitCode {
         .add_service(health)
         .add_reflection()
         .on_shutdown(reporter.shutdown_hook());
-    match server.serve_with_shutdown(listener, shutdown).await {
+    match server
+        .serve_with_shutdown(listener, grpcx::server::shutdown_signal())
+        .await
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("interop-server: {err}");

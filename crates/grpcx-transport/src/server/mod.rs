@@ -26,6 +26,7 @@ mod conn;
 mod finish;
 pub mod handler;
 mod routes;
+mod signal;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -48,6 +49,7 @@ pub use body::ResponseBody;
 pub(crate) use budget::{Budget, Budgets, Charge};
 pub use finish::HandlerPanic;
 pub use routes::{BoxFuture, GrpcService, Routes, RoutesFuture, ServerCall, ServiceRoute};
+pub use signal::shutdown_signal;
 
 pub(crate) use finish::{
     call_ended, inactive_status, panicked, request_body_error, stream_panicked,

@@ -36,16 +36,13 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         "metrics on http://{}/metrics",
         metrics_listener.local_addr()?
     );
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
     tokio::spawn(serve_metrics(
         metrics_listener,
         handle,
         std::future::pending(),
     ));
     server(Config::default())
-        .serve_with_shutdown(listener, shutdown)
+        .serve_with_shutdown(listener, grpcx::server::shutdown_signal())
         .await?;
     Ok(())
 }

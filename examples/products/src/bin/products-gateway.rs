@@ -16,6 +16,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use grpcx::Endpoint;
+use grpcx::server::shutdown_signal;
 use grpcx_example_products::{DEFAULT_GATEWAY_PORT, DEFAULT_PORT, gateway, ports_from_args};
 use tokio::net::TcpListener;
 
@@ -51,30 +52,4 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     );
     gateway::serve_with_shutdown(listener, channel, shutdown_signal()).await?;
     Ok(())
-}
-
-/// Completes on Ctrl-C (SIGINT) or SIGTERM (what `kill`, systemd and
-/// Kubernetes send), so the server drains its calls (for up to its drain
-/// timeout, 5 s here) instead of dying with them.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-    tracing::info!("shutting down: draining the calls in flight");
 }

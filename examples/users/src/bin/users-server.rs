@@ -9,6 +9,7 @@
 
 use std::process::ExitCode;
 
+use grpcx::server::shutdown_signal;
 use grpcx_example_users::{DEFAULT_PORT, port_from_args, serve_with_shutdown};
 use tokio::net::TcpListener;
 
@@ -29,33 +30,10 @@ async fn main() -> ExitCode {
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let port = port_from_args(std::env::args().skip(1), DEFAULT_PORT)?;
     let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+    // Taken over before the address is announced: from then on, SIGTERM
+    // drains the server.
+    let signal = shutdown_signal();
     tracing::info!("user service listening on {}", listener.local_addr()?);
-    serve_with_shutdown(listener, shutdown_signal()).await?;
+    serve_with_shutdown(listener, signal).await?;
     Ok(())
-}
-
-/// Completes on Ctrl-C (SIGINT) or SIGTERM (what `kill`, systemd and
-/// Kubernetes send), so the server drains its calls (for up to its drain
-/// timeout, 5 s here) instead of dying with them.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
-    tracing::info!("shutting down: draining the calls in flight");
 }
