@@ -13,13 +13,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context as TaskContext, Poll};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use grpcx::codec::ProstCodec;
 use grpcx::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
-use grpcx::{Body, BoxError, Context, Request, Response, Server};
+use grpcx::{Body, BoxError, CallContext, Request, Response, Server};
 use grpcx::{Code, ErrorInfo, Origin, Status};
 use grpcx_tests::probe::{Action, ProbeRequest};
 use grpcx_tests::raw::frame;
@@ -58,14 +58,14 @@ where
     type Error = BoxError;
     type Future = BoxFuture<Result<S::Response, BoxError>>;
 
-    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
         self.seen.fetch_add(1, Ordering::SeqCst);
         // The call's context is in the extensions before any layer runs.
-        assert!(request.extensions().get::<Context>().is_some());
+        assert!(request.extensions().get::<CallContext>().is_some());
         let name = request
             .headers()
             .get("authorization")
@@ -526,10 +526,7 @@ impl<S> Service<http::Request<Body>> for Replace<S> {
     type Error = std::convert::Infallible;
     type Future = std::future::Ready<Result<http::Response<Failing>, std::convert::Infallible>>;
 
-    fn poll_ready(
-        &mut self,
-        _: &mut TaskContext<'_>,
-    ) -> Poll<Result<(), std::convert::Infallible>> {
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), std::convert::Infallible>> {
         Poll::Ready(Ok(()))
     }
 
@@ -552,7 +549,7 @@ impl http_body::Body for Failing {
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
-        _: &mut TaskContext<'_>,
+        _: &mut Context<'_>,
     ) -> Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
         if std::mem::replace(&mut self.0, true) {
             return Poll::Ready(Some(Err(std::io::Error::other("secret path /srv/db"))));

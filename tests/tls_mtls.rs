@@ -2,7 +2,7 @@
 //! rcgen signs the server's and the client's certificates; the server
 //! requires a client certificate (rustls's `WebPkiClientVerifier`), and
 //! both a server layer and the handler read the peer's chain from the
-//! call's `Context`. A client without a certificate is refused at the
+//! call's `CallContext`. A client without a certificate is refused at the
 //! handshake, and a connection that never finishes its TLS handshake (or
 //! never sends the HTTP/2 preface after it) is closed at the handshake
 //! timeout.
@@ -16,7 +16,8 @@ use grpcx::codec::ProstCodec;
 use grpcx::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
 use grpcx::tls::rustls;
 use grpcx::{
-    Body, BoxError, Code, Context, Endpoint, Origin, Progress, Request, Response, Server, Status,
+    Body, BoxError, CallContext, Code, Endpoint, Origin, Progress, Request, Response, Server,
+    Status,
 };
 use http::uri::PathAndQuery;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -119,8 +120,8 @@ async fn serve_with_handshake_timeout(
     let record = move |request: http::Request<Body>| -> Result<http::Request<Body>, BoxError> {
         let leaf = request
             .extensions()
-            .get::<Context>()
-            .and_then(Context::peer_certificates)
+            .get::<CallContext>()
+            .and_then(CallContext::peer_certificates)
             .and_then(|chain| chain.first())
             .map(|leaf| leaf.to_vec())
             .ok_or_else(|| Status::unauthenticated("the layer saw no client certificate"))?;

@@ -6,8 +6,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use bytes::{Bytes, BytesMut};
+use grpcx::{CallContext, Request};
 use grpcx::{Code, Origin, Status};
-use grpcx::{Context, Request};
 use grpcx_tests::probe::{Action, ProbeRequest};
 use grpcx_tests::raw::{RawClient, RawResponse, frame, frame_bytes, header_only};
 use grpcx_tests::{TestServer, codec, endpoint, path, unary, within};
@@ -146,11 +146,11 @@ async fn a_refused_request_does_not_end_the_detached_context() {
     // Refusing a call before it has a context must not end the shared
     // detached context, which "has no deadline and never ends".
     assert_eq!(
-        Context::detached().outcome(),
+        CallContext::detached().outcome(),
         None,
-        "a refused request finished Context::detached()"
+        "a refused request finished CallContext::detached()"
     );
-    assert!(Context::detached().is_active());
+    assert!(CallContext::detached().is_active());
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! Cancellation over the wire: a client that drops its call cancels it on
 //! the server (the outcome is `Cancelled` and the handler is dropped), and
-//! `Context::abort` ends a call with exactly its status.
+//! `CallContext::abort` ends a call with exactly its status.
 
 // Test code: failing loudly, with the reason, is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

@@ -7,7 +7,7 @@
 //! as `ServerStream`). Any other method is `UNIMPLEMENTED`.
 //!
 //! Every call reports [`Event::Started`] once its first request is read,
-//! [`Event::Done`] from `Context::on_done`, and [`Event::HandlerDropped`]
+//! [`Event::Done`] from `CallContext::on_done`, and [`Event::HandlerDropped`]
 //! when its handler future (or response stream) is dropped before it
 //! finished: the cleanup a cancelled or expired call must get.
 
@@ -20,7 +20,7 @@ use futures_util::Stream;
 use grpcx::codec::ProstCodec;
 use grpcx::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
 use grpcx::{BadRequest, Code, Detail, ErrorInfo, Metadata, RetryInfo, Status};
-use grpcx::{CallOutcome, Context, Request, Response, Streaming};
+use grpcx::{CallContext, CallOutcome, Request, Response, Streaming};
 use tokio::sync::{mpsc, watch};
 
 use crate::within;
@@ -92,7 +92,7 @@ pub struct ProbeRequest {
     /// Attach the rich details of [`rich_details`] to the status.
     #[prost(bool, tag = "6")]
     pub details: bool,
-    /// Set trailing metadata through `Context::set_trailing_metadata`.
+    /// Set trailing metadata through `CallContext::set_trailing_metadata`.
     #[prost(bool, tag = "7")]
     pub context_trailers: bool,
     /// Put metadata in the status itself.
@@ -182,9 +182,9 @@ pub enum Event {
         method: String,
         /// The request metadata the handler received.
         metadata: Metadata,
-        /// `Context::time_remaining` when the handler started.
+        /// `CallContext::time_remaining` when the handler started.
         time_remaining: Option<Duration>,
-        /// `Context::deadline`.
+        /// `CallContext::deadline`.
         deadline: Option<tokio::time::Instant>,
     },
     /// A call's handler future or response stream was dropped before it
@@ -193,7 +193,7 @@ pub enum Event {
         /// The request's id.
         id: String,
     },
-    /// A call ended, as `Context::on_done` reported.
+    /// A call ended, as `CallContext::on_done` reported.
     Done {
         /// The request's id.
         id: String,
@@ -490,7 +490,7 @@ impl Drop for DropReport {
 impl Shared {
     /// Reports the start, registers the `on_done` callbacks and the
     /// trailing metadata the request asks for, and arms a drop report.
-    fn start(&self, request: &ProbeRequest, ctx: &Context, metadata: Metadata) -> DropReport {
+    fn start(&self, request: &ProbeRequest, ctx: &CallContext, metadata: Metadata) -> DropReport {
         tracing::debug!(id = %request.id, method = %ctx.method(), "probe call started");
         if request.panic_on_done {
             ctx.on_done(|_| panic!("{PANIC_TEXT} (on_done)"));
@@ -519,7 +519,7 @@ impl Shared {
     }
 
     /// Does the request's action. `Ok` means "finish normally".
-    async fn act(&self, request: &ProbeRequest, ctx: &Context) -> Result<(), Status> {
+    async fn act(&self, request: &ProbeRequest, ctx: &CallContext) -> Result<(), Status> {
         match Action::try_from(request.action).unwrap_or(Action::Reply) {
             Action::Reply => Ok(()),
             Action::Fail => Err(probe_status(request)),
@@ -655,7 +655,7 @@ async fn bidi(
 
 struct StreamState {
     shared: Arc<Shared>,
-    ctx: Context,
+    ctx: CallContext,
     /// The request that decides the behaviour, once read.
     request: Option<ProbeRequest>,
     /// A bidi call's requests, to read the first one from.

@@ -16,7 +16,9 @@ pub use grpcx_transport::blocking::{
 pub use grpcx_transport::client::{ClientConfig, ClientService, Grpc, RequestSender};
 pub use grpcx_transport::descriptor::{MethodDescriptor, MethodKind, ServiceDescriptor};
 pub use grpcx_transport::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
-pub use grpcx_transport::{Channel, Context, Endpoint, IntoRequest, Request, Response, Streaming};
+pub use grpcx_transport::{
+    CallContext, Channel, Endpoint, IntoRequest, Request, Response, Streaming,
+};
 pub use http;
 pub use http::uri::PathAndQuery;
 pub use prost;

@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures_core::Stream;
 use futures_util::{StreamExt as _, stream};
 use grpcx::codec::CompressionEncoding;
-use grpcx::{Code, Context, Metadata, Request, Response, Status, Streaming};
+use grpcx::{CallContext, Code, Metadata, Request, Response, Status, Streaming};
 
 use crate::pb::{
     BoolValue, EchoStatus, Empty, Payload, SimpleRequest, SimpleResponse,
@@ -154,7 +154,7 @@ impl TestService for InteropTestService {
 /// The responses one `StreamingOutputCallRequest` asks for, each after its
 /// interval, then its status if it asks for one. With the call's context,
 /// each response is compressed or not as its parameters say.
-fn respond(message: StreamingOutputCallRequest, ctx: Option<Context>) -> ResponseStream {
+fn respond(message: StreamingOutputCallRequest, ctx: Option<CallContext>) -> ResponseStream {
     let status = echo_status(message.response_status.as_ref());
     let responses = stream::iter(message.response_parameters).then(move |params| {
         let ctx = ctx.clone();
@@ -194,7 +194,7 @@ fn payload(size: i32) -> Result<Payload, Status> {
 
 /// The interop spec's check of `expect_compressed`: the request must have
 /// been sent compressed.
-fn check_expect_compressed(expect: Option<&BoolValue>, ctx: &Context) -> Result<(), Status> {
+fn check_expect_compressed(expect: Option<&BoolValue>, ctx: &CallContext) -> Result<(), Status> {
     if expect.is_some_and(|e| e.value) && !ctx.request_compression().is_compressed() {
         return Err(Status::invalid_argument(
             "expected a compressed request, got an uncompressed one",
@@ -211,7 +211,7 @@ fn echo_initial(metadata: &Metadata) -> Metadata {
     echoed
 }
 
-fn echo_trailing(metadata: &Metadata, ctx: &Context) {
+fn echo_trailing(metadata: &Metadata, ctx: &CallContext) {
     let mut echoed = Metadata::new();
     for value in metadata.get_all_bin(ECHO_TRAILING).flatten() {
         let _ = echoed.append_bin(ECHO_TRAILING, value);

@@ -129,7 +129,7 @@
 //! query. It becomes `INTERNAL` `"internal server error; request id: <id>"`
 //! with a `google.rpc.RequestInfo` detail holding the same id, and nothing
 //! else of it (no detail, no metadata) is sent; trailers the handler set
-//! through its `Context` still are, as they belong to the call. Panics are
+//! through its `CallContext` still are, as they belong to the call. Panics are
 //! always treated so, whether the advice caught them (in the inner
 //! service's future or `call`) or the transport did (in a response stream,
 //! or a blocking handler:
@@ -188,7 +188,7 @@
 //! # Costs
 //!
 //! Per call: two reference counts (the advice's `Arc`, and the call's
-//! [`Context`](grpcx_transport::Context), for the method in the log; the
+//! [`CallContext`](grpcx_transport::CallContext), for the method in the log; the
 //! `x-request-id` header's when the client sent one) and one boxed closure
 //! ([`ResponseBody::map_status`]). Per message: nothing, the body is the
 //! inner service's own. The closure runs once, with the final status: an

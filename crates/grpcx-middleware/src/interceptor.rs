@@ -5,7 +5,7 @@
 //! An [`Interceptor`] gets the call's head as a [`CallHead`] (its
 //! metadata as a validated [`Metadata`](grpcx_status::Metadata), its
 //! method, its deadline, its extensions, and on the server its
-//! [`Context`](grpcx_transport::Context)) and gives it back, changed or
+//! [`CallContext`](grpcx_transport::CallContext)) and gives it back, changed or
 //! not, or fails the call with a `Status`. It is **async**: it may await a
 //! token cache, a remote authorization check or a rate limiter before
 //! answering, which synchronous interceptors cannot do without a

@@ -32,7 +32,7 @@
 //!
 //! # How the end of a call is seen
 //!
-//! On the server, through the call's [`Context`](grpcx_transport::Context):
+//! On the server, through the call's [`CallContext`](grpcx_transport::CallContext):
 //! its `on_done` reports the code the server actually sent (after every
 //! layer mapped it), `DEADLINE_EXCEEDED` when the deadline passed, and
 //! `CANCELLED` when the client reset the call. On the client, as the

@@ -1,10 +1,10 @@
-//! [`Context`]: what a server handler knows about, and can do to, its call.
+//! [`CallContext`]: what a server handler knows about, and can do to, its call.
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
-use std::task::{Context as TaskContext, Poll};
+use std::task::{Context, Poll};
 
 use futures_util::task::AtomicWaker;
 use std::time::Duration;
@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use crate::server::Config;
 
-/// How a call ended, as its [`Context`] reports it.
+/// How a call ended, as its [`CallContext`] reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CallOutcome {
@@ -36,20 +36,20 @@ pub enum CallOutcome {
 ///
 /// Modelled on grpcio's `ServicerContext`:
 ///
-/// - [`set_code`](Context::set_code) and [`set_message`](Context::set_message)
+/// - [`set_code`](CallContext::set_code) and [`set_message`](CallContext::set_message)
 ///   choose the status sent at the end; with a non-OK code a unary
 ///   response's message is not sent.
-/// - [`abort`](Context::abort) and [`abort_with_status`](Context::abort_with_status)
+/// - [`abort`](CallContext::abort) and [`abort_with_status`](CallContext::abort_with_status)
 ///   end the call at once with a status (also from another task holding a
 ///   clone); the handler returns the status they give back.
-/// - [`set_trailing_metadata`](Context::set_trailing_metadata) adds trailers.
-/// - [`is_active`](Context::is_active), [`time_remaining`](Context::time_remaining)
-///   and [`deadline`](Context::deadline) tell whether the work is still
+/// - [`set_trailing_metadata`](CallContext::set_trailing_metadata) adds trailers.
+/// - [`is_active`](CallContext::is_active), [`time_remaining`](CallContext::time_remaining)
+///   and [`deadline`](CallContext::deadline) tell whether the work is still
 ///   wanted, and for how long.
-/// - [`on_done`](Context::on_done) and [`done`](Context::done) report how the
+/// - [`on_done`](CallContext::on_done) and [`done`](CallContext::done) report how the
 ///   call ended: completed, cancelled by the client, or past its deadline.
 #[derive(Clone)]
-pub struct Context {
+pub struct CallContext {
     inner: Arc<Inner>,
 }
 
@@ -121,7 +121,7 @@ pub(crate) enum Signal {
     SendHeaders,
 }
 
-impl Context {
+impl CallContext {
     /// A context for a call of `method` (the request's path).
     pub(crate) fn new(
         method: PathAndQuery,
@@ -129,8 +129,8 @@ impl Context {
         deadline: Option<Instant>,
         previous_attempts: u32,
         config: Arc<Config>,
-    ) -> Context {
-        Context {
+    ) -> CallContext {
+        CallContext {
             inner: Arc::new(Inner {
                 detached: false,
                 method,
@@ -153,10 +153,10 @@ impl Context {
     /// or on the client side). It has no deadline and never ends; it is
     /// shared by every such request, so setting anything on it (codes,
     /// trailers, callbacks) does nothing.
-    pub fn detached() -> &'static Context {
-        static DETACHED: OnceLock<Context> = OnceLock::new();
+    pub fn detached() -> &'static CallContext {
+        static DETACHED: OnceLock<CallContext> = OnceLock::new();
         DETACHED.get_or_init(|| {
-            let mut context = Context::new(
+            let mut context = CallContext::new(
                 PathAndQuery::from_static("/"),
                 Peer::default(),
                 None,
@@ -172,7 +172,7 @@ impl Context {
 
     /// This context, freshly made, as the context of the call `span`
     /// traces.
-    pub(crate) fn with_span(mut self, span: tracing::Span) -> Context {
+    pub(crate) fn with_span(mut self, span: tracing::Span) -> CallContext {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
             inner.span = span;
         }
@@ -182,7 +182,7 @@ impl Context {
     /// The call's tracing span: handlers and response streams run inside
     /// it, and the server's log of the call's failure is an event in it.
     /// A disabled span (`Span::none()`) when no subscriber is interested,
-    /// and for a [detached](Context::detached) context.
+    /// and for a [detached](CallContext::detached) context.
     pub fn span(&self) -> &tracing::Span {
         &self.inner.span
     }
@@ -276,12 +276,12 @@ impl Context {
         self.state().message = Some(message.into());
     }
 
-    /// The code set by [`Context::set_code`], if any.
+    /// The code set by [`CallContext::set_code`], if any.
     pub fn code(&self) -> Option<Code> {
         self.state().code
     }
 
-    /// The message set by [`Context::set_message`], if any.
+    /// The message set by [`CallContext::set_message`], if any.
     pub fn message(&self) -> Option<String> {
         self.state().message.clone()
     }
@@ -311,7 +311,7 @@ impl Context {
     }
 
     /// Whether the next response messages are compressed, when the call's
-    /// responses are (see [`Context::set_compression`]); they are by default.
+    /// responses are (see [`CallContext::set_compression`]); they are by default.
     /// Takes effect from the next message the handler hands over, so a
     /// stream can send some messages uncompressed (say, secrets that must
     /// not be compressed next to attacker-chosen data).
@@ -344,7 +344,7 @@ impl Context {
     /// a clone of the context, it ends the call just the same.
     ///
     /// ```
-    /// # use grpcx_transport::{Context, Request};
+    /// # use grpcx_transport::{CallContext, Request};
     /// # use grpcx_status::{Code, Status};
     /// async fn handler(req: Request<String>) -> Result<String, Status> {
     ///     if req.get_ref().is_empty() {
@@ -358,7 +358,7 @@ impl Context {
     }
 
     /// Ends the call now with a status that may carry details and metadata
-    /// (see [`Context::abort`]).
+    /// (see [`CallContext::abort`]).
     pub fn abort_with_status(&self, status: Status) -> Status {
         if self.inner.detached {
             return status;
@@ -396,7 +396,7 @@ impl Context {
     /// Polls for an abort, and for a `send_headers` request when `headers`
     /// is set; registers the caller as the call's driver (one at a time:
     /// the dispatcher while the handler runs, then the response body).
-    pub(crate) fn poll_signal(&self, cx: &mut TaskContext<'_>, headers: bool) -> Poll<Signal> {
+    pub(crate) fn poll_signal(&self, cx: &mut Context<'_>, headers: bool) -> Poll<Signal> {
         if self.inner.detached {
             return Poll::Pending;
         }
@@ -445,7 +445,7 @@ impl Context {
     }
 
     /// Waits until the call ends and tells how. Never resolves for a
-    /// [detached](Context::detached) context.
+    /// [detached](CallContext::detached) context.
     pub async fn done(&self) -> CallOutcome {
         loop {
             let notified = self.inner.changed.notified();
@@ -533,10 +533,10 @@ thread_local! {
     /// The server call being handled on this thread: set while the server
     /// polls a call's handler or response stream, and while a blocking
     /// handler runs.
-    static CURRENT: std::cell::RefCell<Option<Context>> = const { std::cell::RefCell::new(None) };
+    static CURRENT: std::cell::RefCell<Option<CallContext>> = const { std::cell::RefCell::new(None) };
 }
 
-impl Context {
+impl CallContext {
     /// The context of the server call being handled here: by the handler
     /// (and whatever it awaits) or response stream being polled, or by the
     /// blocking handler running on this thread. `None` elsewhere,
@@ -545,14 +545,14 @@ impl Context {
     /// A client call made while a handler runs takes its deadline from
     /// here (the earlier of the two), with no code from the user; see
     /// `Request::inherit_deadline` to opt out.
-    pub fn current() -> Option<Context> {
+    pub fn current() -> Option<CallContext> {
         CURRENT
             .try_with(|current| current.borrow().clone())
             .ok()
             .flatten()
     }
 
-    /// Makes this context [`Context::current`] on this thread until the
+    /// Makes this context [`CallContext::current`] on this thread until the
     /// guard is dropped: around a poll of a call's handler or response
     /// stream, or while a blocking handler runs.
     ///
@@ -574,7 +574,7 @@ impl Context {
 
 /// Restores the thread's previous current context when dropped.
 pub(crate) struct Entered {
-    previous: Option<Context>,
+    previous: Option<CallContext>,
     _span: Option<tracing::span::EnteredSpan>,
 }
 
@@ -585,9 +585,9 @@ impl Drop for Entered {
     }
 }
 
-impl fmt::Debug for Context {
+impl fmt::Debug for CallContext {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Context")
+        f.debug_struct("CallContext")
             .field("method", &self.inner.method)
             .field("peer", &self.inner.peer.addr)
             .field("deadline", &self.inner.deadline)
@@ -598,15 +598,15 @@ impl fmt::Debug for Context {
 
 /// Marks the call cancelled if it is dropped before the call was finished.
 pub(crate) struct CallGuard {
-    ctx: Context,
+    ctx: CallContext,
 }
 
 impl CallGuard {
-    pub(crate) fn new(ctx: Context) -> CallGuard {
+    pub(crate) fn new(ctx: CallContext) -> CallGuard {
         CallGuard { ctx }
     }
 
-    pub(crate) fn context(&self) -> &Context {
+    pub(crate) fn context(&self) -> &CallContext {
         &self.ctx
     }
 
@@ -641,8 +641,8 @@ impl Drop for CallGuard {
 
 /// A context for unit tests: `/a.B/C`, with `deadline`.
 #[cfg(test)]
-pub(crate) fn test_context(deadline: Option<Instant>) -> Context {
-    Context::new(
+pub(crate) fn test_context(deadline: Option<Instant>) -> CallContext {
+    CallContext::new(
         PathAndQuery::from_static("/a.B/C"),
         Peer::default(),
         deadline,
@@ -666,9 +666,9 @@ mod tests {
         tokio::time::advance(Duration::from_secs(1)).await;
         assert_eq!(ctx.time_remaining(), Some(Duration::ZERO));
         assert!(!ctx.is_active());
-        assert_eq!(Context::detached().time_remaining(), None);
+        assert_eq!(CallContext::detached().time_remaining(), None);
         // The shared detached context cannot be ended or changed.
-        let detached = Context::detached();
+        let detached = CallContext::detached();
         detached.set_code(Code::Internal);
         detached.abort(Code::Aborted, "no");
         detached.finish(CallOutcome::Cancelled);
@@ -739,13 +739,13 @@ mod tests {
 
     #[tokio::test]
     async fn the_current_context_is_the_one_in_scope() {
-        assert!(Context::current().is_none());
+        assert!(CallContext::current().is_none());
         let ctx = test_context(None);
         {
             let _entered = ctx.enter();
-            assert_eq!(Context::current().unwrap().method(), "/a.B/C");
+            assert_eq!(CallContext::current().unwrap().method(), "/a.B/C");
         }
-        assert!(Context::current().is_none());
+        assert!(CallContext::current().is_none());
     }
 
     #[test]

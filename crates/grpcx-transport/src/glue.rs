@@ -9,7 +9,7 @@ use futures_core::Stream;
 use grpcx_codec::{CompressionConfig, CompressionEncoding, Encoder, FrameDecoder, FrameEncoder};
 use grpcx_status::Status;
 
-use crate::context::Context as CallContext;
+use crate::context::CallContext;
 
 /// The first capacity of a stream's output buffer; it grows as needed and
 /// is reused from one message to the next.

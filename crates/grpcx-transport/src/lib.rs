@@ -14,12 +14,12 @@
 //!   trait services implement, and the method adapters in
 //!   [`server::handler`]. Every call goes through tower layers
 //!   ([`Server::layer`], [`Server::add_layered_service`]) as an
-//!   `http::Request<`[`Body`]`>` carrying its [`Context`] in its extensions;
+//!   `http::Request<`[`Body`]`>` carrying its [`CallContext`] in its extensions;
 //!   its response carries the final status as a value
 //!   ([`ResponseBody`](server::ResponseBody)) until the server writes it.
 //! - [`Request`], [`Response`], [`Streaming`]: messages with metadata, and
 //!   incoming message streams, on both sides.
-//! - [`Context`]: a server handler's view of its call (deadline,
+//! - [`CallContext`]: a server handler's view of its call (deadline,
 //!   cancellation, abort, status and trailers).
 //! - [`blocking`]: the blocking API, for code on plain threads: a
 //!   [`BlockingChannel`](blocking::BlockingChannel) client and blocking
@@ -45,7 +45,7 @@ pub mod timeout;
 
 pub use body::Body;
 pub use client::{Channel, Endpoint};
-pub use context::{CallOutcome, Context};
+pub use context::{CallContext, CallOutcome};
 pub use error::{BoxError, Error, status_from_layer_error};
 pub use extensions::{Attempts, Deadline, GrpcMethod};
 pub use protocol::{DEFAULT_MAX_DECODE_MESSAGE_SIZE, GRPC_PREVIOUS_RPC_ATTEMPTS};

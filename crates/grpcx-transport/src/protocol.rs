@@ -8,7 +8,7 @@ pub const DEFAULT_MAX_DECODE_MESSAGE_SIZE: usize = 4 * 1024 * 1024;
 /// The `grpc-previous-rpc-attempts` header (gRFC A6): how many times a
 /// retrying layer sent the call before this attempt. The one `grpc-*`
 /// header a client layer may set on a request; a handler reads it as
-/// [`Context::previous_attempts`](crate::Context::previous_attempts).
+/// [`CallContext::previous_attempts`](crate::CallContext::previous_attempts).
 pub const GRPC_PREVIOUS_RPC_ATTEMPTS: http::HeaderName =
     http::HeaderName::from_static("grpc-previous-rpc-attempts");
 

@@ -9,9 +9,9 @@ use grpcx_codec::CompressionEncoding;
 use grpcx_status::Metadata;
 use tokio::time::Instant;
 
-use crate::context::Context;
+use crate::context::CallContext;
 
-/// A request message with its metadata, and on the server its [`Context`].
+/// A request message with its metadata, and on the server its [`CallContext`].
 ///
 /// On the client, build one with [`Request::new`] (or pass a bare message
 /// wherever an [`IntoRequest`] is taken) and set metadata and a timeout. On
@@ -34,7 +34,7 @@ pub struct Request<T> {
     deadline: Option<Instant>,
     inherit_deadline: bool,
     compression: Option<CompressionEncoding>,
-    context: Option<Context>,
+    context: Option<CallContext>,
     extensions: http::Extensions,
 }
 
@@ -56,7 +56,7 @@ impl<T> Request<T> {
     pub(crate) fn from_server(
         message: T,
         (metadata, extensions): (Metadata, http::Extensions),
-        context: Context,
+        context: CallContext,
     ) -> Request<T> {
         Request {
             message,
@@ -71,7 +71,7 @@ impl<T> Request<T> {
     }
 
     /// The request's extensions: on the server, what server layers put
-    /// there (an authenticated principal, say) and the call's [`Context`].
+    /// there (an authenticated principal, say) and the call's [`CallContext`].
     pub fn extensions(&self) -> &http::Extensions {
         &self.extensions
     }
@@ -106,10 +106,12 @@ impl<T> Request<T> {
         &mut self.metadata
     }
 
-    /// The server call's context; a [detached](Context::detached) one for a
+    /// The server call's context; a [detached](CallContext::detached) one for a
     /// request not received by a server.
-    pub fn context(&self) -> &Context {
-        self.context.as_ref().unwrap_or_else(|| Context::detached())
+    pub fn context(&self) -> &CallContext {
+        self.context
+            .as_ref()
+            .unwrap_or_else(|| CallContext::detached())
     }
 
     /// The client-side timeout of the call, sent as `grpc-timeout` and
@@ -163,7 +165,7 @@ impl<T> Request<T> {
     }
 
     /// Whether the call inherits the deadline of the server call being
-    /// handled where it is made ([`Context::current`]): on by default, so a
+    /// handled where it is made ([`CallContext::current`]): on by default, so a
     /// call made while handling another never outlives it (deadline
     /// propagation). `false` opts out, for work that must go on after the
     /// handler's client has given up.
@@ -184,7 +186,7 @@ impl<T> Request<T> {
     /// [`Request::inherit_deadline`]); this is for calls made elsewhere,
     /// in a task the handler spawned for instance. A context without a
     /// deadline changes nothing; an earlier deadline already set is kept.
-    pub fn with_deadline_of(mut self, context: &Context) -> Request<T> {
+    pub fn with_deadline_of(mut self, context: &CallContext) -> Request<T> {
         if let Some(deadline) = context.deadline() {
             self.deadline = Some(self.deadline.map_or(deadline, |d| d.min(deadline)));
         }
@@ -205,7 +207,7 @@ impl<T> Request<T> {
             .or(default_timeout)
             .and_then(|t| now.checked_add(t));
         let inherited = if self.inherit_deadline {
-            Context::current().and_then(|context| context.deadline())
+            CallContext::current().and_then(|context| context.deadline())
         } else {
             None
         };
@@ -485,7 +487,7 @@ impl<T> Response<T> {
     }
 
     /// The trailing metadata received with the `OK` status (client side).
-    /// A server handler sets trailers through its `Context` instead.
+    /// A server handler sets trailers through its `CallContext` instead.
     pub fn trailers(&self) -> &Metadata {
         &self.trailers
     }

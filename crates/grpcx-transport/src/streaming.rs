@@ -3,7 +3,7 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context as TaskContext, Poll, ready};
+use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use futures_core::Stream;
@@ -238,7 +238,7 @@ impl<T> Streaming<T> {
         Poll::Ready(Some(Err(status)))
     }
 
-    fn poll_body(&mut self, cx: &mut TaskContext<'_>) -> Poll<Option<Result<T, Status>>> {
+    fn poll_body(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, Status>>> {
         loop {
             match self.frames.next_message() {
                 Ok(Some(message)) => {
@@ -353,7 +353,7 @@ impl<T> Streaming<T> {
 impl<T> Stream for Streaming<T> {
     type Item = Result<T, Status>;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         if let Some(status) = this.queued.take() {
             this.done = true;

@@ -7,7 +7,7 @@
 //!   [`ErrorInfo`], [`BadRequest`], [`RetryInfo`], ...) and [`DomainError`]
 //!   from `grpcx-status`;
 //! - [`Server`], [`Channel`], [`Endpoint`], [`Request`], [`Response`],
-//!   [`Streaming`] and the handler [`Context`] from `grpcx-transport`;
+//!   [`Streaming`] and the handler [`CallContext`] from `grpcx-transport`;
 //! - the codec and compression types in [`codec`].
 //!
 //! # Features
@@ -20,7 +20,7 @@
 //!   .build()?)` refuses clients without a certificate at the handshake,
 //!   and a client config built `with_client_auth_cert(chain, key)` presents
 //!   one. Handlers and server layers read the peer's chain with
-//!   `Context::peer_certificates`. The rustls these configs come from is
+//!   `CallContext::peer_certificates`. The rustls these configs come from is
 //!   re-exported as `tls::rustls`.
 //! - `json` (off by default): the JSON error body of Google's API design
 //!   guide (AIP-193) for HTTP/JSON gateways, `Status::to_json` and
@@ -117,7 +117,7 @@
 //! [`Server::layer`] (or to one service with
 //! [`Server::add_layered_service`]) as an `http::Request<`[`Body`]`>`: a
 //! layer reads the metadata (the headers) and the extensions, where the
-//! call's [`Context`] is, adds to them for the handler, or fails the call
+//! call's [`CallContext`] is, adds to them for the handler, or fails the call
 //! with a [`Status`]. A response carries its final status as a value until
 //! the server writes it, so a layer can also replace it
 //! ([`ResponseBody::map_status`](server::ResponseBody::map_status)).
@@ -223,7 +223,7 @@ pub use grpcx_status::{
     QuotaFailure, RequestInfo, ResourceInfo, ResultExt, RetryInfo, Status,
 };
 pub use grpcx_transport::{
-    Body, BoxError, CallOutcome, Channel, Context, Deadline, Endpoint, Error, GrpcMethod,
+    Body, BoxError, CallContext, CallOutcome, Channel, Deadline, Endpoint, Error, GrpcMethod,
     IntoBlockingStreamingRequest, IntoRequest, IntoStreamingRequest, Request, Response, Server,
     Streaming,
 };
@@ -362,7 +362,7 @@ pub mod codegen {
     pub use grpcx_transport::descriptor::{MethodDescriptor, MethodKind, ServiceDescriptor};
     pub use grpcx_transport::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
     pub use grpcx_transport::{
-        Channel, Context, Endpoint, IntoRequest, Request, Response, Streaming,
+        CallContext, Channel, Endpoint, IntoRequest, Request, Response, Streaming,
     };
     pub use http;
     pub use http::uri::PathAndQuery;

@@ -9,7 +9,7 @@
 //! | --- | --- |
 //! | `CreateUser` | `INVALID_ARGUMENT` + `BadRequest` (every invalid field), `ALREADY_EXISTS` + `ResourceInfo`, `RESOURCE_EXHAUSTED` + `QuotaFailure` + `RetryInfo`, `INTERNAL` (the cause only in the server's log) |
 //! | `GetUsers` | `UNAUTHENTICATED` + `ErrorInfo` + `www-authenticate` trailer, `PERMISSION_DENIED` + `ErrorInfo`, `INVALID_ARGUMENT`, `OUT_OF_RANGE` |
-//! | `StreamActivity` | events, then `DATA_LOSS` at a corrupt record (set with `Context::set_code`) |
+//! | `StreamActivity` | events, then `DATA_LOSS` at a corrupt record (set with `CallContext::set_code`) |
 //! | `ProcessTransaction` | `INVALID_ARGUMENT`, `NOT_FOUND`, `FAILED_PRECONDITION`, `ABORTED` + `ErrorInfo` on a version conflict; always rolled back |
 //!
 //! How it is built:

@@ -7,7 +7,7 @@ use std::task::Poll;
 
 use grpcx_status::Status;
 use grpcx_transport::server::ResponseBody;
-use grpcx_transport::{BoxError, Context, status_from_layer_error};
+use grpcx_transport::{BoxError, CallContext, status_from_layer_error};
 use http::HeaderValue;
 use http::uri::PathAndQuery;
 use tower::Service;
@@ -125,7 +125,7 @@ impl<S: fmt::Debug> fmt::Debug for ErrorAdvice<S> {
 pub(crate) struct Call {
     /// The call's context, whose method is the path: the server puts it in
     /// the extensions of every request that goes through layers.
-    context: Option<Context>,
+    context: Option<CallContext>,
     /// The path, when there is no context (a service used on its own).
     path: Option<PathAndQuery>,
     client_request_id: Option<HeaderValue>,
@@ -133,7 +133,7 @@ pub(crate) struct Call {
 
 impl Call {
     fn of<B>(request: &http::Request<B>) -> Call {
-        let context = request.extensions().get::<Context>().cloned();
+        let context = request.extensions().get::<CallContext>().cloned();
         let path = match context {
             Some(_) => None,
             None => request.uri().path_and_query().cloned(),

@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use grpcx_status::Metadata;
-use grpcx_transport::{Context, Deadline, GrpcMethod};
+use grpcx_transport::{CallContext, Deadline, GrpcMethod};
 use http::{Extensions, Uri};
 use tokio::time::Instant;
 
@@ -21,7 +21,7 @@ pub enum Side {
 
 /// The head of one call, owned by an [`Interceptor`](super::Interceptor)
 /// while it runs: the request's metadata, method, deadline and extensions,
-/// and on the server the call's [`Context`]. The request body is not
+/// and on the server the call's [`CallContext`]. The request body is not
 /// here: an interceptor decides from the head alone, before any message
 /// is read or sent.
 ///
@@ -58,20 +58,20 @@ pub struct CallHead {
     parts: http::request::Parts,
     metadata: Metadata,
     /// The server call's context; `None` on the client.
-    context: Option<Context>,
+    context: Option<CallContext>,
 }
 
 impl CallHead {
     /// The head of the request whose head is `parts`: its custom metadata
     /// taken out of the headers, and its side found from its extensions (a
-    /// server puts the call's [`Context`] there; a client request has
+    /// server puts the call's [`CallContext`] there; a client request has
     /// none).
     pub fn from_parts(mut parts: http::request::Parts) -> CallHead {
         let metadata = Metadata::from_header_map(&parts.headers);
         for name in metadata.as_headers().keys() {
             parts.headers.remove(name);
         }
-        let context = parts.extensions.get::<Context>().cloned();
+        let context = parts.extensions.get::<CallContext>().cloned();
         CallHead {
             parts,
             metadata,
@@ -148,7 +148,7 @@ impl CallHead {
     /// The call's deadline: on the client the request's [`Deadline`]
     /// extension (which the typed client sets when the call has a deadline
     /// and layers are in use; without it the channel applies its
-    /// endpoint's default timeout); on the server the [`Context`]'s, from
+    /// endpoint's default timeout); on the server the [`CallContext`]'s, from
     /// the client's `grpc-timeout`.
     pub fn deadline(&self) -> Option<Instant> {
         match &self.context {
@@ -177,7 +177,7 @@ impl CallHead {
     }
 
     /// The request's extensions: on the client what the typed client and
-    /// earlier layers put there; on the server the call's [`Context`] and
+    /// earlier layers put there; on the server the call's [`CallContext`] and
     /// what earlier layers put there.
     pub fn extensions(&self) -> &Extensions {
         &self.parts.extensions
@@ -189,9 +189,9 @@ impl CallHead {
         &mut self.parts.extensions
     }
 
-    /// On the server, the call's [`Context`]: its peer, deadline, previous
+    /// On the server, the call's [`CallContext`]: its peer, deadline, previous
     /// attempts, and the means to set trailers. `None` on the client.
-    pub fn context(&self) -> Option<&Context> {
+    pub fn context(&self) -> Option<&CallContext> {
         self.context.as_ref()
     }
 }
@@ -290,7 +290,7 @@ mod tests {
         );
 
         let mut parts = parts("/a.B/C");
-        parts.extensions.insert(Context::detached().clone());
+        parts.extensions.insert(CallContext::detached().clone());
         let mut call = CallHead::from_parts(parts);
         assert_eq!(call.side(), Side::Server);
         assert!(call.context().is_some());

@@ -253,7 +253,7 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use grpcx_status::Code;
-    use grpcx_transport::Context as CallContext;
+    use grpcx_transport::CallContext;
     use tower::ServiceExt as _;
 
     use super::super::{interceptor_fn, sync_interceptor_fn};

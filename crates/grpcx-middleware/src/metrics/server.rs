@@ -7,13 +7,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context as TaskContext, Poll, ready};
+use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use grpcx_status::Code;
 use grpcx_transport::descriptor::ServiceDescriptor;
 use grpcx_transport::server::ResponseBody;
-use grpcx_transport::{Body, CallOutcome, Context};
+use grpcx_transport::{Body, CallContext, CallOutcome};
 use pin_project::pin_project;
 use tower::{Layer, Service};
 
@@ -137,7 +137,7 @@ where
     type Error = S::Error;
     type Future = ServerMetricsFuture<S::Future>;
 
-    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), S::Error>> {
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
         self.inner.poll_ready(cx)
     }
 
@@ -150,9 +150,9 @@ where
         // has neither, and only its start is counted.
         let context = request
             .extensions()
-            .get::<Context>()
+            .get::<CallContext>()
             .cloned()
-            .or_else(Context::current);
+            .or_else(CallContext::current);
         let Some(context) = context else {
             return ServerMetricsFuture {
                 inner: self.inner.call(request),
@@ -205,7 +205,7 @@ where
 {
     type Output = F::Output;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let mut response = ready!(this.inner.poll(cx))?;
         if let Some(sizes) = this.sizes.take() {

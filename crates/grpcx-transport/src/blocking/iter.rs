@@ -6,7 +6,7 @@ use grpcx_status::{Metadata, Status};
 use tokio::runtime::Handle;
 
 use super::{RuntimeRef, block_on, call_ended, in_async_runtime, must_not_block};
-use crate::context::Context;
+use crate::context::CallContext;
 use crate::streaming::Streaming;
 
 /// The messages of a call's incoming stream, read by blocking: the
@@ -27,7 +27,7 @@ use crate::streaming::Streaming;
 pub struct BlockingStreaming<T> {
     inner: Streaming<T>,
     /// A server call's context: reading stops when the call ends.
-    context: Option<Context>,
+    context: Option<CallContext>,
     /// Nothing more to read: an error was reported that `inner` does not know of.
     ended: bool,
     /// Declared last: the runtime outlives the stream's timers and body.
@@ -50,7 +50,7 @@ impl<T> BlockingStreaming<T> {
     }
 
     /// Ties the stream to a server call: reading fails once the call ends.
-    pub(crate) fn with_context(mut self, context: Context) -> BlockingStreaming<T> {
+    pub(crate) fn with_context(mut self, context: CallContext) -> BlockingStreaming<T> {
         self.context = Some(context);
         self
     }

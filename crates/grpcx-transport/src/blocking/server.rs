@@ -12,7 +12,7 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context as TaskContext, Poll};
+use std::task::{Context, Poll};
 
 use futures_core::Stream;
 use grpcx_codec::Codec;
@@ -22,7 +22,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::{AllowBlocking, BlockingStreaming, block_on, inactive_status, must_not_block};
 use crate::client::SendError;
-use crate::context::Context;
+use crate::context::CallContext;
 use crate::panic::describe_panic;
 use crate::request::{Request, Response};
 use crate::server::handler;
@@ -158,7 +158,7 @@ where
 /// cancelled by the client, past its deadline, or aborted.
 pub struct ResponseSink<T> {
     tx: mpsc::Sender<T>,
-    context: Context,
+    context: CallContext,
     handle: Handle,
 }
 
@@ -209,7 +209,7 @@ impl Pool {
     /// run a handler on. A call that ended meanwhile is not run.
     async fn admit(
         &self,
-        context: &Context,
+        context: &CallContext,
     ) -> Result<(tokio::sync::OwnedSemaphorePermit, Handle), Status> {
         let handle = Handle::try_current()
             .map_err(|_| Status::internal("blocking handlers need a tokio runtime"))?;
@@ -226,7 +226,7 @@ impl Pool {
     }
 
     /// Runs a handler giving one result on a blocking thread.
-    async fn run<R, F>(self, context: Context, handler: F) -> Result<R, Status>
+    async fn run<R, F>(self, context: CallContext, handler: F) -> Result<R, Status>
     where
         F: FnOnce(Handle) -> Result<R, Status> + Send + 'static,
         R: Send + 'static,
@@ -250,7 +250,7 @@ impl Pool {
     /// so a handler failing at once gets a Trailers-Only answer.
     async fn run_streaming<T, F>(
         self,
-        context: Context,
+        context: CallContext,
         handler: F,
     ) -> Result<Response<SinkStream<T>>, Status>
     where
@@ -292,7 +292,10 @@ impl Pool {
 
 /// Runs a handler on this (blocking) thread: blocking is allowed, and a
 /// panic becomes `INTERNAL` with nothing of it sent (it is logged).
-fn contain<R>(context: &Context, handler: impl FnOnce() -> Result<R, Status>) -> Result<R, Status> {
+fn contain<R>(
+    context: &CallContext,
+    handler: impl FnOnce() -> Result<R, Status>,
+) -> Result<R, Status> {
     let _allowed = AllowBlocking::enter();
     let _current = context.enter();
     match catch_unwind(AssertUnwindSafe(handler)) {
@@ -330,7 +333,7 @@ impl<T> Unpin for SinkStream<T> {}
 impl<T> Stream for SinkStream<T> {
     type Item = Result<T, Status>;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Option<Self::Item>> {
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
         if let Some(first) = this.first.take() {
             return Poll::Ready(Some(Ok(first)));

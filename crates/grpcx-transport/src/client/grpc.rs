@@ -176,7 +176,7 @@ impl ClientConfig {
 /// The deadline is the earliest of: the request's timeout (or the
 /// config's default) from now, the request's own deadline
 /// ([`Request::with_deadline`]), and the deadline of the server call being
-/// handled where the call is made ([`Context::current`](crate::Context::current)),
+/// handled where the call is made ([`CallContext::current`](crate::CallContext::current)),
 /// unless the request opts out with [`Request::inherit_deadline`].
 ///
 /// ```

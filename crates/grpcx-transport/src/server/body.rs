@@ -5,7 +5,7 @@ use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context as TaskContext, Poll};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_core::Stream;
@@ -15,7 +15,7 @@ use http_body_util::BodyExt as _;
 use tokio::time::Sleep;
 
 use super::finish;
-use crate::context::{Context, Signal};
+use crate::context::{CallContext, Signal};
 use crate::error::{BoxError, status_from_layer_error};
 
 /// A stream of encoded (framed) response messages.
@@ -60,7 +60,7 @@ type InspectData = Box<dyn FnMut(&Bytes) + Send>;
 /// ```
 pub struct ResponseBody {
     state: State,
-    context: Option<Context>,
+    context: Option<CallContext>,
     map: Option<MapStatus>,
     inspect: Option<InspectData>,
 }
@@ -95,7 +95,7 @@ impl ResponseBody {
     }
 
     /// A call that ends with `status` and no message.
-    pub(crate) fn ended(status: Status, context: &Context) -> ResponseBody {
+    pub(crate) fn ended(status: Status, context: &CallContext) -> ResponseBody {
         ResponseBody {
             state: State::Status(status),
             context: Some(context.clone()),
@@ -105,7 +105,7 @@ impl ResponseBody {
     }
 
     /// One framed message followed by `status`.
-    pub(crate) fn unary(data: Bytes, status: Status, context: &Context) -> ResponseBody {
+    pub(crate) fn unary(data: Bytes, status: Status, context: &CallContext) -> ResponseBody {
         ResponseBody {
             state: State::Unary {
                 data: Some(data),
@@ -119,7 +119,7 @@ impl ResponseBody {
 
     /// Framed messages from a handler's stream, then the status the stream
     /// ends with; the call's deadline and aborts end it early.
-    pub(crate) fn messages(messages: EncodedStream, context: &Context) -> ResponseBody {
+    pub(crate) fn messages(messages: EncodedStream, context: &CallContext) -> ResponseBody {
         let deadline = context
             .deadline()
             .map(|deadline| Box::pin(tokio::time::sleep_until(deadline)));
@@ -133,7 +133,7 @@ impl ResponseBody {
 
     /// The body of a response a layer returned: a [`ResponseBody`] as is,
     /// any other body boxed, its error mapped to a status at its end.
-    pub(crate) fn from_body<B>(body: B, context: &Context) -> ResponseBody
+    pub(crate) fn from_body<B>(body: B, context: &CallContext) -> ResponseBody
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
@@ -218,7 +218,7 @@ impl ResponseBody {
         Frame::trailers(trailers)
     }
 
-    fn poll_messages(&mut self, cx: &mut TaskContext<'_>) -> Poll<Option<Frame<Bytes>>> {
+    fn poll_messages(&mut self, cx: &mut Context<'_>) -> Poll<Option<Frame<Bytes>>> {
         let State::Messages(streaming) = &mut self.state else {
             return Poll::Ready(None);
         };
@@ -241,7 +241,7 @@ impl ResponseBody {
         // The encoder catches a panic of the handler's stream and ends it
         // with `INTERNAL`.
         let messages = streaming.messages.as_mut();
-        let _entered = self.context.as_ref().map(Context::enter);
+        let _entered = self.context.as_ref().map(CallContext::enter);
         let polled = messages.poll_next(cx);
         let status = match polled {
             Poll::Pending => return Poll::Pending,
@@ -265,7 +265,7 @@ impl http_body::Body for ResponseBody {
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
+        cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = &mut *self;
         let frame = match &mut this.state {
@@ -350,7 +350,7 @@ mod tests {
     use http_body::Body as _;
 
     fn poll(body: &mut ResponseBody) -> Option<Frame<Bytes>> {
-        let mut cx = TaskContext::from_waker(std::task::Waker::noop());
+        let mut cx = Context::from_waker(std::task::Waker::noop());
         match Pin::new(body).poll_frame(&mut cx) {
             Poll::Ready(frame) => frame.map(|f| f.unwrap()),
             Poll::Pending => panic!("pending"),
@@ -413,7 +413,7 @@ mod tests {
             type Error = std::io::Error;
             fn poll_frame(
                 self: Pin<&mut Self>,
-                _: &mut TaskContext<'_>,
+                _: &mut Context<'_>,
             ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
                 Poll::Ready(Some(Err(std::io::Error::other("disk on fire"))))
             }

@@ -2,7 +2,7 @@
 //! through the server's layers and routes, and back to HTTP/2.
 //!
 //! [`CallService`] checks the request (POST, a gRPC content-type,
-//! `grpc-timeout`), makes the call's [`Context`] and puts it in the
+//! `grpc-timeout`), makes the call's [`CallContext`] and puts it in the
 //! request's extensions, then drives the layered service with
 //! [`CallFuture`]: the deadline, aborts and panics end the call there
 //! while the handler runs (with the statuses of [`finish`]), and a layer's
@@ -16,7 +16,7 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context as TaskContext, Poll, ready};
+use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use grpcx_status::__private::StatusInternals as _;
@@ -31,7 +31,7 @@ use tower::Service;
 use super::Config;
 use super::finish;
 use crate::body::Body;
-use crate::context::{CallGuard, Context, Peer, Signal};
+use crate::context::{CallContext, CallGuard, Peer, Signal};
 use crate::error::{BoxError, status_from_layer_error};
 use crate::panic::describe_panic;
 use crate::protocol::{GRPC_PREVIOUS_RPC_ATTEMPTS, is_grpc_content_type};
@@ -45,7 +45,7 @@ pub(crate) struct CallService<S> {
     peer: Peer,
     /// Whether layers wrap the routes, and so may read the context from
     /// the request's extensions; without layers, the routes find it as
-    /// `Context::current()` and the extensions cost no allocation.
+    /// `CallContext::current()` and the extensions cost no allocation.
     layered: bool,
 }
 
@@ -89,7 +89,7 @@ where
                 Err(err) => {
                     let span = call_span(path.path(), &self.peer);
                     let context =
-                        Context::new(path, self.peer.clone(), None, 0, self.config.clone())
+                        CallContext::new(path, self.peer.clone(), None, 0, self.config.clone())
                             .with_span(span);
                     let status = Status::internal(err.to_string()).with_origin(Origin::Protocol);
                     return CallFuture::refused(trailers_only(status, &context));
@@ -103,7 +103,7 @@ where
             .and_then(|value| value.parse().ok())
             .unwrap_or(0);
         let span = call_span(path.path(), &self.peer);
-        let context = Context::new(
+        let context = CallContext::new(
             path,
             self.peer.clone(),
             deadline,
@@ -136,7 +136,7 @@ where
 /// attributed after OpenTelemetry's RPC conventions: `otel.name` is
 /// `package.Service/Method` (tracing's own span name is static:
 /// `grpc.server`), `rpc.grpc.status_code` is recorded as the call ends
-/// (`Context::finish`). When no subscriber is interested it is
+/// (`CallContext::finish`). When no subscriber is interested it is
 /// `Span::none()`: no field is computed and nothing allocated.
 fn call_span(path: &str, peer: &Peer) -> tracing::Span {
     use tracing::field::{Empty, display};
@@ -188,7 +188,7 @@ where
 {
     type Output = Result<http::Response<WireBody<B>>, Infallible>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // Both variants are `Unpin`: a response, or a pinned box.
         match self.get_mut() {
             CallFuture::Refused(response) => Poll::Ready(Ok(response
@@ -207,7 +207,7 @@ pub(crate) struct CallState<S: Service<http::Request<Body>>, B> {
     #[pin]
     deadline: Option<Sleep>,
     guard: Option<CallGuard>,
-    context: Context,
+    context: CallContext,
 }
 
 #[pin_project::pin_project(project = PhaseProj)]
@@ -240,7 +240,7 @@ where
 {
     type Output = Result<http::Response<WireBody<B>>, Infallible>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         loop {
             let status = match this.phase.as_mut().project() {
@@ -320,9 +320,9 @@ where
 /// Whether the call was aborted or its deadline passed while the handler
 /// runs.
 fn interrupted(
-    context: &Context,
+    context: &CallContext,
     deadline: Pin<&mut Option<Sleep>>,
-    cx: &mut TaskContext<'_>,
+    cx: &mut Context<'_>,
 ) -> Option<Status> {
     if let Poll::Ready(Signal::Aborted(status)) = context.poll_signal(cx, false) {
         return Some(status);
@@ -331,14 +331,14 @@ fn interrupted(
     deadline.poll(cx).is_ready().then(finish::deadline_exceeded)
 }
 
-fn panic_status(context: &Context, panic: &(dyn std::any::Any + Send)) -> Status {
+fn panic_status(context: &CallContext, panic: &(dyn std::any::Any + Send)) -> Status {
     tracing::error!(method = %context.method(), panic = %describe_panic(panic), "handler panicked");
     finish::panicked()
 }
 
 /// Polls a body for its first frame worth sending: a message, a status, the
 /// end, or an empty chunk (the handler called `send_headers`).
-fn poll_body<B>(body: Pin<&mut B>, cx: &mut TaskContext<'_>) -> Poll<First>
+fn poll_body<B>(body: Pin<&mut B>, cx: &mut Context<'_>) -> Poll<First>
 where
     B: http_body::Body<Data = Bytes>,
     B::Error: Into<BoxError>,
@@ -448,7 +448,7 @@ where
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
+        cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let this = &mut *self;
         if let Some(data) = this.first.take() {
@@ -556,7 +556,7 @@ fn http_error(code: StatusCode, status: Status) -> http::Response<()> {
 /// A Trailers-Only response made here, before or instead of the handler's:
 /// one HEADERS frame with `:status 200`, the content-type and the status.
 /// Ends the call.
-fn trailers_only(status: Status, context: &Context) -> http::Response<()> {
+fn trailers_only(status: Status, context: &CallContext) -> http::Response<()> {
     let mut headers = finish::render(status, context);
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
     let mut response = http::Response::new(());
@@ -580,7 +580,7 @@ mod tests {
 
         fn poll_frame(
             mut self: Pin<&mut Self>,
-            _: &mut TaskContext<'_>,
+            _: &mut Context<'_>,
         ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
             match self.0.take() {
                 Some(trailers) => Poll::Ready(Some(Ok(Frame::trailers(trailers)))),
@@ -590,7 +590,7 @@ mod tests {
     }
 
     fn poll(body: &mut WireBody<Own>) -> Option<Frame<Bytes>> {
-        let mut cx = TaskContext::from_waker(std::task::Waker::noop());
+        let mut cx = Context::from_waker(std::task::Waker::noop());
         match Pin::new(body).poll_frame(&mut cx) {
             Poll::Ready(frame) => frame.map(|f| f.unwrap_or_else(|never| match never {})),
             Poll::Pending => panic!("pending"),

@@ -8,7 +8,7 @@
 //! - the handler returns `Ok` ([`from_context`]: `OK`, or what
 //!   `ctx.set_code`/`ctx.set_message` chose, or an abort);
 //! - `ctx.abort` while the handler or its response stream runs (the
-//!   dispatcher and the response body poll [`Context::poll_signal`]);
+//!   dispatcher and the response body poll [`CallContext::poll_signal`]);
 //! - the handler panics ([`panicked`]), the deadline passes
 //!   ([`deadline_exceeded`]), a layer fails the call
 //!   ([`crate::status_from_layer_error`]);
@@ -34,17 +34,17 @@ use grpcx_status::__private::StatusInternals as _;
 use grpcx_status::{Code, Origin, Status};
 use http::HeaderMap;
 
-use crate::context::{CallOutcome, Context};
+use crate::context::{CallContext, CallOutcome};
 
 /// The status of a call whose handler returned `status`: an abort through
 /// the context decided earlier, and wins.
-pub(crate) fn from_handler_error(status: Status, context: &Context) -> Status {
+pub(crate) fn from_handler_error(status: Status, context: &CallContext) -> Status {
     context.abort_status().unwrap_or(status)
 }
 
 /// The status of a call whose handler returned successfully: an abort, or
 /// what `set_code`/`set_message` chose, or `OK`.
-pub(crate) fn from_context(context: &Context) -> Status {
+pub(crate) fn from_context(context: &CallContext) -> Status {
     context.final_status()
 }
 
@@ -116,7 +116,7 @@ pub(crate) fn call_ended(outcome: CallOutcome) -> Status {
 }
 
 /// Why a server call is no longer active, if it is not.
-pub(crate) fn inactive_status(context: &Context) -> Option<Status> {
+pub(crate) fn inactive_status(context: &CallContext) -> Option<Status> {
     if context.is_active() {
         return None;
     }
@@ -130,7 +130,7 @@ pub(crate) fn inactive_status(context: &Context) -> Option<Status> {
 /// The status that ends a stream whose producer panicked, logged here with
 /// the panic: a response stream's client learns nothing of it.
 pub(crate) fn stream_panicked(
-    context: Option<&Context>,
+    context: Option<&CallContext>,
     panic: &(dyn std::any::Any + Send),
 ) -> Status {
     let panic = crate::panic::describe_panic(panic);
@@ -150,7 +150,7 @@ pub(crate) fn stream_panicked(
 /// it (trailers, or the headers of a Trailers-Only response), with the
 /// trailing metadata set through the context; logs its cause and records
 /// how the call ended.
-pub(crate) fn render(mut status: Status, context: &Context) -> HeaderMap {
+pub(crate) fn render(mut status: Status, context: &CallContext) -> HeaderMap {
     let trailers = context.take_trailers();
     if !trailers.is_empty() {
         status.metadata_mut().extend(trailers);
@@ -170,7 +170,7 @@ pub(crate) fn render(mut status: Status, context: &Context) -> HeaderMap {
 /// an error for the codes that mean a server-side failure, at debug level
 /// for the others. A status without a source has nothing more to tell than
 /// what the client sees, and a panic was logged where it was caught.
-fn log(status: &Status, context: &Context) {
+fn log(status: &Status, context: &CallContext) {
     match std::error::Error::source(status) {
         None => return,
         Some(source) if source.is::<HandlerPanic>() => return,

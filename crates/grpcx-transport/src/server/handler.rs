@@ -4,7 +4,7 @@
 //! the [`ServerCall`], a codec and the handler. They decode the request(s),
 //! run the handler, and turn what it returns into the response: messages,
 //! then a status with the trailing metadata set through the
-//! [`Context`]. Errors before the first message go out as
+//! [`CallContext`]. Errors before the first message go out as
 //! Trailers-Only.
 //!
 //! A handler fails with a [`Status`] or with any error that converts into
@@ -63,7 +63,7 @@ use super::Config;
 use super::body::ResponseBody;
 use super::finish;
 use super::routes::{ServerCall, trailers_only};
-use crate::context::Context;
+use crate::context::CallContext;
 use crate::glue;
 use crate::request::{Request, Response};
 use crate::streaming::Streaming;
@@ -177,7 +177,7 @@ struct Sending {
 impl Sending {
     /// The response's compression: the handler's choice or the server's
     /// default, when the client accepts it.
-    fn frames(&self, context: &Context) -> (FrameEncoder, CompressionEncoding) {
+    fn frames(&self, context: &CallContext) -> (FrameEncoder, CompressionEncoding) {
         let compression = &self.config.compression;
         let wanted = context.send_compression().unwrap_or(compression.send);
         let encoding = if self.peer_accepts.contains(wanted) {
@@ -193,7 +193,7 @@ impl Sending {
 
 /// An opened call: its request (a message or a stream), metadata and
 /// extensions, context, and how its responses go out.
-type Opened<R> = (R, (Metadata, http::Extensions), Context, Sending);
+type Opened<R> = (R, (Metadata, http::Extensions), CallContext, Sending);
 
 /// Reads the request head: the request's compression and the response's.
 fn open<C: Codec>(
@@ -284,7 +284,7 @@ fn response_head(
 fn respond_one<C: Codec>(
     result: Result<Response<C::Encode>, Status>,
     codec: &mut C,
-    context: &Context,
+    context: &CallContext,
     send: Sending,
 ) -> http::Response<ResponseBody> {
     let response = match result {
@@ -316,7 +316,7 @@ fn respond_one<C: Codec>(
 fn respond_stream<C, S>(
     result: Result<Response<S>, Status>,
     codec: &mut C,
-    context: &Context,
+    context: &CallContext,
     send: Sending,
 ) -> http::Response<ResponseBody>
 where

@@ -2,7 +2,7 @@
 //!
 //! A [`Server`] holds services (each a [`GrpcService`], usually written by
 //! grpcx's code generator) and serves them on a listener. Every call runs in
-//! its own task with its own [`Context`](crate::Context); whatever a handler
+//! its own task with its own [`CallContext`](crate::CallContext); whatever a handler
 //! does (fail, panic, overrun its deadline), the other calls go on.
 //!
 //! ```no_run
@@ -243,7 +243,7 @@ impl<L> Server<L> {
     /// `ServiceBuilder`.
     ///
     /// A layer reads the request's metadata (its headers) and extensions,
-    /// where the call's [`Context`](crate::Context) is, and may add to
+    /// where the call's [`CallContext`](crate::CallContext) is, and may add to
     /// them; a handler reads them from its `Request`. A layer that answers
     /// itself returns a response whose body is a [`ResponseBody`] or any
     /// other; an error it fails a call with becomes a status (see
@@ -819,7 +819,7 @@ impl<L> std::fmt::Debug for Server<L> {
 /// another transport to pass it to [`Server::serve_with_incoming`].
 pub trait Connection: AsyncRead + AsyncWrite + Send + Unpin + 'static {
     /// The remote address, when the transport has one; handlers see it as
-    /// [`Context::peer_addr`](crate::Context::peer_addr).
+    /// [`CallContext::peer_addr`](crate::CallContext::peer_addr).
     fn remote_addr(&self) -> Option<SocketAddr> {
         None
     }

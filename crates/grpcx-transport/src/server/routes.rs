@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context as TaskContext, Poll};
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use grpcx_status::__private::StatusInternals as _;
@@ -16,7 +16,7 @@ use tower::{Layer, Service, ServiceExt as _};
 
 use super::body::ResponseBody;
 use crate::body::Body;
-use crate::context::Context;
+use crate::context::CallContext;
 use crate::descriptor::ServiceDescriptor;
 use crate::error::{BoxError, status_from_layer_error};
 
@@ -42,24 +42,24 @@ pub trait GrpcService: Send + Sync + 'static {
 
 /// One incoming call, as a [`GrpcService`] receives it: the HTTP/2
 /// request (its headers, the extensions layers set, the body) and the
-/// call's [`Context`]. Pass it to a method adapter of
+/// call's [`CallContext`]. Pass it to a method adapter of
 /// [`handler`](super::handler).
 #[derive(Debug)]
 pub struct ServerCall {
     request: http::Request<Body>,
-    context: Context,
+    context: CallContext,
 }
 
 impl ServerCall {
     /// The call carried by `request`: its context is the one the server
     /// put in the request's extensions, or the one of the call being
-    /// handled ([`Context::current`]), or else a new one, with the
+    /// handled ([`CallContext::current`]), or else a new one, with the
     /// request's path and no deadline.
     pub fn new(request: http::Request<Body>) -> ServerCall {
-        let context = match request.extensions().get::<Context>() {
+        let context = match request.extensions().get::<CallContext>() {
             Some(context) => context.clone(),
-            None => Context::current().unwrap_or_else(|| {
-                Context::new(
+            None => CallContext::current().unwrap_or_else(|| {
+                CallContext::new(
                     request
                         .uri()
                         .path_and_query()
@@ -76,7 +76,7 @@ impl ServerCall {
     }
 
     /// The call's context.
-    pub fn context(&self) -> &Context {
+    pub fn context(&self) -> &CallContext {
         &self.context
     }
 
@@ -86,7 +86,7 @@ impl ServerCall {
     }
 
     /// The request's extensions: what server layers put there (an
-    /// authenticated principal, say), and the call's [`Context`].
+    /// authenticated principal, say), and the call's [`CallContext`].
     pub fn extensions(&self) -> &Extensions {
         self.request.extensions()
     }
@@ -105,7 +105,7 @@ impl ServerCall {
 }
 
 /// A response that ends the call with `status` and no message.
-pub(crate) fn trailers_only(status: Status, context: &Context) -> http::Response<ResponseBody> {
+pub(crate) fn trailers_only(status: Status, context: &CallContext) -> http::Response<ResponseBody> {
     let mut response = http::Response::new(ResponseBody::ended(status, context));
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,
@@ -168,7 +168,7 @@ where
     type Error = Infallible;
     type Future = RoutesFuture;
 
-    fn poll_ready(&mut self, _: &mut TaskContext<'_>) -> Poll<Result<(), Infallible>> {
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
     }
 
@@ -215,7 +215,7 @@ pub enum RoutesFuture {
 impl Future for RoutesFuture {
     type Output = Result<http::Response<ResponseBody>, Infallible>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.get_mut() {
             RoutesFuture::Ready(response) => Poll::Ready(Ok(response
                 .take()
@@ -259,7 +259,7 @@ impl<S: GrpcService> Service<http::Request<Body>> for ServiceRoute<S> {
     type Error = Infallible;
     type Future = RoutesFuture;
 
-    fn poll_ready(&mut self, _: &mut TaskContext<'_>) -> Poll<Result<(), Infallible>> {
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
     }
 
@@ -310,7 +310,7 @@ where
         let service = self.service.clone();
         let context = call.context().clone();
         let mut request = call.into_request();
-        if request.extensions().get::<Context>().is_none() {
+        if request.extensions().get::<CallContext>().is_none() {
             request.extensions_mut().insert(context.clone());
         }
         Box::pin(async move {
