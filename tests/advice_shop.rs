@@ -15,7 +15,7 @@ use futures_util::StreamExt as _;
 use grpcx::codec::ProstCodec;
 use grpcx::middleware::advice::{Advice, Failure};
 use grpcx::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
-use grpcx::{Channel, Request, Response, Streaming};
+use grpcx::{Channel, Request, Response, ServerRequest, Streaming};
 use grpcx::{DebugInfo, PreconditionFailure, ResourceInfo, RetryInfo, Status};
 use grpcx_tests::within;
 
@@ -138,7 +138,7 @@ impl GrpcService for Shop {
             "Get" => Box::pin(handler::unary(
                 call,
                 codec,
-                |req: Request<String>| async move {
+                |req: ServerRequest<String>| async move {
                     match req.get_ref().as_str() {
                         "ok" => Ok(Response::new("ok".to_owned())),
                         kind => Err(failure(kind)),
@@ -148,7 +148,7 @@ impl GrpcService for Shop {
             "GetBlocking" => Box::pin(handler::blocking_unary(
                 call,
                 codec,
-                |req: Request<String>| match req.get_ref().as_str() {
+                |req: ServerRequest<String>| match req.get_ref().as_str() {
                     "ok" => Ok(Response::new("ok".to_owned())),
                     kind => Err(failure(kind)),
                 },
@@ -156,7 +156,7 @@ impl GrpcService for Shop {
             "List" => Box::pin(handler::server_streaming(
                 call,
                 codec,
-                |req: Request<String>| async move {
+                |req: ServerRequest<String>| async move {
                     let (count, kind) = req.get_ref().split_once('/').unwrap();
                     let count: usize = count.parse().unwrap();
                     let kind = kind.to_owned();
@@ -175,7 +175,7 @@ impl GrpcService for Shop {
             "Upload" => Box::pin(handler::client_streaming(
                 call,
                 codec,
-                |req: Request<Streaming<String>>| async move {
+                |req: ServerRequest<Streaming<String>>| async move {
                     let mut messages = req.into_inner();
                     let mut count = 0;
                     while let Some(message) = messages.message().await? {
@@ -190,7 +190,7 @@ impl GrpcService for Shop {
             "Chat" => Box::pin(handler::bidi_streaming(
                 call,
                 codec,
-                |req: Request<Streaming<String>>| async move {
+                |req: ServerRequest<Streaming<String>>| async move {
                     let messages = req.into_inner();
                     let replies: Messages = Box::pin(futures_util::stream::unfold(
                         Some(messages),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use grpcx::Status;
 use grpcx::codec::ProstCodec;
 use grpcx::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
-use grpcx::{Channel, Request, Response, Server};
+use grpcx::{Channel, Request, Response, Server, ServerRequest};
 use grpcx_tests::{
     Action, ProbeReply, ProbeRequest, TestServer, channel, codec, path, serve, within,
 };
@@ -16,7 +16,9 @@ use tokio::sync::mpsc;
 
 /// Forwards `Relay/Unary` to the probe server, reporting its own
 /// `time_remaining()` first. `Relay/Detached` forwards with
-/// `inherit_deadline(false)`.
+/// `inherit_deadline(false)`. `Relay/Forward` forwards the served request
+/// whole (`Request::from`), also with `inherit_deadline(false)`, so its
+/// deadline comes from the conversion alone.
 struct Relay {
     probe: Channel,
     remaining: mpsc::UnboundedSender<Option<Duration>>,
@@ -31,13 +33,19 @@ impl GrpcService for Relay {
         let probe = self.probe.clone();
         let remaining = self.remaining.clone();
         let inherit = method == "Unary";
+        let whole = method == "Forward";
         Box::pin(handler::unary(
             call,
             ProstCodec::<ProbeReply, ProbeRequest>::default(),
-            move |request: Request<ProbeRequest>| async move {
+            move |request: ServerRequest<ProbeRequest>| async move {
                 let _ = remaining.send(request.context().time_remaining());
                 // No timeout set here: the deadline comes from the handler.
-                let forwarded = Request::new(request.into_inner()).inherit_deadline(inherit);
+                let forwarded = if whole {
+                    Request::from(request)
+                } else {
+                    Request::new(request.into_inner())
+                };
+                let forwarded = forwarded.inherit_deadline(inherit);
                 let reply = probe.unary(path("Unary"), forwarded, codec()).await?;
                 Ok::<_, Status>(Response::new(reply.into_inner()))
             },
@@ -109,4 +117,45 @@ async fn an_explicit_deadline_is_sent_as_the_time_left() {
     let remaining = remaining.unwrap();
     assert!(remaining <= Duration::from_secs(40), "{remaining:?}");
     assert!(remaining > Duration::from_secs(20), "{remaining:?}");
+}
+
+#[tokio::test]
+async fn a_forwarded_request_keeps_its_metadata_and_the_served_calls_deadline() {
+    let mut probe = TestServer::start().await;
+    let (remaining, mut relay_remaining) = mpsc::unbounded_channel();
+    let relay = serve(Server::builder().add_service(Relay {
+        probe: probe.channel(),
+        remaining,
+    }))
+    .await;
+    let mut request = Request::new(ProbeRequest::new("forwarded", Action::Reply))
+        .with_timeout(Duration::from_secs(60));
+    request
+        .metadata_mut()
+        .insert("x-request-id", "fwd-7")
+        .unwrap();
+    request
+        .metadata_mut()
+        .insert("user-agent", "caller/1.0")
+        .unwrap();
+    within(
+        "the forwarded call",
+        channel(relay.addr).unary(
+            "/grpcx.test.Relay/Forward".parse().unwrap(),
+            request,
+            codec(),
+        ),
+    )
+    .await
+    .expect("the forwarded call");
+    let first = relay_remaining.recv().await.unwrap().unwrap();
+    let (metadata, second) = probe.events.started("forwarded").await;
+    assert_eq!(metadata.get("x-request-id"), Some("fwd-7"));
+    // The relay's channel names itself, not the caller.
+    let agents: Vec<&str> = metadata.get_all("user-agent").collect();
+    assert_eq!(agents.len(), 1, "{agents:?}");
+    assert_ne!(agents[0], "caller/1.0");
+    let second = second.expect("the forwarded request carries the served call's deadline");
+    assert!(second < first, "{second:?} vs {first:?}");
+    assert!(second > Duration::from_secs(30), "{second:?}");
 }

@@ -18,7 +18,7 @@ use grpcx::middleware::interceptor::{
     CallHead, Interceptor, InterceptorLayer, Side, interceptor_fn,
 };
 use grpcx::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
-use grpcx::{Channel, Request, Response, Server};
+use grpcx::{Channel, Request, Response, Server, ServerRequest};
 use grpcx::{Code, ErrorInfo, Origin, Status};
 use grpcx_tests::probe::{Action, ProbeRequest};
 use grpcx_tests::{TestServer, channel, serve, unary, within};
@@ -45,7 +45,7 @@ impl GrpcService for Vault {
             "Open" => Box::pin(handler::unary(
                 call,
                 ProstCodec::<String, String>::default(),
-                move |request: Request<String>| async move {
+                move |request: ServerRequest<String>| async move {
                     runs.fetch_add(1, Ordering::SeqCst);
                     let principal = request
                         .extensions()

@@ -20,7 +20,7 @@ use grpcx::client::Grpc;
 use grpcx::codec::ProstCodec;
 use grpcx::middleware::retry::{RetryLayer, ServiceConfig};
 use grpcx::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
-use grpcx::{Request, Response, Server};
+use grpcx::{Request, Response, Server, ServerRequest};
 use grpcx_tests::{ProbeReply, ProbeRequest, WAIT, codec, within};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -44,7 +44,7 @@ impl GrpcService for Slow {
         Box::pin(handler::unary(
             call,
             ProstCodec::default(),
-            move |request: Request<ProbeRequest>| async move {
+            move |request: ServerRequest<ProbeRequest>| async move {
                 calls.fetch_add(1, Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(request.get_ref().sleep_ms)).await;
                 Ok::<_, Status>(Response::new(ProbeReply::default()))

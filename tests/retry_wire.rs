@@ -13,7 +13,7 @@ use grpcx::client::Grpc;
 use grpcx::codec::ProstCodec;
 use grpcx::middleware::retry::{Attempts, RetryLayer, ServiceConfig};
 use grpcx::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
-use grpcx::{CallOutcome, Channel, Request, Response, Server, Streaming};
+use grpcx::{CallOutcome, Channel, Request, Response, Server, ServerRequest, Streaming};
 use grpcx::{Code, Origin, Pushback, RetryInfo, Status};
 use grpcx_tests::raw::{RawServer, frame, grpc_response_head};
 use grpcx_tests::{ProbeReply, ProbeRequest, WAIT, codec, endpoint, serve, within};
@@ -64,7 +64,7 @@ impl Flaky {
         self.calls.lock().unwrap().get(id).copied().unwrap_or(0)
     }
 
-    fn start(&self, request: &Request<ProbeRequest>) -> (ProbeRequest, u32, u32) {
+    fn start(&self, request: &ServerRequest<ProbeRequest>) -> (ProbeRequest, u32, u32) {
         let ctx = request.context().clone();
         let message = request.get_ref().clone();
         let seen = {
@@ -86,7 +86,10 @@ impl Flaky {
         (message, seen, previous_attempts)
     }
 
-    async fn unary(self, request: Request<ProbeRequest>) -> Result<Response<ProbeReply>, Status> {
+    async fn unary(
+        self,
+        request: ServerRequest<ProbeRequest>,
+    ) -> Result<Response<ProbeReply>, Status> {
         let (message, seen, previous) = self.start(&request);
         let reply = ProbeReply {
             id: message.id.clone(),
@@ -114,7 +117,7 @@ impl Flaky {
 
     async fn server_stream(
         self,
-        request: Request<ProbeRequest>,
+        request: ServerRequest<ProbeRequest>,
     ) -> Result<Response<Replies>, Status> {
         let (message, _, _) = self.start(&request);
         let code = Code::from_i32(message.code);
@@ -136,7 +139,7 @@ impl Flaky {
     /// Replies with the ids read, joined, and their number.
     async fn client_stream(
         self,
-        request: Request<Streaming<ProbeRequest>>,
+        request: ServerRequest<Streaming<ProbeRequest>>,
     ) -> Result<Response<ProbeReply>, Status> {
         let mut messages = request.into_inner();
         let first = messages.message().await?.unwrap_or_default();

@@ -19,7 +19,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use grpcx::codec::ProstCodec;
 use grpcx::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
-use grpcx::{Body, BoxError, CallContext, Request, Response, Server};
+use grpcx::{Body, BoxError, CallContext, Request, Response, Server, ServerRequest};
 use grpcx::{Code, ErrorInfo, Origin, Status};
 use grpcx_tests::probe::{Action, ProbeRequest};
 use grpcx_tests::raw::frame;
@@ -105,7 +105,7 @@ impl GrpcService for Whoami {
             "Get" => Box::pin(handler::unary(
                 call,
                 codec,
-                |req: Request<String>| async move {
+                |req: ServerRequest<String>| async move {
                     let principal = req
                         .extensions()
                         .get::<Principal>()
@@ -126,7 +126,7 @@ impl GrpcService for Whoami {
                 Box::pin(handler::server_streaming(
                     call,
                     codec,
-                    move |req: Request<String>| async move {
+                    move |req: ServerRequest<String>| async move {
                         if req.get_ref() == "early" {
                             req.context().send_headers();
                         }

@@ -17,7 +17,7 @@ use grpcx::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
 use grpcx::tls::rustls;
 use grpcx::{
     Body, BoxError, CallContext, Code, Endpoint, Origin, Progress, Request, Response, Server,
-    Status,
+    ServerRequest, Status,
 };
 use http::uri::PathAndQuery;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -36,7 +36,7 @@ impl GrpcService for Whoami {
             "Get" => Box::pin(handler::unary(
                 call,
                 ProstCodec::<Vec<u8>, ()>::default(),
-                |req: Request<()>| async move {
+                |req: ServerRequest<()>| async move {
                     let chain = req
                         .context()
                         .peer_certificates()

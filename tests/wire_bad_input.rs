@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use bytes::{Bytes, BytesMut};
-use grpcx::{CallContext, Request};
+use grpcx::Request;
 use grpcx::{Code, Origin, Status};
 use grpcx_tests::probe::{Action, ProbeRequest};
 use grpcx_tests::raw::{RawClient, RawResponse, frame, frame_bytes, header_only};
@@ -134,23 +134,6 @@ async fn a_malformed_grpc_timeout_is_refused_with_a_clear_message() {
         assert!(status.message().contains(value), "{value:?}: {status:?}");
     }
     assert_still_serves(&server, &mut raw).await;
-}
-
-#[tokio::test]
-async fn a_refused_request_does_not_end_the_detached_context() {
-    let server = TestServer::start().await;
-    let mut raw = server.raw().await;
-    let head = raw.request("Unary").header("grpc-timeout", "1x");
-    let response = raw.send(head, &[valid_request()], true).await;
-    assert_refused(&response, Code::Internal);
-    // Refusing a call before it has a context must not end the shared
-    // detached context, which "has no deadline and never ends".
-    assert_eq!(
-        CallContext::detached().outcome(),
-        None,
-        "a refused request finished CallContext::detached()"
-    );
-    assert!(CallContext::detached().is_active());
 }
 
 #[tokio::test]

@@ -20,7 +20,7 @@ use futures_util::Stream;
 use grpcx::codec::ProstCodec;
 use grpcx::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
 use grpcx::{BadRequest, Code, Detail, ErrorInfo, Metadata, RetryInfo, Status};
-use grpcx::{CallContext, CallOutcome, Request, Response, Streaming};
+use grpcx::{CallContext, CallOutcome, Response, ServerRequest, Streaming};
 use tokio::sync::{mpsc, watch};
 
 use crate::within;
@@ -559,10 +559,9 @@ fn reply(request: &ProbeRequest, seq: u32) -> ProbeReply {
 
 async fn unary(
     shared: Arc<Shared>,
-    request: Request<ProbeRequest>,
+    request: ServerRequest<ProbeRequest>,
 ) -> Result<Response<ProbeReply>, Status> {
-    let ctx = request.context().clone();
-    let (metadata, request) = request.into_parts();
+    let (metadata, request, ctx) = request.into_parts();
     let mut report = shared.start(&request, &ctx, metadata);
     let result = shared.act(&request, &ctx).await;
     report.disarm();
@@ -577,10 +576,9 @@ async fn unary(
 
 async fn server_stream(
     shared: Arc<Shared>,
-    request: Request<ProbeRequest>,
+    request: ServerRequest<ProbeRequest>,
 ) -> Result<Response<ReplyStream>, Status> {
-    let ctx = request.context().clone();
-    let (metadata, request) = request.into_parts();
+    let (metadata, request, ctx) = request.into_parts();
     let report = shared.start(&request, &ctx, metadata);
     let initial = request.initial_metadata;
     let stream = replies(StreamState {
@@ -603,10 +601,9 @@ async fn server_stream(
 
 async fn client_stream(
     shared: Arc<Shared>,
-    request: Request<Streaming<ProbeRequest>>,
+    request: ServerRequest<Streaming<ProbeRequest>>,
 ) -> Result<Response<ProbeReply>, Status> {
-    let ctx = request.context().clone();
-    let (metadata, mut requests) = request.into_parts();
+    let (metadata, mut requests, ctx) = request.into_parts();
     let Some(first) = requests.message().await? else {
         return Err(Status::invalid_argument("no request"));
     };
@@ -634,10 +631,9 @@ async fn client_stream(
 
 async fn bidi(
     shared: Arc<Shared>,
-    request: Request<Streaming<ProbeRequest>>,
+    request: ServerRequest<Streaming<ProbeRequest>>,
 ) -> Result<Response<ReplyStream>, Status> {
-    let ctx = request.context().clone();
-    let (metadata, requests) = request.into_parts();
+    let (metadata, requests, ctx) = request.into_parts();
     // The first request is read by the response stream, so the response
     // headers go out at once.
     let stream = replies(StreamState {

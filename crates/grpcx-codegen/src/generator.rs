@@ -594,9 +594,9 @@ fn server(info: &ServiceInfo) -> TokenStream {
             &format!("`{}`: {}.", method.proto_name, kind_phrase(method.kind)),
         );
         let request = match method.kind {
-            Kind::Unary | Kind::ServerStreaming => quote!(::grpcx::codegen::Request<#input>),
+            Kind::Unary | Kind::ServerStreaming => quote!(::grpcx::codegen::ServerRequest<#input>),
             Kind::ClientStreaming | Kind::Bidi => {
-                quote!(::grpcx::codegen::Request<::grpcx::codegen::Streaming<#input>>)
+                quote!(::grpcx::codegen::ServerRequest<::grpcx::codegen::Streaming<#input>>)
             }
         };
         match method.kind {
@@ -849,16 +849,16 @@ fn blocking_server(info: &ServiceInfo) -> TokenStream {
         );
         let response = result(quote!(::grpcx::codegen::Response<#output>));
         let unit = result(quote!(()));
-        let streaming = quote!(::grpcx::codegen::Request<::grpcx::codegen::BlockingStreaming<#input>>);
+        let streaming = quote!(::grpcx::codegen::ServerRequest<::grpcx::codegen::BlockingStreaming<#input>>);
         let sink = quote!(::grpcx::codegen::ResponseSink<#output>);
         match method.kind {
             Kind::Unary => quote! {
                 #docs
-                fn #name(&self, request: ::grpcx::codegen::Request<#input>) -> #response;
+                fn #name(&self, request: ::grpcx::codegen::ServerRequest<#input>) -> #response;
             },
             Kind::ServerStreaming => quote! {
                 #docs
-                fn #name(&self, request: ::grpcx::codegen::Request<#input>, responses: #sink) -> #unit;
+                fn #name(&self, request: ::grpcx::codegen::ServerRequest<#input>, responses: #sink) -> #unit;
             },
             Kind::ClientStreaming => quote! {
                 #docs

@@ -51,7 +51,8 @@
 //!   request's metadata and timeout.
 //! - `RouteGuide`, the async server trait: one `fn` per RPC returning
 //!   `impl Future + Send` (write it as an `async fn`), taking a
-//!   `Request<Streaming<_>>` when the client streams, and for a method whose
+//!   `ServerRequest<_>` (the message, its metadata and the call's
+//!   `CallContext`), a `ServerRequest<Streaming<_>>` when the client streams, and for a method whose
 //!   server streams an associated type `ListFeaturesStream` for the
 //!   responses. `RouteGuideServer::new(service)` serves it.
 //! - With [`Builder::build_blocking`]: `RouteGuideBlockingClient` (plus a

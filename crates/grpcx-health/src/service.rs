@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use futures_util::stream;
 use grpcx_status::Status;
-use grpcx_transport::{Request, Response};
+use grpcx_transport::{Response, ServerRequest};
 use tokio::sync::watch;
 
 use crate::codegen::BoxStream;
@@ -53,7 +53,7 @@ struct Watcher {
 impl pb::Health for HealthService {
     async fn check(
         &self,
-        request: Request<HealthCheckRequest>,
+        request: ServerRequest<HealthCheckRequest>,
     ) -> Result<Response<HealthCheckResponse>, Status> {
         let service = &request.get_ref().service;
         match self.reporter.status(service) {
@@ -64,7 +64,7 @@ impl pb::Health for HealthService {
 
     async fn list(
         &self,
-        _request: Request<HealthListRequest>,
+        _request: ServerRequest<HealthListRequest>,
     ) -> Result<Response<HealthListResponse>, Status> {
         let statuses = self
             .reporter
@@ -80,7 +80,7 @@ impl pb::Health for HealthService {
 
     async fn watch(
         &self,
-        request: Request<HealthCheckRequest>,
+        request: ServerRequest<HealthCheckRequest>,
     ) -> Result<Response<Self::WatchStream>, Status> {
         let watcher = Watcher {
             statuses: self.reporter.subscribe(),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use futures_core::Stream;
 use futures_util::{StreamExt as _, stream};
 use grpcx::codec::CompressionEncoding;
-use grpcx::{CallContext, Code, Metadata, Request, Response, Status, Streaming};
+use grpcx::{CallContext, Code, Metadata, Response, ServerRequest, Status, Streaming};
 
 use crate::pb::{
     BoolValue, EchoStatus, Empty, Payload, SimpleRequest, SimpleResponse,
@@ -35,14 +35,14 @@ pub fn service() -> TestServiceServer<InteropTestService> {
 }
 
 impl TestService for InteropTestService {
-    async fn empty_call(&self, request: Request<Empty>) -> Result<Response<Empty>, Status> {
+    async fn empty_call(&self, request: ServerRequest<Empty>) -> Result<Response<Empty>, Status> {
         echo_trailing(request.metadata(), request.context());
         Ok(Response::new(Empty {}).with_metadata(echo_initial(request.metadata())))
     }
 
     async fn unary_call(
         &self,
-        request: Request<SimpleRequest>,
+        request: ServerRequest<SimpleRequest>,
     ) -> Result<Response<SimpleResponse>, Status> {
         let ctx = request.context().clone();
         let metadata = echo_initial(request.metadata());
@@ -68,7 +68,7 @@ impl TestService for InteropTestService {
 
     async fn cacheable_unary_call(
         &self,
-        request: Request<SimpleRequest>,
+        request: ServerRequest<SimpleRequest>,
     ) -> Result<Response<SimpleResponse>, Status> {
         self.unary_call(request).await
     }
@@ -77,7 +77,7 @@ impl TestService for InteropTestService {
 
     async fn streaming_output_call(
         &self,
-        request: Request<StreamingOutputCallRequest>,
+        request: ServerRequest<StreamingOutputCallRequest>,
     ) -> Result<Response<ResponseStream>, Status> {
         let ctx = request.context().clone();
         let metadata = echo_initial(request.metadata());
@@ -95,7 +95,7 @@ impl TestService for InteropTestService {
 
     async fn streaming_input_call(
         &self,
-        request: Request<Streaming<StreamingInputCallRequest>>,
+        request: ServerRequest<Streaming<StreamingInputCallRequest>>,
     ) -> Result<Response<StreamingInputCallResponse>, Status> {
         let ctx = request.context().clone();
         let mut requests = request.into_inner();
@@ -113,7 +113,7 @@ impl TestService for InteropTestService {
 
     async fn full_duplex_call(
         &self,
-        request: Request<Streaming<StreamingOutputCallRequest>>,
+        request: ServerRequest<Streaming<StreamingOutputCallRequest>>,
     ) -> Result<Response<ResponseStream>, Status> {
         let metadata = echo_initial(request.metadata());
         echo_trailing(request.metadata(), request.context());
@@ -128,7 +128,7 @@ impl TestService for InteropTestService {
 
     async fn half_duplex_call(
         &self,
-        request: Request<Streaming<StreamingOutputCallRequest>>,
+        request: ServerRequest<Streaming<StreamingOutputCallRequest>>,
     ) -> Result<Response<ResponseStream>, Status> {
         let metadata = echo_initial(request.metadata());
         echo_trailing(request.metadata(), request.context());
@@ -143,7 +143,7 @@ impl TestService for InteropTestService {
 
     async fn unimplemented_call(
         &self,
-        _request: Request<Empty>,
+        _request: ServerRequest<Empty>,
     ) -> Result<Response<Empty>, Status> {
         Err(Status::unimplemented(
             "UnimplementedCall is not implemented",

@@ -17,7 +17,7 @@ pub use grpcx_transport::client::{ClientConfig, ClientService, Grpc, RequestSend
 pub use grpcx_transport::descriptor::{MethodDescriptor, MethodKind, ServiceDescriptor};
 pub use grpcx_transport::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
 pub use grpcx_transport::{
-    CallContext, Channel, Endpoint, IntoRequest, Request, Response, Streaming,
+    CallContext, Channel, Endpoint, IntoRequest, Request, Response, ServerRequest, Streaming,
 };
 pub use http;
 pub use http::uri::PathAndQuery;

@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use futures_util::stream;
 use grpcx_status::Status;
-use grpcx_transport::{Request, Response, Streaming};
+use grpcx_transport::{Response, ServerRequest, Streaming};
 use prost::Message;
 
 use crate::codegen::BoxStream;
@@ -81,7 +81,7 @@ impl v1::ServerReflection for ReflectionService {
 
     async fn server_reflection_info(
         &self,
-        request: Request<Streaming<v1::ServerReflectionRequest>>,
+        request: ServerRequest<Streaming<v1::ServerReflectionRequest>>,
     ) -> Result<Response<Self::ServerReflectionInfoStream>, Status> {
         Ok(Response::new(answers(
             self.index()?,
@@ -97,7 +97,7 @@ impl v1alpha::ServerReflection for ReflectionService {
 
     async fn server_reflection_info(
         &self,
-        request: Request<Streaming<v1alpha::ServerReflectionRequest>>,
+        request: ServerRequest<Streaming<v1alpha::ServerReflectionRequest>>,
     ) -> Result<Response<Self::ServerReflectionInfoStream>, Status> {
         Ok(Response::new(answers(
             self.index()?,

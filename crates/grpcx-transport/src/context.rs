@@ -3,7 +3,7 @@
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 use futures_util::task::AtomicWaker;
@@ -32,7 +32,7 @@ pub enum CallOutcome {
 }
 
 /// The server side of a call, handed to every handler (see
-/// `Request::context`). Cheap to clone: clones share the call.
+/// `ServerRequest::context`). Cheap to clone: clones share the call.
 ///
 /// Modelled on grpcio's `ServicerContext`:
 ///
@@ -54,8 +54,6 @@ pub struct CallContext {
 }
 
 struct Inner {
-    /// The shared context of requests not received by a server: never ends.
-    detached: bool,
     method: PathAndQuery,
     peer: Peer,
     deadline: Option<Instant>,
@@ -132,7 +130,6 @@ impl CallContext {
     ) -> CallContext {
         CallContext {
             inner: Arc::new(Inner {
-                detached: false,
                 method,
                 peer,
                 deadline,
@@ -149,25 +146,34 @@ impl CallContext {
         }
     }
 
-    /// A context attached to no call, for requests built by hand (in tests,
-    /// or on the client side). It has no deadline and never ends; it is
-    /// shared by every such request, so setting anything on it (codes,
-    /// trailers, callbacks) does nothing.
-    pub fn detached() -> &'static CallContext {
-        static DETACHED: OnceLock<CallContext> = OnceLock::new();
-        DETACHED.get_or_init(|| {
-            let mut context = CallContext::new(
-                PathAndQuery::from_static("/"),
-                Peer::default(),
-                None,
-                0,
-                Arc::default(),
-            );
-            if let Some(inner) = Arc::get_mut(&mut context.inner) {
-                inner.detached = true;
-            }
-            context
-        })
+    /// A context attached to no call, for driving a handler by hand (in a
+    /// unit test, say) through [`ServerRequest::new`].
+    ///
+    /// Whatever the handler does to it can be read back: the code and
+    /// message it set, an abort, its trailers. It has no deadline and, as
+    /// no server drives it, it never ends: [`on_done`](CallContext::on_done)
+    /// callbacks are dropped with it, unrun, and [`done`](CallContext::done)
+    /// never resolves.
+    ///
+    /// [`ServerRequest::new`]: crate::ServerRequest::new
+    ///
+    /// ```
+    /// use grpcx_status::Code;
+    /// use grpcx_transport::CallContext;
+    ///
+    /// let context = CallContext::detached();
+    /// context.set_code(Code::NotFound);
+    /// assert_eq!(context.code(), Some(Code::NotFound));
+    /// assert!(context.is_active());
+    /// ```
+    pub fn detached() -> CallContext {
+        CallContext::new(
+            PathAndQuery::from_static("/"),
+            Peer::default(),
+            None,
+            0,
+            Arc::default(),
+        )
     }
 
     /// This context, freshly made, as the context of the call `span`
@@ -256,9 +262,6 @@ impl CallContext {
     /// Sets the code of the status sent at the end of the call, when the
     /// handler itself returns successfully.
     pub fn set_code(&self, code: Code) {
-        if self.inner.detached {
-            return;
-        }
         self.state().code = Some(code);
     }
 
@@ -270,9 +273,6 @@ impl CallContext {
     /// [`Status::details`]: grpcx_status::Status::details
     #[doc(alias = "set_details")]
     pub fn set_message(&self, message: impl Into<String>) {
-        if self.inner.detached {
-            return;
-        }
         self.state().message = Some(message.into());
     }
 
@@ -288,9 +288,6 @@ impl CallContext {
 
     /// Adds trailing metadata, sent with the final status whatever it is.
     pub fn set_trailing_metadata(&self, metadata: Metadata) {
-        if self.inner.detached {
-            return;
-        }
         self.state().trailers.extend(metadata);
     }
 
@@ -304,9 +301,6 @@ impl CallContext {
     /// default; `Identity` turns compression off for this call. Takes
     /// effect when the handler returns its response.
     pub fn set_compression(&self, encoding: CompressionEncoding) {
-        if self.inner.detached {
-            return;
-        }
         self.state().send_compression = Some(encoding);
     }
 
@@ -316,9 +310,6 @@ impl CallContext {
     /// stream can send some messages uncompressed (say, secrets that must
     /// not be compressed next to attacker-chosen data).
     pub fn set_message_compression(&self, enabled: bool) {
-        if self.inner.detached {
-            return;
-        }
         self.inner
             .message_compression
             .store(enabled, Ordering::Relaxed);
@@ -344,9 +335,9 @@ impl CallContext {
     /// a clone of the context, it ends the call just the same.
     ///
     /// ```
-    /// # use grpcx_transport::{CallContext, Request};
+    /// # use grpcx_transport::ServerRequest;
     /// # use grpcx_status::{Code, Status};
-    /// async fn handler(req: Request<String>) -> Result<String, Status> {
+    /// async fn handler(req: ServerRequest<String>) -> Result<String, Status> {
     ///     if req.get_ref().is_empty() {
     ///         return Err(req.context().abort(Code::InvalidArgument, "name is empty"));
     ///     }
@@ -360,9 +351,6 @@ impl CallContext {
     /// Ends the call now with a status that may carry details and metadata
     /// (see [`CallContext::abort`]).
     pub fn abort_with_status(&self, status: Status) -> Status {
-        if self.inner.detached {
-            return status;
-        }
         {
             let mut state = self.state();
             if state.outcome.is_none() && state.aborted.is_none() {
@@ -386,9 +374,6 @@ impl CallContext {
     /// no effect on a unary response, whose headers always go with its
     /// message.
     pub fn send_headers(&self) {
-        if self.inner.detached {
-            return;
-        }
         self.inner.signals.fetch_or(SEND_HEADERS, Ordering::AcqRel);
         self.inner.driver.wake();
     }
@@ -397,9 +382,6 @@ impl CallContext {
     /// is set; registers the caller as the call's driver (one at a time:
     /// the dispatcher while the handler runs, then the response body).
     pub(crate) fn poll_signal(&self, cx: &mut Context<'_>, headers: bool) -> Poll<Signal> {
-        if self.inner.detached {
-            return Poll::Pending;
-        }
         // Registered before the check, so a signal after the check wakes us.
         self.inner.driver.register(cx.waker());
         let signals = self.inner.signals.load(Ordering::Acquire);
@@ -425,10 +407,6 @@ impl CallContext {
     /// Registers a callback run once when the call ends, with how it ended.
     /// A callback registered after the end runs at once.
     pub fn on_done(&self, callback: impl FnOnce(CallOutcome) + Send + 'static) {
-        if self.inner.detached {
-            // A detached context never ends: keeping the callback would leak it.
-            return;
-        }
         let mut state = self.state();
         match state.outcome {
             Some(outcome) => {
@@ -496,9 +474,6 @@ impl CallContext {
     /// Records how the call ended and runs the callbacks; only the first
     /// call counts.
     pub(crate) fn finish(&self, outcome: CallOutcome) {
-        if self.inner.detached {
-            return;
-        }
         let callbacks = {
             let mut state = self.state();
             if state.outcome.is_some() {
@@ -667,15 +642,29 @@ mod tests {
         assert_eq!(ctx.time_remaining(), Some(Duration::ZERO));
         assert!(!ctx.is_active());
         assert_eq!(CallContext::detached().time_remaining(), None);
-        // The shared detached context cannot be ended or changed.
+    }
+
+    #[test]
+    fn a_detached_context_keeps_what_a_handler_does_to_it() {
         let detached = CallContext::detached();
         detached.set_code(Code::Internal);
-        detached.abort(Code::Aborted, "no");
-        detached.finish(CallOutcome::Cancelled);
-        detached.on_done(|_| panic!("a detached context never ends"));
+        detached.set_message("broken");
+        let mut trailers = Metadata::new();
+        trailers.insert("x-why", "test").unwrap();
+        detached.set_trailing_metadata(trailers);
+        assert_eq!(detached.code(), Some(Code::Internal));
+        assert_eq!(detached.message().as_deref(), Some("broken"));
         assert!(detached.is_active());
+        let aborted = detached.abort(Code::Aborted, "no");
+        assert_eq!(
+            detached.abort_status().map(|s| s.code()),
+            Some(aborted.code())
+        );
+        assert!(!detached.is_active());
+        assert_eq!(detached.take_trailers().get("x-why"), Some("test"));
+        // Each detached context is its own: another starts clean.
+        assert_eq!(CallContext::detached().code(), None);
         assert_eq!(detached.outcome(), None);
-        assert_eq!(detached.code(), None);
     }
 
     #[tokio::test(start_paused = true)]

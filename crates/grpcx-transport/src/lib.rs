@@ -17,8 +17,9 @@
 //!   `http::Request<`[`Body`]`>` carrying its [`CallContext`] in its extensions;
 //!   its response carries the final status as a value
 //!   ([`ResponseBody`](server::ResponseBody)) until the server writes it.
-//! - [`Request`], [`Response`], [`Streaming`]: messages with metadata, and
-//!   incoming message streams, on both sides.
+//! - [`Request`] (what a client sends), [`ServerRequest`] (what a handler
+//!   receives, with its [`CallContext`]), [`Response`], [`Streaming`]:
+//!   messages with metadata, and incoming message streams.
 //! - [`CallContext`]: a server handler's view of its call (deadline,
 //!   cancellation, abort, status and trailers).
 //! - [`blocking`]: the blocking API, for code on plain threads: a
@@ -51,6 +52,7 @@ pub use extensions::{Attempts, Deadline, GrpcMethod};
 pub use protocol::{DEFAULT_MAX_DECODE_MESSAGE_SIZE, GRPC_PREVIOUS_RPC_ATTEMPTS};
 pub use request::{
     IntoBlockingStreamingRequest, IntoRequest, IntoStreamingRequest, Request, Response,
+    ServerRequest,
 };
 // Named by generated code only (the facade re-exports them in its hidden
 // `grpcx::codegen`): the markers that tell the request conversions apart,

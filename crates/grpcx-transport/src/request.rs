@@ -1,4 +1,5 @@
-//! [`Request`] and [`Response`]: a message with its metadata.
+//! [`Request`], [`ServerRequest`] and [`Response`]: a message with its
+//! metadata.
 
 use std::time::Duration;
 
@@ -11,11 +12,12 @@ use tokio::time::Instant;
 
 use crate::context::CallContext;
 
-/// A request message with its metadata, and on the server its [`CallContext`].
+/// A request a client sends: a message with its metadata, timeout,
+/// deadline and compression.
 ///
-/// On the client, build one with [`Request::new`] (or pass a bare message
-/// wherever an [`IntoRequest`] is taken) and set metadata and a timeout. On
-/// the server, handlers receive one carrying the call's context.
+/// Build one with [`Request::new`] (or pass a bare message wherever an
+/// [`IntoRequest`] is taken) and set metadata and a timeout. Server
+/// handlers receive a [`ServerRequest`] instead.
 ///
 /// ```
 /// use std::time::Duration;
@@ -34,7 +36,6 @@ pub struct Request<T> {
     deadline: Option<Instant>,
     inherit_deadline: bool,
     compression: Option<CompressionEncoding>,
-    context: Option<CallContext>,
     extensions: http::Extensions,
 }
 
@@ -48,30 +49,12 @@ impl<T> Request<T> {
             deadline: None,
             inherit_deadline: true,
             compression: None,
-            context: None,
             extensions: http::Extensions::new(),
         }
     }
 
-    pub(crate) fn from_server(
-        message: T,
-        (metadata, extensions): (Metadata, http::Extensions),
-        context: CallContext,
-    ) -> Request<T> {
-        Request {
-            message,
-            metadata,
-            timeout: None,
-            deadline: None,
-            inherit_deadline: true,
-            compression: None,
-            context: Some(context),
-            extensions,
-        }
-    }
-
-    /// The request's extensions: on the server, what server layers put
-    /// there (an authenticated principal, say) and the call's [`CallContext`].
+    /// The request's extensions, which client layers see on the
+    /// `http::Request` of the call.
     pub fn extensions(&self) -> &http::Extensions {
         &self.extensions
     }
@@ -104,14 +87,6 @@ impl<T> Request<T> {
     /// The metadata, to change it.
     pub fn metadata_mut(&mut self) -> &mut Metadata {
         &mut self.metadata
-    }
-
-    /// The server call's context; a [detached](CallContext::detached) one for a
-    /// request not received by a server.
-    pub fn context(&self) -> &CallContext {
-        self.context
-            .as_ref()
-            .unwrap_or_else(|| CallContext::detached())
     }
 
     /// The client-side timeout of the call, sent as `grpc-timeout` and
@@ -243,7 +218,8 @@ impl<T> Request<T> {
         self
     }
 
-    /// Maps the message, keeping metadata, timeout and context.
+    /// Maps the message, keeping metadata, timeout, deadline and
+    /// compression.
     pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Request<U> {
         Request {
             message: f(self.message),
@@ -252,7 +228,6 @@ impl<T> Request<T> {
             deadline: self.deadline,
             inherit_deadline: self.inherit_deadline,
             compression: self.compression,
-            context: self.context,
             extensions: self.extensions,
         }
     }
@@ -279,6 +254,157 @@ impl<T> IntoRequest<T> for T {
 impl<T> IntoRequest<T> for Request<T> {
     fn into_request(self) -> Request<T> {
         self
+    }
+}
+
+/// Forwards a server call's request: see [`ServerRequest`]'s `From` for
+/// [`Request`].
+impl<T> IntoRequest<T> for ServerRequest<T> {
+    fn into_request(self) -> Request<T> {
+        self.into()
+    }
+}
+
+/// A request as a server handler receives it: the message, the client's
+/// metadata, what server layers put in the extensions, and the call's
+/// [`CallContext`].
+///
+/// ```
+/// use grpcx_status::{Code, Status};
+/// use grpcx_transport::{Response, ServerRequest};
+///
+/// async fn greet(request: ServerRequest<String>) -> Result<Response<String>, Status> {
+///     if request.get_ref().is_empty() {
+///         return Err(request.context().abort(Code::InvalidArgument, "name is empty"));
+///     }
+///     let caller = request.metadata().get("x-caller").unwrap_or("stranger");
+///     Ok(Response::new(format!("hello {}, from {caller}", request.get_ref())))
+/// }
+///
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// // A handler can be driven by hand, with a detached context.
+/// let request = ServerRequest::new(String::new());
+/// let context = request.context().clone();
+/// let status = greet(request).await.unwrap_err();
+/// assert_eq!(status.code(), Code::InvalidArgument);
+/// assert_eq!(context.abort_status().map(|s| s.code()), Some(Code::InvalidArgument));
+/// # });
+/// ```
+#[derive(Debug)]
+pub struct ServerRequest<T> {
+    message: T,
+    metadata: Metadata,
+    extensions: http::Extensions,
+    context: CallContext,
+}
+
+impl<T> ServerRequest<T> {
+    /// A request with no metadata and a
+    /// [detached](CallContext::detached) context, to call a handler by
+    /// hand (in a unit test, say).
+    pub fn new(message: T) -> ServerRequest<T> {
+        ServerRequest {
+            message,
+            metadata: Metadata::new(),
+            extensions: http::Extensions::new(),
+            context: CallContext::detached(),
+        }
+    }
+
+    pub(crate) fn from_parts(
+        message: T,
+        (metadata, extensions): (Metadata, http::Extensions),
+        context: CallContext,
+    ) -> ServerRequest<T> {
+        ServerRequest {
+            message,
+            metadata,
+            extensions,
+            context,
+        }
+    }
+
+    /// The call's context: its deadline, and what the handler can do to
+    /// the call (set the status, abort, add trailers, learn how it ended).
+    pub fn context(&self) -> &CallContext {
+        &self.context
+    }
+
+    /// The message.
+    pub fn get_ref(&self) -> &T {
+        &self.message
+    }
+
+    /// The message, to change it.
+    pub fn get_mut(&mut self) -> &mut T {
+        &mut self.message
+    }
+
+    /// The message, consuming the request.
+    pub fn into_inner(self) -> T {
+        self.message
+    }
+
+    /// The client's metadata (request headers), without the headers the
+    /// gRPC protocol reserves.
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    /// The metadata, to change it.
+    pub fn metadata_mut(&mut self) -> &mut Metadata {
+        &mut self.metadata
+    }
+
+    /// What server layers put in the request's extensions (an
+    /// authenticated principal, say), and the call's [`CallContext`].
+    pub fn extensions(&self) -> &http::Extensions {
+        &self.extensions
+    }
+
+    /// The extensions, to change them.
+    pub fn extensions_mut(&mut self) -> &mut http::Extensions {
+        &mut self.extensions
+    }
+
+    /// Maps the message, keeping metadata, extensions and context.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> ServerRequest<U> {
+        ServerRequest {
+            message: f(self.message),
+            metadata: self.metadata,
+            extensions: self.extensions,
+            context: self.context,
+        }
+    }
+
+    /// Splits into metadata, message and context.
+    pub fn into_parts(self) -> (Metadata, T, CallContext) {
+        (self.metadata, self.message, self.context)
+    }
+}
+
+/// The request a proxy forwards: the same message and metadata, limited
+/// to the server call's deadline ([`Request::with_deadline_of`]), so the
+/// call made never outlives the call served. Metadata is forwarded whole,
+/// credentials included, except `user-agent`: the forwarding channel sends
+/// its own. Build a [`Request`] by hand to choose what goes.
+///
+/// ```
+/// use grpcx_transport::{Request, ServerRequest};
+///
+/// let mut served = ServerRequest::new("ping");
+/// served.metadata_mut().insert("x-request-id", "42")?;
+/// let forwarded = Request::from(served);
+/// assert_eq!(forwarded.metadata().get("x-request-id"), Some("42"));
+/// # Ok::<(), grpcx_status::MetadataError>(())
+/// ```
+impl<T> From<ServerRequest<T>> for Request<T> {
+    fn from(request: ServerRequest<T>) -> Request<T> {
+        let mut metadata = request.metadata;
+        metadata.remove("user-agent");
+        Request::new(request.message)
+            .with_metadata(metadata)
+            .with_deadline_of(&request.context)
     }
 }
 

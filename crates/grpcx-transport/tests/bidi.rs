@@ -8,7 +8,7 @@ use futures_util::StreamExt as _;
 use grpcx_codec::ProstCodec;
 use grpcx_status::{Code, Origin, Status};
 use grpcx_transport::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
-use grpcx_transport::{CallOutcome, Endpoint, Request, Response, Server, Streaming};
+use grpcx_transport::{CallOutcome, Endpoint, Request, Response, Server, ServerRequest, Streaming};
 use http::uri::PathAndQuery;
 
 /// `Echo` answers each request with `echo <request>`, sending no response
@@ -34,7 +34,7 @@ impl GrpcService for Echo {
             "Chat" => Box::pin(handler::bidi_streaming(
                 call,
                 ProstCodec::<String, String>::default(),
-                |req: Request<Streaming<String>>| async move {
+                |req: ServerRequest<Streaming<String>>| async move {
                     let replies = req.into_inner().map(|message| {
                         let message = message?;
                         if message == "stop" {

@@ -13,7 +13,7 @@ use grpcx_codec::ProstCodec;
 use grpcx_status::{Code, ErrorInfo, Metadata, Origin, Status};
 use grpcx_transport::blocking::{BlockingChannel, CallError};
 use grpcx_transport::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
-use grpcx_transport::{CallOutcome, Endpoint, Request, Response, Server, Streaming};
+use grpcx_transport::{CallOutcome, Endpoint, Request, Response, Server, ServerRequest, Streaming};
 use http::uri::PathAndQuery;
 
 /// Generous: only a broken implementation ever waits this long.
@@ -60,7 +60,7 @@ impl GrpcService for Svc {
             "Say" => Box::pin(handler::unary(
                 call,
                 ProstCodec::<String, String>::default(),
-                |req: Request<String>| async move {
+                |req: ServerRequest<String>| async move {
                     if req.get_ref() == "fail" {
                         return Err(failure("bad ☺"));
                     }
@@ -81,7 +81,7 @@ impl GrpcService for Svc {
                 Box::pin(handler::unary(
                     call,
                     ProstCodec::<String, String>::default(),
-                    move |req: Request<String>| async move {
+                    move |req: ServerRequest<String>| async move {
                         let _ = started.send(req.get_ref().clone());
                         release.acquire().await.unwrap().forget();
                         Ok::<_, Status>(Response::new(format!("held {}", req.get_ref())))
@@ -91,7 +91,7 @@ impl GrpcService for Svc {
             "List" => Box::pin(handler::server_streaming(
                 call,
                 ProstCodec::<String, u64>::default(),
-                |req: Request<u64>| async move {
+                |req: ServerRequest<u64>| async move {
                     let n = *req.get_ref();
                     let mut trailers = Metadata::new();
                     trailers.insert("x-count", &n.to_string()).unwrap();
@@ -112,7 +112,7 @@ impl GrpcService for Svc {
             "Sum" => Box::pin(handler::client_streaming(
                 call,
                 ProstCodec::<u64, u64>::default(),
-                |req: Request<Streaming<u64>>| async move {
+                |req: ServerRequest<Streaming<u64>>| async move {
                     let mut numbers = req.into_inner();
                     let mut sum = 0;
                     while let Some(n) = numbers.message().await? {
@@ -127,7 +127,7 @@ impl GrpcService for Svc {
             "Chat" => Box::pin(handler::bidi_streaming(
                 call,
                 ProstCodec::<String, String>::default(),
-                |req: Request<Streaming<String>>| async move {
+                |req: ServerRequest<Streaming<String>>| async move {
                     let replies = req.into_inner().map(|message| {
                         let message = message?;
                         if message == "stop" {
@@ -144,7 +144,7 @@ impl GrpcService for Svc {
                 Box::pin(handler::bidi_streaming(
                     call,
                     ProstCodec::<String, String>::default(),
-                    move |_: Request<Streaming<String>>| async move {
+                    move |_: ServerRequest<Streaming<String>>| async move {
                         let _ = started.send("silent".to_owned());
                         release.acquire().await.unwrap().forget();
                         Ok::<_, Status>(Response::new(futures_util::stream::empty()))

@@ -13,7 +13,7 @@ use grpcx_codec::ProstCodec;
 use grpcx_status::{Code, ErrorInfo, Metadata, Origin, Status};
 use grpcx_transport::blocking::{BlockingChannel, BlockingStreaming, ResponseSink};
 use grpcx_transport::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
-use grpcx_transport::{CallOutcome, Channel, Endpoint, Request, Response, Server};
+use grpcx_transport::{CallOutcome, Channel, Endpoint, Request, Response, Server, ServerRequest};
 use http::uri::PathAndQuery;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
@@ -96,7 +96,7 @@ fn failure(message: &str) -> Status {
         .with_metadata(metadata)
 }
 
-fn say(req: Request<String>) -> Result<Response<String>, Status> {
+fn say(req: ServerRequest<String>) -> Result<Response<String>, Status> {
     let context = req.context();
     assert!(context.is_active());
     assert!(context.time_remaining().is_some());
@@ -120,7 +120,7 @@ fn say(req: Request<String>) -> Result<Response<String>, Status> {
     Ok(response)
 }
 
-fn list(req: Request<u64>, sink: ResponseSink<String>) -> Result<(), Status> {
+fn list(req: ServerRequest<u64>, sink: ResponseSink<String>) -> Result<(), Status> {
     let n = *req.get_ref();
     if n == 0 {
         return Err(failure("nothing to list"));
@@ -144,7 +144,7 @@ fn list(req: Request<u64>, sink: ResponseSink<String>) -> Result<(), Status> {
     }
 }
 
-fn sum(req: Request<BlockingStreaming<u64>>) -> Result<Response<u64>, Status> {
+fn sum(req: ServerRequest<BlockingStreaming<u64>>) -> Result<Response<u64>, Status> {
     let mut total = 0;
     for n in req.into_inner() {
         match n? {
@@ -155,7 +155,10 @@ fn sum(req: Request<BlockingStreaming<u64>>) -> Result<Response<u64>, Status> {
     Ok(Response::new(total))
 }
 
-fn chat(req: Request<BlockingStreaming<String>>, sink: ResponseSink<String>) -> Result<(), Status> {
+fn chat(
+    req: ServerRequest<BlockingStreaming<String>>,
+    sink: ResponseSink<String>,
+) -> Result<(), Status> {
     for message in req.into_inner() {
         let message = message?;
         if message == "stop" {
@@ -186,7 +189,7 @@ impl GrpcService for Svc {
             "Panic" => Box::pin(handler::blocking_unary(
                 call,
                 strings,
-                |_: Request<String>| -> Result<Response<String>, Status> {
+                |_: ServerRequest<String>| -> Result<Response<String>, Status> {
                     panic!("secret handler bug ☠")
                 },
             )),
@@ -204,7 +207,7 @@ impl GrpcService for Svc {
             "Slow" => Box::pin(handler::blocking_unary(
                 call,
                 strings,
-                move |req: Request<String>| {
+                move |req: ServerRequest<String>| {
                     probes.started("slow");
                     probes.gate.pass();
                     let active = req.context().is_active();
@@ -219,7 +222,7 @@ impl GrpcService for Svc {
             "SlowList" => Box::pin(handler::blocking_server_streaming(
                 call,
                 strings,
-                move |req: Request<String>, sink: ResponseSink<String>| {
+                move |req: ServerRequest<String>, sink: ResponseSink<String>| {
                     sink.send("first".to_owned())
                         .map_err(|_| Status::cancelled("gone"))?;
                     probes.started("slow list");
@@ -236,7 +239,7 @@ impl GrpcService for Svc {
             "SlowSum" => Box::pin(handler::blocking_client_streaming(
                 call,
                 ProstCodec::<u64, u64>::default(),
-                move |req: Request<BlockingStreaming<u64>>| {
+                move |req: ServerRequest<BlockingStreaming<u64>>| {
                     let mut numbers = req.into_inner();
                     probes.started("slow sum");
                     loop {
@@ -254,7 +257,7 @@ impl GrpcService for Svc {
             "Pool" => Box::pin(handler::blocking_unary(
                 call,
                 ProstCodec::<u64, u64>::default(),
-                move |req: Request<u64>| {
+                move |req: ServerRequest<u64>| {
                     let now = probes.running.fetch_add(1, Ordering::SeqCst) + 1;
                     probes.max_running.fetch_max(now, Ordering::SeqCst);
                     probes.started(&format!("pool {}", req.get_ref()));
@@ -266,7 +269,7 @@ impl GrpcService for Svc {
             "Relay" => Box::pin(handler::blocking_unary(
                 call,
                 strings,
-                move |req: Request<String>| {
+                move |req: ServerRequest<String>| {
                     let client = probes.relay.get().unwrap();
                     let timeout = req.context().time_remaining().unwrap_or(PATIENCE);
                     let answer = client.unary(

@@ -8,7 +8,7 @@ use std::time::Duration;
 use grpcx_codec::{CompressionEncoding, EncodingSet, ProstCodec};
 use grpcx_status::{Code, Origin, Status};
 use grpcx_transport::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
-use grpcx_transport::{Endpoint, Request, Response, Server};
+use grpcx_transport::{Endpoint, Request, Response, Server, ServerRequest};
 use http::uri::PathAndQuery;
 
 /// `Which` answers with the name of the request's compression.
@@ -24,7 +24,7 @@ impl GrpcService for Which {
             "Encoding" => Box::pin(handler::unary(
                 call,
                 ProstCodec::<String, String>::default(),
-                |req: Request<String>| async move {
+                |req: ServerRequest<String>| async move {
                     let encoding = req.context().request_compression();
                     Ok::<_, Status>(Response::new(format!("{encoding} {}", req.get_ref().len())))
                 },

@@ -8,7 +8,7 @@ use std::time::Duration;
 use grpcx_codec::ProstCodec;
 use grpcx_status::Code;
 use grpcx_transport::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
-use grpcx_transport::{Channel, Endpoint, Request, Response, Server};
+use grpcx_transport::{Channel, Endpoint, Request, Response, Server, ServerRequest};
 use http::uri::PathAndQuery;
 use tokio::sync::{mpsc, oneshot};
 
@@ -29,7 +29,7 @@ impl GrpcService for Sleeper {
             "Sleep" => Box::pin(handler::unary(
                 call,
                 ProstCodec::<u64, u64>::default(),
-                move |req: Request<u64>| async move {
+                move |req: ServerRequest<u64>| async move {
                     let _ = started.send(());
                     tokio::time::sleep(Duration::from_millis(*req.get_ref())).await;
                     Ok::<_, grpcx_status::Status>(Response::new(*req.get_ref()))

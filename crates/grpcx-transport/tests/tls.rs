@@ -9,7 +9,7 @@ use std::time::Duration;
 use grpcx_codec::ProstCodec;
 use grpcx_status::{Code, Origin, Status};
 use grpcx_transport::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
-use grpcx_transport::{Endpoint, Request, Response, Server};
+use grpcx_transport::{Endpoint, Request, Response, Server, ServerRequest};
 use http::uri::PathAndQuery;
 use tokio_rustls::rustls;
 
@@ -25,7 +25,7 @@ impl GrpcService for Echo {
             "Say" => Box::pin(handler::unary(
                 call,
                 ProstCodec::<String, String>::default(),
-                |req: Request<String>| async move {
+                |req: ServerRequest<String>| async move {
                     if req.get_ref() == "fail" {
                         return Err(Status::permission_denied("no ☺"));
                     }
@@ -36,7 +36,7 @@ impl GrpcService for Echo {
             "Who" => Box::pin(handler::unary(
                 call,
                 ProstCodec::<Vec<u8>, Vec<u8>>::default(),
-                |req: Request<Vec<u8>>| async move {
+                |req: ServerRequest<Vec<u8>>| async move {
                     let certificates = req.context().peer_certificates().unwrap_or_default();
                     let first = certificates.first().map(|c| c.to_vec());
                     Ok::<_, Status>(Response::new(first.unwrap_or_default()))

@@ -47,7 +47,7 @@
 //! ```
 //! use grpcx::codec::ProstCodec;
 //! use grpcx::server::{handler, BoxFuture, GrpcService, ResponseBody, ServerCall};
-//! use grpcx::{BadRequest, Code, Endpoint, Origin, Request, Response, Server, Status};
+//! use grpcx::{BadRequest, Code, Endpoint, Origin, Request, Response, Server, ServerRequest, Status};
 //!
 //! /// `demo.Greeter/Greet`: greets a name, refuses an empty one.
 //! struct Greeter;
@@ -65,7 +65,7 @@
 //!     }
 //! }
 //!
-//! async fn greet(request: Request<String>) -> Result<Response<String>, Status> {
+//! async fn greet(request: ServerRequest<String>) -> Result<Response<String>, Status> {
 //!     let name = request.into_inner();
 //!     if name.is_empty() {
 //!         return Err(Status::invalid_argument("a name is required")
@@ -104,7 +104,7 @@
 //!
 //! struct MyGreeter;
 //! impl Greeter for MyGreeter {
-//!     async fn greet(&self, request: Request<GreetRequest>) -> Result<Response<GreetReply>, Status> { ... }
+//!     async fn greet(&self, request: ServerRequest<GreetRequest>) -> Result<Response<GreetReply>, Status> { ... }
 //! }
 //! Server::builder().add_service(GreeterServer::new(MyGreeter)).serve(listener).await?;
 //!
@@ -149,7 +149,7 @@
 //!
 //!     fn call(&self, method: &str, call: ServerCall) -> BoxFuture<http::Response<ResponseBody>> {
 //!         match method {
-//!             "Get" => Box::pin(handler::unary(call, ProstCodec::<String, String>::default(), |req: Request<String>| async move {
+//!             "Get" => Box::pin(handler::unary(call, ProstCodec::<String, String>::default(), |req: ServerRequest<String>| async move {
 //!                 let user = req.extensions().get::<User>().map(|u| u.0.clone());
 //!                 Ok::<_, Status>(Response::new(user.unwrap_or_default()))
 //!             })),
@@ -225,7 +225,7 @@ pub use grpcx_status::{
 pub use grpcx_transport::{
     Body, BoxError, CallContext, CallOutcome, Channel, Deadline, Endpoint, Error, GrpcMethod,
     IntoBlockingStreamingRequest, IntoRequest, IntoStreamingRequest, Request, Response, Server,
-    Streaming,
+    ServerRequest, Streaming,
 };
 
 /// TLS (the `tls-rustls` feature): the rustls crate whose configs
@@ -362,7 +362,7 @@ pub mod codegen {
     pub use grpcx_transport::descriptor::{MethodDescriptor, MethodKind, ServiceDescriptor};
     pub use grpcx_transport::server::{BoxFuture, GrpcService, ResponseBody, ServerCall, handler};
     pub use grpcx_transport::{
-        CallContext, Channel, Endpoint, IntoRequest, Request, Response, Streaming,
+        CallContext, Channel, Endpoint, IntoRequest, Request, Response, ServerRequest, Streaming,
     };
     pub use http;
     pub use http::uri::PathAndQuery;

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use futures_util::stream;
-use grpcx::{BoxStream, Code, Pushback, Request, Response, RetryInfo, Status};
+use grpcx::{BoxStream, Code, Pushback, Response, RetryInfo, ServerRequest, Status};
 
 use crate::pb::{
     Chaos, FlakyRequest, FlakyResponse, PanicRequest, PanicResponse, RaceRequest, RaceResponse,
@@ -43,14 +43,14 @@ impl Chaos for ChaosService {
     #[allow(clippy::panic)] // Panicking is this handler's job.
     async fn panic(
         &self,
-        _request: Request<PanicRequest>,
+        _request: ServerRequest<PanicRequest>,
     ) -> Result<Response<PanicResponse>, Status> {
         panic!("{PANIC_MESSAGE}")
     }
 
     async fn sleep(
         &self,
-        request: Request<SleepRequest>,
+        request: ServerRequest<SleepRequest>,
     ) -> Result<Response<SleepResponse>, Status> {
         let millis = request.get_ref().millis;
         // Past the client's deadline the server drops this future, so the
@@ -65,7 +65,7 @@ impl Chaos for ChaosService {
 
     async fn ticks(
         &self,
-        request: Request<TicksRequest>,
+        request: ServerRequest<TicksRequest>,
     ) -> Result<Response<Self::TicksStream>, Status> {
         let interval =
             Duration::from_millis(request.get_ref().interval_millis.clamp(1, 1000).into());
@@ -83,7 +83,7 @@ impl Chaos for ChaosService {
 
     async fn flaky(
         &self,
-        request: Request<FlakyRequest>,
+        request: ServerRequest<FlakyRequest>,
     ) -> Result<Response<FlakyResponse>, Status> {
         let previous_attempts = request.context().previous_attempts();
         let flaky = request.into_inner();
@@ -115,7 +115,10 @@ impl Chaos for ChaosService {
         }))
     }
 
-    async fn race(&self, request: Request<RaceRequest>) -> Result<Response<RaceResponse>, Status> {
+    async fn race(
+        &self,
+        request: ServerRequest<RaceRequest>,
+    ) -> Result<Response<RaceResponse>, Status> {
         let race = request.into_inner();
         let call = self.count(&race.key);
         if call == 1 {

@@ -1,7 +1,7 @@
 //! [`Products`]: the handlers, free of error handling: `?` hands the
 //! repository's errors to the server's error advice.
 
-use grpcx::{Request, Response, Status};
+use grpcx::{Response, ServerRequest, Status};
 
 use crate::pb::{CreateProductRequest, GetProductRequest, Product, ProductService};
 use crate::repository::ProductRepository;
@@ -25,7 +25,7 @@ impl Default for Products {
 impl ProductService for Products {
     async fn get_product(
         &self,
-        request: Request<GetProductRequest>,
+        request: ServerRequest<GetProductRequest>,
     ) -> Result<Response<Product>, Status> {
         let product = self.repository.get(&request.get_ref().product_id)?;
         Ok(Response::new(product))
@@ -33,7 +33,7 @@ impl ProductService for Products {
 
     async fn create_product(
         &self,
-        request: Request<CreateProductRequest>,
+        request: ServerRequest<CreateProductRequest>,
     ) -> Result<Response<Product>, Status> {
         let CreateProductRequest {
             name,

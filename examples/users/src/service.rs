@@ -2,7 +2,7 @@
 //! lets `?` turn a [`ServiceError`] into the right status.
 
 use futures_util::stream;
-use grpcx::{BoxStream, Code, Metadata, Request, Response, Status};
+use grpcx::{BoxStream, Code, Metadata, Response, ServerRequest, Status};
 
 use crate::error::{AuthError, ServiceError, Violations};
 use crate::pb::{
@@ -63,7 +63,7 @@ impl Default for Users {
 impl UserService for Users {
     async fn create_user(
         &self,
-        request: Request<CreateUserRequest>,
+        request: ServerRequest<CreateUserRequest>,
     ) -> Result<Response<CreateUserResponse>, Status> {
         let client_id = request
             .metadata()
@@ -78,7 +78,7 @@ impl UserService for Users {
 
     async fn get_users(
         &self,
-        request: Request<GetUsersRequest>,
+        request: ServerRequest<GetUsersRequest>,
     ) -> Result<Response<GetUsersResponse>, Status> {
         let permissions = authenticate(request.metadata())?;
         if !permissions.contains(&READ_USERS) {
@@ -105,7 +105,7 @@ impl UserService for Users {
 
     async fn stream_activity(
         &self,
-        request: Request<StreamActivityRequest>,
+        request: ServerRequest<StreamActivityRequest>,
     ) -> Result<Response<Self::StreamActivityStream>, Status> {
         let context = request.context().clone();
         let records = self.activity.read_after(request.get_ref().after_sequence);
@@ -137,7 +137,7 @@ impl UserService for Users {
 
     async fn process_transaction(
         &self,
-        request: Request<TransactionRequest>,
+        request: ServerRequest<TransactionRequest>,
     ) -> Result<Response<TransactionResponse>, Status> {
         let operations = request.into_inner().operations;
         if operations.is_empty() {

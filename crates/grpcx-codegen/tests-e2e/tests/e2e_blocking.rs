@@ -9,7 +9,7 @@ use std::time::Duration;
 // FIXME: the facade exposes the blocking types only in the hidden `codegen`
 // module; use their public path once there is one.
 use grpcx::codegen::{BlockingChannel, BlockingStreaming, ResponseSink};
-use grpcx::{Code, Request, Response, Status};
+use grpcx::{Code, Request, Response, ServerRequest, Status};
 use grpcx_codegen_e2e::testing::{SimpleRequest, TestServiceBlockingClient};
 use grpcx_codegen_e2e::weird::nested::pkg::{
     self as pkg, EchoBlocking, EchoBlockingClient, EchoBlockingServer, KeywordsBlocking,
@@ -28,7 +28,7 @@ fn closed<T>(_: T) -> Status {
 }
 
 impl KeywordsBlocking for KeywordsImpl {
-    fn r#match(&self, request: Request<Type>) -> Result<Response<Verdict>, Status> {
+    fn r#match(&self, request: ServerRequest<Type>) -> Result<Response<Verdict>, Status> {
         let message = request.into_inner();
         if message.r#match.is_empty() {
             return Err(Status::invalid_argument("nothing to match"));
@@ -43,7 +43,7 @@ impl KeywordsBlocking for KeywordsImpl {
 
     fn r#type(
         &self,
-        request: Request<Type>,
+        request: ServerRequest<Type>,
         responses: ResponseSink<Verdict>,
     ) -> Result<(), Status> {
         let message = request.into_inner();
@@ -66,7 +66,7 @@ impl KeywordsBlocking for KeywordsImpl {
 
     fn r#async(
         &self,
-        requests: Request<BlockingStreaming<Type>>,
+        requests: ServerRequest<BlockingStreaming<Type>>,
     ) -> Result<Response<pkg::Result>, Status> {
         let mut value = requests
             .metadata()
@@ -81,7 +81,7 @@ impl KeywordsBlocking for KeywordsImpl {
 
     fn self_(
         &self,
-        requests: Request<BlockingStreaming<pkg::Send>>,
+        requests: ServerRequest<BlockingStreaming<pkg::Send>>,
         responses: ResponseSink<pkg::Result>,
     ) -> Result<(), Status> {
         for message in requests.into_inner() {
@@ -97,20 +97,23 @@ impl KeywordsBlocking for KeywordsImpl {
         Ok(())
     }
 
-    fn new_(&self, _request: Request<()>) -> Result<Response<()>, Status> {
+    fn new_(&self, _request: ServerRequest<()>) -> Result<Response<()>, Status> {
         Ok(Response::new(()))
     }
 
     fn nested(
         &self,
-        request: Request<verdict::Detail>,
+        request: ServerRequest<verdict::Detail>,
     ) -> Result<Response<verdict::Detail>, Status> {
         let mut detail = request.into_inner();
         detail.text.push('!');
         Ok(Response::new(detail))
     }
 
-    fn no_comment(&self, _request: Request<pkg::Option>) -> Result<Response<Timestamp>, Status> {
+    fn no_comment(
+        &self,
+        _request: ServerRequest<pkg::Option>,
+    ) -> Result<Response<Timestamp>, Status> {
         // Slow, so that the `_future` variant has something to wait for.
         std::thread::sleep(Duration::from_millis(20));
         Ok(Response::new(Timestamp {
@@ -124,17 +127,17 @@ impl KeywordsBlocking for KeywordsImpl {
 struct EchoImpl;
 
 impl EchoBlocking for EchoImpl {
-    fn echo(&self, request: Request<Type>) -> Result<Response<Type>, Status> {
+    fn echo(&self, request: ServerRequest<Type>) -> Result<Response<Type>, Status> {
         Ok(Response::new(request.into_inner()))
     }
 
-    fn echo_again(&self, request: Request<Type>) -> Result<Response<Type>, Status> {
+    fn echo_again(&self, request: ServerRequest<Type>) -> Result<Response<Type>, Status> {
         self.echo(request)
     }
 
     fn collect(
         &self,
-        requests: Request<BlockingStreaming<Type>>,
+        requests: ServerRequest<BlockingStreaming<Type>>,
     ) -> Result<Response<Type>, Status> {
         let mut last = None;
         for message in requests.into_inner() {
@@ -144,7 +147,11 @@ impl EchoBlocking for EchoImpl {
             .ok_or_else(|| Status::invalid_argument("no request"))
     }
 
-    fn expand(&self, request: Request<Type>, responses: ResponseSink<Type>) -> Result<(), Status> {
+    fn expand(
+        &self,
+        request: ServerRequest<Type>,
+        responses: ResponseSink<Type>,
+    ) -> Result<(), Status> {
         let message = request.into_inner();
         for _ in 0..message.self_ {
             responses.send(message.clone()).map_err(closed)?;
@@ -154,7 +161,7 @@ impl EchoBlocking for EchoImpl {
 
     fn chat(
         &self,
-        requests: Request<BlockingStreaming<Type>>,
+        requests: ServerRequest<BlockingStreaming<Type>>,
         responses: ResponseSink<Type>,
     ) -> Result<(), Status> {
         for message in requests.into_inner() {
@@ -163,7 +170,10 @@ impl EchoBlocking for EchoImpl {
         Ok(())
     }
 
-    fn fail(&self, request: Request<grpcx::rich::pb::Status>) -> Result<Response<()>, Status> {
+    fn fail(
+        &self,
+        request: ServerRequest<grpcx::rich::pb::Status>,
+    ) -> Result<Response<()>, Status> {
         let status = request.into_inner();
         Err(Status::new(Code::from_i32(status.code), status.message))
     }

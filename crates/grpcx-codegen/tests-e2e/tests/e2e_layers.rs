@@ -16,7 +16,7 @@ use futures_util::{Stream, StreamExt as _};
 use grpcx::blocking::BlockingChannel;
 use grpcx::client::GRPC_PREVIOUS_RPC_ATTEMPTS;
 use grpcx::codegen::MethodKind;
-use grpcx::{Body, Deadline, GrpcMethod, Request, Response, Status, Streaming};
+use grpcx::{Body, Deadline, GrpcMethod, Request, Response, ServerRequest, Status, Streaming};
 use grpcx_codegen_e2e::bare::{
     BareService, BareServiceBlockingClient, BareServiceClient, BareServiceServer, Ping, Pong,
 };
@@ -28,7 +28,7 @@ type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 struct Bare;
 
 impl BareService for Bare {
-    async fn ping(&self, request: Request<Ping>) -> Result<Response<Pong>, Status> {
+    async fn ping(&self, request: ServerRequest<Ping>) -> Result<Response<Pong>, Status> {
         let seen = request.metadata().get("x-layer-saw") == Some("Ping");
         let n = request.get_ref().n;
         Ok(Response::new(Pong {
@@ -40,7 +40,7 @@ impl BareService for Bare {
 
     async fn ping_twice(
         &self,
-        request: Request<Streaming<Ping>>,
+        request: ServerRequest<Streaming<Ping>>,
     ) -> Result<Response<Self::PingTwiceStream>, Status> {
         let stream = request
             .into_inner()

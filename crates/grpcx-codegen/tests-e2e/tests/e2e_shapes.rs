@@ -8,7 +8,7 @@ use std::pin::Pin;
 
 use futures_util::{Stream, StreamExt as _, stream};
 use grpcx::server::GrpcService;
-use grpcx::{Code, Request, Response, Status, Streaming};
+use grpcx::{Code, Request, Response, ServerRequest, Status, Streaming};
 use grpcx_codegen_e2e::bare::{BareService, BareServiceClient, BareServiceServer, Ping, Pong};
 use grpcx_codegen_e2e::weird::common::Money;
 use grpcx_codegen_e2e::weird::nested::pkg::{
@@ -24,7 +24,7 @@ type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 struct KeywordsImpl;
 
 impl Keywords for KeywordsImpl {
-    async fn r#match(&self, request: Request<Type>) -> Result<Response<Verdict>, Status> {
+    async fn r#match(&self, request: ServerRequest<Type>) -> Result<Response<Verdict>, Status> {
         let message = request.into_inner();
         if message.r#match.is_empty() {
             return Err(Status::invalid_argument("nothing to match"));
@@ -49,7 +49,10 @@ impl Keywords for KeywordsImpl {
 
     /// `self_` verdicts, then a failure if `match` is `"fail"`; a negative
     /// count fails before any response.
-    async fn r#type(&self, request: Request<Type>) -> Result<Response<Self::TypeStream>, Status> {
+    async fn r#type(
+        &self,
+        request: ServerRequest<Type>,
+    ) -> Result<Response<Self::TypeStream>, Status> {
         let message = request.into_inner();
         let count = usize::try_from(message.self_)
             .map_err(|_| Status::out_of_range(format!("negative count {}", message.self_)))?;
@@ -69,7 +72,7 @@ impl Keywords for KeywordsImpl {
 
     async fn r#async(
         &self,
-        request: Request<Streaming<Type>>,
+        request: ServerRequest<Streaming<Type>>,
     ) -> Result<Response<pkg::Result>, Status> {
         let prefix = request
             .metadata()
@@ -88,7 +91,7 @@ impl Keywords for KeywordsImpl {
 
     async fn self_(
         &self,
-        request: Request<Streaming<pkg::Send>>,
+        request: ServerRequest<Streaming<pkg::Send>>,
     ) -> Result<Response<Self::SelfStream>, Status> {
         let prefix = request
             .metadata()
@@ -107,13 +110,13 @@ impl Keywords for KeywordsImpl {
         Ok(Response::new(Box::pin(stream) as BoxStream<pkg::Result>))
     }
 
-    async fn new_(&self, _request: Request<()>) -> Result<Response<()>, Status> {
+    async fn new_(&self, _request: ServerRequest<()>) -> Result<Response<()>, Status> {
         Ok(Response::new(()))
     }
 
     async fn nested(
         &self,
-        request: Request<verdict::Detail>,
+        request: ServerRequest<verdict::Detail>,
     ) -> Result<Response<verdict::Detail>, Status> {
         let mut detail = request.into_inner();
         detail.text.push('!');
@@ -122,7 +125,7 @@ impl Keywords for KeywordsImpl {
 
     async fn no_comment(
         &self,
-        request: Request<pkg::Option>,
+        request: ServerRequest<pkg::Option>,
     ) -> Result<Response<Timestamp>, Status> {
         let seconds = request.get_ref().value.parse().unwrap_or(-1);
         Ok(Response::new(Timestamp { seconds, nanos: 7 }))
@@ -133,17 +136,20 @@ impl Keywords for KeywordsImpl {
 struct EchoImpl;
 
 impl Echo for EchoImpl {
-    async fn echo(&self, request: Request<Type>) -> Result<Response<Type>, Status> {
+    async fn echo(&self, request: ServerRequest<Type>) -> Result<Response<Type>, Status> {
         Ok(Response::new(request.into_inner()))
     }
 
-    async fn echo_again(&self, request: Request<Type>) -> Result<Response<Type>, Status> {
+    async fn echo_again(&self, request: ServerRequest<Type>) -> Result<Response<Type>, Status> {
         let mut message = request.into_inner();
         message.r#type.push_str(" again");
         Ok(Response::new(message))
     }
 
-    async fn collect(&self, request: Request<Streaming<Type>>) -> Result<Response<Type>, Status> {
+    async fn collect(
+        &self,
+        request: ServerRequest<Streaming<Type>>,
+    ) -> Result<Response<Type>, Status> {
         let mut requests = request.into_inner();
         let mut last = None;
         while let Some(message) = requests.message().await? {
@@ -155,7 +161,10 @@ impl Echo for EchoImpl {
 
     type ExpandStream = BoxStream<Type>;
 
-    async fn expand(&self, request: Request<Type>) -> Result<Response<Self::ExpandStream>, Status> {
+    async fn expand(
+        &self,
+        request: ServerRequest<Type>,
+    ) -> Result<Response<Self::ExpandStream>, Status> {
         let message = request.into_inner();
         let count = usize::try_from(message.self_).unwrap_or(0);
         let stream = stream::iter(std::iter::repeat_n(Ok(message), count));
@@ -166,14 +175,14 @@ impl Echo for EchoImpl {
 
     async fn chat(
         &self,
-        request: Request<Streaming<Type>>,
+        request: ServerRequest<Streaming<Type>>,
     ) -> Result<Response<Self::ChatStream>, Status> {
         Ok(Response::new(request.into_inner()))
     }
 
     async fn fail(
         &self,
-        request: Request<grpcx::rich::pb::Status>,
+        request: ServerRequest<grpcx::rich::pb::Status>,
     ) -> Result<Response<()>, Status> {
         let status = request.into_inner();
         Err(Status::new(Code::from_i32(status.code), status.message))
@@ -453,7 +462,7 @@ async fn a_service_without_a_package() {
     struct Bare;
 
     impl BareService for Bare {
-        async fn ping(&self, request: Request<Ping>) -> Result<Response<Pong>, Status> {
+        async fn ping(&self, request: ServerRequest<Ping>) -> Result<Response<Pong>, Status> {
             Ok(Response::new(Pong {
                 n: request.get_ref().n + 1,
             }))
@@ -463,7 +472,7 @@ async fn a_service_without_a_package() {
 
         async fn ping_twice(
             &self,
-            request: Request<Streaming<Ping>>,
+            request: ServerRequest<Streaming<Ping>>,
         ) -> Result<Response<Self::PingTwiceStream>, Status> {
             let stream = request.into_inner().flat_map(|ping| {
                 let replies = match ping {

@@ -238,7 +238,7 @@ pub trait Health: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// it.
     fn check(
         &self,
-        request: ::grpcx::codegen::Request<self::HealthCheckRequest>,
+        request: ::grpcx::codegen::ServerRequest<self::HealthCheckRequest>,
     ) -> impl ::core::future::Future<
         Output = ::core::result::Result<
             ::grpcx::codegen::Response<self::HealthCheckResponse>,
@@ -248,7 +248,7 @@ pub trait Health: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// The status of every service the server knows.
     fn list(
         &self,
-        request: ::grpcx::codegen::Request<self::HealthListRequest>,
+        request: ::grpcx::codegen::ServerRequest<self::HealthListRequest>,
     ) -> impl ::core::future::Future<
         Output = ::core::result::Result<
             ::grpcx::codegen::Response<self::HealthListResponse>,
@@ -268,7 +268,7 @@ pub trait Health: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// unknown service is `SERVICE_UNKNOWN` and the call stays open.
     fn watch(
         &self,
-        request: ::grpcx::codegen::Request<self::HealthCheckRequest>,
+        request: ::grpcx::codegen::ServerRequest<self::HealthCheckRequest>,
     ) -> impl ::core::future::Future<
         Output = ::core::result::Result<
             ::grpcx::codegen::Response<Self::WatchStream>,

@@ -174,7 +174,7 @@ mod tests {
     use grpcx_codec::ProstCodec;
     use grpcx_status::{Code, RequestInfo, ResourceInfo};
     use grpcx_transport::server::{ServerCall, handler};
-    use grpcx_transport::{Body, Request, Response};
+    use grpcx_transport::{Body, Response, ServerRequest};
     use http_body_util::BodyExt as _;
     use tower::{Layer as _, ServiceExt as _};
 
@@ -225,19 +225,19 @@ mod tests {
             let codec = ProstCodec::<String, String>::default();
             let response = match method.as_str() {
                 "/t.S/Ok" => {
-                    handler::unary(call, codec, |_: Request<String>| async {
+                    handler::unary(call, codec, |_: ServerRequest<String>| async {
                         Ok::<_, Status>(Response::new("hi".to_owned()))
                     })
                     .await
                 }
                 "/t.S/Fail" => {
-                    handler::unary(call, codec, move |_: Request<String>| async move {
+                    handler::unary(call, codec, move |_: ServerRequest<String>| async move {
                         Err::<Response<String>, _>(fail())
                     })
                     .await
                 }
                 "/t.S/Panic" => {
-                    handler::unary(call, codec, |_: Request<String>| async {
+                    handler::unary(call, codec, |_: ServerRequest<String>| async {
                         if method.len() > 1 {
                             panic!("boom at /srv/secret");
                         }
@@ -247,23 +247,27 @@ mod tests {
                 }
                 "/t.S/Stream" | "/t.S/StreamPanic" => {
                     let panics = method.ends_with("Panic");
-                    handler::server_streaming(call, codec, move |_: Request<String>| async move {
-                        let messages: Messages = if panics {
-                            Box::pin(futures_util::stream::unfold(0, |n| async move {
-                                if n == 1 {
-                                    panic!("kaboom at /srv/secret");
-                                }
-                                Some((Ok("one".to_owned()), n + 1))
-                            }))
-                        } else {
-                            Box::pin(futures_util::stream::iter([
-                                Ok("one".to_owned()),
-                                Ok("two".to_owned()),
-                                Err(fail()),
-                            ]))
-                        };
-                        Ok::<_, Status>(Response::new(messages))
-                    })
+                    handler::server_streaming(
+                        call,
+                        codec,
+                        move |_: ServerRequest<String>| async move {
+                            let messages: Messages = if panics {
+                                Box::pin(futures_util::stream::unfold(0, |n| async move {
+                                    if n == 1 {
+                                        panic!("kaboom at /srv/secret");
+                                    }
+                                    Some((Ok("one".to_owned()), n + 1))
+                                }))
+                            } else {
+                                Box::pin(futures_util::stream::iter([
+                                    Ok("one".to_owned()),
+                                    Ok("two".to_owned()),
+                                    Err(fail()),
+                                ]))
+                            };
+                            Ok::<_, Status>(Response::new(messages))
+                        },
+                    )
                     .await
                 }
                 _ => call.unimplemented(),

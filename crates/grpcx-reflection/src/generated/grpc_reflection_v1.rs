@@ -248,7 +248,7 @@ pub trait ServerReflection: ::core::marker::Send + ::core::marker::Sync + 'stati
     /// Answers each request with one response, in order.
     fn server_reflection_info(
         &self,
-        request: ::grpcx::codegen::Request<
+        request: ::grpcx::codegen::ServerRequest<
             ::grpcx::codegen::Streaming<self::ServerReflectionRequest>,
         >,
     ) -> impl ::core::future::Future<

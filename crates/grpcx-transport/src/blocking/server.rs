@@ -24,7 +24,7 @@ use super::{AllowBlocking, BlockingStreaming, block_on, inactive_status, must_no
 use crate::client::SendError;
 use crate::context::CallContext;
 use crate::panic::describe_panic;
-use crate::request::{Request, Response};
+use crate::request::{Response, ServerRequest};
 use crate::server::handler;
 use crate::server::{ResponseBody, ServerCall, panicked};
 use crate::streaming::Streaming;
@@ -45,11 +45,11 @@ pub async fn blocking_unary<C, F, E>(
 ) -> http::Response<ResponseBody>
 where
     C: Codec,
-    F: FnOnce(Request<C::Decode>) -> Result<Response<C::Encode>, E> + Send + 'static,
+    F: FnOnce(ServerRequest<C::Decode>) -> Result<Response<C::Encode>, E> + Send + 'static,
     E: Into<Status>,
 {
     let pool = Pool::of(&call);
-    handler::unary(call, codec, move |request: Request<C::Decode>| {
+    handler::unary(call, codec, move |request: ServerRequest<C::Decode>| {
         let context = request.context().clone();
         pool.run(context, move |_| handler(request).map_err(Into::into))
     })
@@ -71,11 +71,11 @@ pub async fn blocking_server_streaming<C, F, E>(
 ) -> http::Response<ResponseBody>
 where
     C: Codec,
-    F: FnOnce(Request<C::Decode>, ResponseSink<C::Encode>) -> Result<(), E> + Send + 'static,
+    F: FnOnce(ServerRequest<C::Decode>, ResponseSink<C::Encode>) -> Result<(), E> + Send + 'static,
     E: Into<Status>,
 {
     let pool = Pool::of(&call);
-    handler::server_streaming(call, codec, move |request: Request<C::Decode>| {
+    handler::server_streaming(call, codec, move |request: ServerRequest<C::Decode>| {
         let context = request.context().clone();
         pool.run_streaming(context, move |sink, _| {
             handler(request, sink).map_err(Into::into)
@@ -97,7 +97,7 @@ pub async fn blocking_client_streaming<C, F, E>(
 ) -> http::Response<ResponseBody>
 where
     C: Codec,
-    F: FnOnce(Request<BlockingStreaming<C::Decode>>) -> Result<Response<C::Encode>, E>
+    F: FnOnce(ServerRequest<BlockingStreaming<C::Decode>>) -> Result<Response<C::Encode>, E>
         + Send
         + 'static,
     E: Into<Status>,
@@ -106,7 +106,7 @@ where
     handler::client_streaming(
         call,
         codec,
-        move |request: Request<Streaming<C::Decode>>| {
+        move |request: ServerRequest<Streaming<C::Decode>>| {
             let context = request.context().clone();
             pool.run(context.clone(), move |handle| {
                 let request = request
@@ -130,7 +130,10 @@ pub async fn blocking_bidi_streaming<C, F, E>(
 ) -> http::Response<ResponseBody>
 where
     C: Codec,
-    F: FnOnce(Request<BlockingStreaming<C::Decode>>, ResponseSink<C::Encode>) -> Result<(), E>
+    F: FnOnce(
+            ServerRequest<BlockingStreaming<C::Decode>>,
+            ResponseSink<C::Encode>,
+        ) -> Result<(), E>
         + Send
         + 'static,
     E: Into<Status>,
@@ -139,7 +142,7 @@ where
     handler::bidi_streaming(
         call,
         codec,
-        move |request: Request<Streaming<C::Decode>>| {
+        move |request: ServerRequest<Streaming<C::Decode>>| {
             let context = request.context().clone();
             pool.run_streaming(context.clone(), move |sink, handle| {
                 let request = request

@@ -65,7 +65,7 @@ use super::finish;
 use super::routes::{ServerCall, trailers_only};
 use crate::context::CallContext;
 use crate::glue;
-use crate::request::{Request, Response};
+use crate::request::{Response, ServerRequest};
 use crate::streaming::Streaming;
 
 pub use crate::blocking::server::{
@@ -81,7 +81,7 @@ pub async fn unary<C, F, Fut, E>(
 where
     C: Codec,
     C::Decode: Send + 'static,
-    F: FnOnce(Request<C::Decode>) -> Fut,
+    F: FnOnce(ServerRequest<C::Decode>) -> Fut,
     Fut: Future<Output = Result<Response<C::Encode>, E>>,
     E: Into<Status>,
 {
@@ -89,9 +89,13 @@ where
         Ok(opened) => opened,
         Err(response) => return *response,
     };
-    let result = handler(Request::from_server(message, metadata, context.clone()))
-        .await
-        .map_err(Into::into);
+    let result = handler(ServerRequest::from_parts(
+        message,
+        metadata,
+        context.clone(),
+    ))
+    .await
+    .map_err(Into::into);
     respond_one(result, &mut codec, &context, send)
 }
 
@@ -105,7 +109,7 @@ where
     C: Codec,
     C::Decode: Send + 'static,
     C::Encoder: Send + 'static,
-    F: FnOnce(Request<C::Decode>) -> Fut,
+    F: FnOnce(ServerRequest<C::Decode>) -> Fut,
     Fut: Future<Output = Result<Response<S>, E>>,
     E: Into<Status>,
     S: Stream<Item = Result<C::Encode, Status>> + Send + 'static,
@@ -114,9 +118,13 @@ where
         Ok(opened) => opened,
         Err(response) => return *response,
     };
-    let result = handler(Request::from_server(message, metadata, context.clone()))
-        .await
-        .map_err(Into::into);
+    let result = handler(ServerRequest::from_parts(
+        message,
+        metadata,
+        context.clone(),
+    ))
+    .await
+    .map_err(Into::into);
     respond_stream(result, &mut codec, &context, send)
 }
 
@@ -129,7 +137,7 @@ pub async fn client_streaming<C, F, Fut, E>(
 where
     C: Codec,
     C::Decode: Send + 'static,
-    F: FnOnce(Request<Streaming<C::Decode>>) -> Fut,
+    F: FnOnce(ServerRequest<Streaming<C::Decode>>) -> Fut,
     Fut: Future<Output = Result<Response<C::Encode>, E>>,
     E: Into<Status>,
 {
@@ -137,9 +145,13 @@ where
         Ok(opened) => opened,
         Err(response) => return *response,
     };
-    let result = handler(Request::from_server(requests, metadata, context.clone()))
-        .await
-        .map_err(Into::into);
+    let result = handler(ServerRequest::from_parts(
+        requests,
+        metadata,
+        context.clone(),
+    ))
+    .await
+    .map_err(Into::into);
     respond_one(result, &mut codec, &context, send)
 }
 
@@ -153,7 +165,7 @@ where
     C: Codec,
     C::Decode: Send + 'static,
     C::Encoder: Send + 'static,
-    F: FnOnce(Request<Streaming<C::Decode>>) -> Fut,
+    F: FnOnce(ServerRequest<Streaming<C::Decode>>) -> Fut,
     Fut: Future<Output = Result<Response<S>, E>>,
     E: Into<Status>,
     S: Stream<Item = Result<C::Encode, Status>> + Send + 'static,
@@ -162,9 +174,13 @@ where
         Ok(opened) => opened,
         Err(response) => return *response,
     };
-    let result = handler(Request::from_server(requests, metadata, context.clone()))
-        .await
-        .map_err(Into::into);
+    let result = handler(ServerRequest::from_parts(
+        requests,
+        metadata,
+        context.clone(),
+    ))
+    .await
+    .map_err(Into::into);
     respond_stream(result, &mut codec, &context, send)
 }
 

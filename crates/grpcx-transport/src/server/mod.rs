@@ -244,7 +244,7 @@ impl<L> Server<L> {
     ///
     /// A layer reads the request's metadata (its headers) and extensions,
     /// where the call's [`CallContext`](crate::CallContext) is, and may add to
-    /// them; a handler reads them from its `Request`. A layer that answers
+    /// them; a handler reads them from its `ServerRequest`. A layer that answers
     /// itself returns a response whose body is a [`ResponseBody`] or any
     /// other; an error it fails a call with becomes a status (see
     /// [`status_from_layer_error`](crate::status_from_layer_error)), and a
