@@ -133,7 +133,7 @@
 //! use std::time::Duration;
 //! use grpcx::codec::ProstCodec;
 //! use grpcx::server::{handler, BoxFuture, GrpcService, ResponseBody, ServerCall};
-//! use grpcx::{Body, BoxError, Code, Endpoint, Request, Response, Server, Status};
+//! use grpcx::{Body, BoxError, Code, Endpoint, Request, Response, Server, ServerRequest, Status};
 //! use tower::ServiceBuilder;
 //!
 //! /// Who the server's layer let in, for the handler.

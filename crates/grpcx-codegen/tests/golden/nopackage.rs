@@ -143,7 +143,7 @@ pub trait BareService: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// `Ping`: one request, one response.
     fn ping(
         &self,
-        request: ::grpcx::codegen::Request<self::Ping>,
+        request: ::grpcx::codegen::ServerRequest<self::Ping>,
     ) -> impl ::core::future::Future<
         Output = ::core::result::Result<
             ::grpcx::codegen::Response<self::Pong>,
@@ -159,7 +159,7 @@ pub trait BareService: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// `ping_twice`: requests and responses stream both ways.
     fn ping_twice(
         &self,
-        request: ::grpcx::codegen::Request<::grpcx::codegen::Streaming<self::Ping>>,
+        request: ::grpcx::codegen::ServerRequest<::grpcx::codegen::Streaming<self::Ping>>,
     ) -> impl ::core::future::Future<
         Output = ::core::result::Result<
             ::grpcx::codegen::Response<Self::PingTwiceStream>,

@@ -368,7 +368,7 @@ pub trait Keywords: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Unary, named `match` in Rust: a raw identifier.
     fn r#match(
         &self,
-        request: ::grpcx::codegen::Request<self::Type>,
+        request: ::grpcx::codegen::ServerRequest<self::Type>,
     ) -> impl ::core::future::Future<
         Output = ::core::result::Result<
             ::grpcx::codegen::Response<self::Verdict>,
@@ -384,7 +384,7 @@ pub trait Keywords: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Server streaming, named `type`.
     fn r#type(
         &self,
-        request: ::grpcx::codegen::Request<self::Type>,
+        request: ::grpcx::codegen::ServerRequest<self::Type>,
     ) -> impl ::core::future::Future<
         Output = ::core::result::Result<
             ::grpcx::codegen::Response<Self::TypeStream>,
@@ -394,7 +394,7 @@ pub trait Keywords: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Client streaming, named `async`.
     fn r#async(
         &self,
-        request: ::grpcx::codegen::Request<::grpcx::codegen::Streaming<self::Type>>,
+        request: ::grpcx::codegen::ServerRequest<::grpcx::codegen::Streaming<self::Type>>,
     ) -> impl ::core::future::Future<
         Output = ::core::result::Result<
             ::grpcx::codegen::Response<self::Result>,
@@ -410,7 +410,7 @@ pub trait Keywords: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Bidirectional streaming, named `Self`.
     fn self_(
         &self,
-        request: ::grpcx::codegen::Request<::grpcx::codegen::Streaming<self::Send>>,
+        request: ::grpcx::codegen::ServerRequest<::grpcx::codegen::Streaming<self::Send>>,
     ) -> impl ::core::future::Future<
         Output = ::core::result::Result<
             ::grpcx::codegen::Response<Self::SelfStream>,
@@ -420,7 +420,7 @@ pub trait Keywords: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Named like the client's constructor.
     fn new_(
         &self,
-        request: ::grpcx::codegen::Request<()>,
+        request: ::grpcx::codegen::ServerRequest<()>,
     ) -> impl ::core::future::Future<
         Output = ::core::result::Result<
             ::grpcx::codegen::Response<()>,
@@ -430,7 +430,7 @@ pub trait Keywords: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// A nested message both ways.
     fn nested(
         &self,
-        request: ::grpcx::codegen::Request<self::verdict::Detail>,
+        request: ::grpcx::codegen::ServerRequest<self::verdict::Detail>,
     ) -> impl ::core::future::Future<
         Output = ::core::result::Result<
             ::grpcx::codegen::Response<self::verdict::Detail>,
@@ -440,7 +440,7 @@ pub trait Keywords: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// `NoComment`: one request, one response.
     fn no_comment(
         &self,
-        request: ::grpcx::codegen::Request<self::Option>,
+        request: ::grpcx::codegen::ServerRequest<self::Option>,
     ) -> impl ::core::future::Future<
         Output = ::core::result::Result<
             ::grpcx::codegen::Response<::grpcx::codegen::prost_types::Timestamp>,
@@ -874,7 +874,7 @@ pub trait KeywordsBlocking: ::core::marker::Send + ::core::marker::Sync + 'stati
     /// Unary, named `match` in Rust: a raw identifier.
     fn r#match(
         &self,
-        request: ::grpcx::codegen::Request<self::Type>,
+        request: ::grpcx::codegen::ServerRequest<self::Type>,
     ) -> ::core::result::Result<
         ::grpcx::codegen::Response<self::Verdict>,
         ::grpcx::codegen::Status,
@@ -882,13 +882,13 @@ pub trait KeywordsBlocking: ::core::marker::Send + ::core::marker::Sync + 'stati
     /// Server streaming, named `type`.
     fn r#type(
         &self,
-        request: ::grpcx::codegen::Request<self::Type>,
+        request: ::grpcx::codegen::ServerRequest<self::Type>,
         responses: ::grpcx::codegen::ResponseSink<self::Verdict>,
     ) -> ::core::result::Result<(), ::grpcx::codegen::Status>;
     /// Client streaming, named `async`.
     fn r#async(
         &self,
-        requests: ::grpcx::codegen::Request<
+        requests: ::grpcx::codegen::ServerRequest<
             ::grpcx::codegen::BlockingStreaming<self::Type>,
         >,
     ) -> ::core::result::Result<
@@ -898,7 +898,7 @@ pub trait KeywordsBlocking: ::core::marker::Send + ::core::marker::Sync + 'stati
     /// Bidirectional streaming, named `Self`.
     fn self_(
         &self,
-        requests: ::grpcx::codegen::Request<
+        requests: ::grpcx::codegen::ServerRequest<
             ::grpcx::codegen::BlockingStreaming<self::Send>,
         >,
         responses: ::grpcx::codegen::ResponseSink<self::Result>,
@@ -906,7 +906,7 @@ pub trait KeywordsBlocking: ::core::marker::Send + ::core::marker::Sync + 'stati
     /// Named like the client's constructor.
     fn new_(
         &self,
-        request: ::grpcx::codegen::Request<()>,
+        request: ::grpcx::codegen::ServerRequest<()>,
     ) -> ::core::result::Result<
         ::grpcx::codegen::Response<()>,
         ::grpcx::codegen::Status,
@@ -914,7 +914,7 @@ pub trait KeywordsBlocking: ::core::marker::Send + ::core::marker::Sync + 'stati
     /// A nested message both ways.
     fn nested(
         &self,
-        request: ::grpcx::codegen::Request<self::verdict::Detail>,
+        request: ::grpcx::codegen::ServerRequest<self::verdict::Detail>,
     ) -> ::core::result::Result<
         ::grpcx::codegen::Response<self::verdict::Detail>,
         ::grpcx::codegen::Status,
@@ -922,7 +922,7 @@ pub trait KeywordsBlocking: ::core::marker::Send + ::core::marker::Sync + 'stati
     /// `NoComment`: one request, one response.
     fn no_comment(
         &self,
-        request: ::grpcx::codegen::Request<self::Option>,
+        request: ::grpcx::codegen::ServerRequest<self::Option>,
     ) -> ::core::result::Result<
         ::grpcx::codegen::Response<::grpcx::codegen::prost_types::Timestamp>,
         ::grpcx::codegen::Status,
@@ -1331,7 +1331,7 @@ pub trait Echo: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Answers with the request.
     fn echo(
         &self,
-        request: ::grpcx::codegen::Request<self::Type>,
+        request: ::grpcx::codegen::ServerRequest<self::Type>,
     ) -> impl ::core::future::Future<
         Output = ::core::result::Result<
             ::grpcx::codegen::Response<self::Type>,
@@ -1341,7 +1341,7 @@ pub trait Echo: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// The same, again.
     fn echo_again(
         &self,
-        request: ::grpcx::codegen::Request<self::Type>,
+        request: ::grpcx::codegen::ServerRequest<self::Type>,
     ) -> impl ::core::future::Future<
         Output = ::core::result::Result<
             ::grpcx::codegen::Response<self::Type>,
@@ -1351,7 +1351,7 @@ pub trait Echo: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Answers with the last request.
     fn collect(
         &self,
-        request: ::grpcx::codegen::Request<::grpcx::codegen::Streaming<self::Type>>,
+        request: ::grpcx::codegen::ServerRequest<::grpcx::codegen::Streaming<self::Type>>,
     ) -> impl ::core::future::Future<
         Output = ::core::result::Result<
             ::grpcx::codegen::Response<self::Type>,
@@ -1367,7 +1367,7 @@ pub trait Echo: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Answers with `count` copies, `count` being the request's `self`.
     fn expand(
         &self,
-        request: ::grpcx::codegen::Request<self::Type>,
+        request: ::grpcx::codegen::ServerRequest<self::Type>,
     ) -> impl ::core::future::Future<
         Output = ::core::result::Result<
             ::grpcx::codegen::Response<Self::ExpandStream>,
@@ -1383,7 +1383,7 @@ pub trait Echo: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Answers each request with itself.
     fn chat(
         &self,
-        request: ::grpcx::codegen::Request<::grpcx::codegen::Streaming<self::Type>>,
+        request: ::grpcx::codegen::ServerRequest<::grpcx::codegen::Streaming<self::Type>>,
     ) -> impl ::core::future::Future<
         Output = ::core::result::Result<
             ::grpcx::codegen::Response<Self::ChatStream>,
@@ -1393,7 +1393,7 @@ pub trait Echo: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Fails with the status in the request.
     fn fail(
         &self,
-        request: ::grpcx::codegen::Request<::grpcx::rich::pb::Status>,
+        request: ::grpcx::codegen::ServerRequest<::grpcx::rich::pb::Status>,
     ) -> impl ::core::future::Future<
         Output = ::core::result::Result<
             ::grpcx::codegen::Response<()>,
@@ -1771,7 +1771,7 @@ pub trait EchoBlocking: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Answers with the request.
     fn echo(
         &self,
-        request: ::grpcx::codegen::Request<self::Type>,
+        request: ::grpcx::codegen::ServerRequest<self::Type>,
     ) -> ::core::result::Result<
         ::grpcx::codegen::Response<self::Type>,
         ::grpcx::codegen::Status,
@@ -1779,7 +1779,7 @@ pub trait EchoBlocking: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// The same, again.
     fn echo_again(
         &self,
-        request: ::grpcx::codegen::Request<self::Type>,
+        request: ::grpcx::codegen::ServerRequest<self::Type>,
     ) -> ::core::result::Result<
         ::grpcx::codegen::Response<self::Type>,
         ::grpcx::codegen::Status,
@@ -1787,7 +1787,7 @@ pub trait EchoBlocking: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Answers with the last request.
     fn collect(
         &self,
-        requests: ::grpcx::codegen::Request<
+        requests: ::grpcx::codegen::ServerRequest<
             ::grpcx::codegen::BlockingStreaming<self::Type>,
         >,
     ) -> ::core::result::Result<
@@ -1797,13 +1797,13 @@ pub trait EchoBlocking: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Answers with `count` copies, `count` being the request's `self`.
     fn expand(
         &self,
-        request: ::grpcx::codegen::Request<self::Type>,
+        request: ::grpcx::codegen::ServerRequest<self::Type>,
         responses: ::grpcx::codegen::ResponseSink<self::Type>,
     ) -> ::core::result::Result<(), ::grpcx::codegen::Status>;
     /// Answers each request with itself.
     fn chat(
         &self,
-        requests: ::grpcx::codegen::Request<
+        requests: ::grpcx::codegen::ServerRequest<
             ::grpcx::codegen::BlockingStreaming<self::Type>,
         >,
         responses: ::grpcx::codegen::ResponseSink<self::Type>,
@@ -1811,7 +1811,7 @@ pub trait EchoBlocking: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// Fails with the status in the request.
     fn fail(
         &self,
-        request: ::grpcx::codegen::Request<::grpcx::rich::pb::Status>,
+        request: ::grpcx::codegen::ServerRequest<::grpcx::rich::pb::Status>,
     ) -> ::core::result::Result<
         ::grpcx::codegen::Response<()>,
         ::grpcx::codegen::Status,

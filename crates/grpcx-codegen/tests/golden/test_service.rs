@@ -509,7 +509,7 @@ pub trait TestService: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// `EmptyCall`: one request, one response.
     fn empty_call(
         &self,
-        request: ::grpcx::codegen::Request<self::Empty>,
+        request: ::grpcx::codegen::ServerRequest<self::Empty>,
     ) -> impl ::core::future::Future<
         Output = ::core::result::Result<
             ::grpcx::codegen::Response<self::Empty>,
@@ -519,7 +519,7 @@ pub trait TestService: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// `UnaryCall`: one request, one response.
     fn unary_call(
         &self,
-        request: ::grpcx::codegen::Request<self::SimpleRequest>,
+        request: ::grpcx::codegen::ServerRequest<self::SimpleRequest>,
     ) -> impl ::core::future::Future<
         Output = ::core::result::Result<
             ::grpcx::codegen::Response<self::SimpleResponse>,
@@ -529,7 +529,7 @@ pub trait TestService: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// `CacheableUnaryCall`: one request, one response.
     fn cacheable_unary_call(
         &self,
-        request: ::grpcx::codegen::Request<self::SimpleRequest>,
+        request: ::grpcx::codegen::ServerRequest<self::SimpleRequest>,
     ) -> impl ::core::future::Future<
         Output = ::core::result::Result<
             ::grpcx::codegen::Response<self::SimpleResponse>,
@@ -548,7 +548,7 @@ pub trait TestService: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// `StreamingOutputCall`: one request, a stream of responses.
     fn streaming_output_call(
         &self,
-        request: ::grpcx::codegen::Request<self::StreamingOutputCallRequest>,
+        request: ::grpcx::codegen::ServerRequest<self::StreamingOutputCallRequest>,
     ) -> impl ::core::future::Future<
         Output = ::core::result::Result<
             ::grpcx::codegen::Response<Self::StreamingOutputCallStream>,
@@ -558,7 +558,7 @@ pub trait TestService: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// `StreamingInputCall`: a stream of requests, one response.
     fn streaming_input_call(
         &self,
-        request: ::grpcx::codegen::Request<
+        request: ::grpcx::codegen::ServerRequest<
             ::grpcx::codegen::Streaming<self::StreamingInputCallRequest>,
         >,
     ) -> impl ::core::future::Future<
@@ -579,7 +579,7 @@ pub trait TestService: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// `FullDuplexCall`: requests and responses stream both ways.
     fn full_duplex_call(
         &self,
-        request: ::grpcx::codegen::Request<
+        request: ::grpcx::codegen::ServerRequest<
             ::grpcx::codegen::Streaming<self::StreamingOutputCallRequest>,
         >,
     ) -> impl ::core::future::Future<
@@ -600,7 +600,7 @@ pub trait TestService: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// `HalfDuplexCall`: requests and responses stream both ways.
     fn half_duplex_call(
         &self,
-        request: ::grpcx::codegen::Request<
+        request: ::grpcx::codegen::ServerRequest<
             ::grpcx::codegen::Streaming<self::StreamingOutputCallRequest>,
         >,
     ) -> impl ::core::future::Future<
@@ -612,7 +612,7 @@ pub trait TestService: ::core::marker::Send + ::core::marker::Sync + 'static {
     /// `UnimplementedCall`: one request, one response.
     fn unimplemented_call(
         &self,
-        request: ::grpcx::codegen::Request<self::Empty>,
+        request: ::grpcx::codegen::ServerRequest<self::Empty>,
     ) -> impl ::core::future::Future<
         Output = ::core::result::Result<
             ::grpcx::codegen::Response<self::Empty>,
@@ -1096,7 +1096,7 @@ pub trait TestServiceBlocking: ::core::marker::Send + ::core::marker::Sync + 'st
     /// `EmptyCall`: one request, one response.
     fn empty_call(
         &self,
-        request: ::grpcx::codegen::Request<self::Empty>,
+        request: ::grpcx::codegen::ServerRequest<self::Empty>,
     ) -> ::core::result::Result<
         ::grpcx::codegen::Response<self::Empty>,
         ::grpcx::codegen::Status,
@@ -1104,7 +1104,7 @@ pub trait TestServiceBlocking: ::core::marker::Send + ::core::marker::Sync + 'st
     /// `UnaryCall`: one request, one response.
     fn unary_call(
         &self,
-        request: ::grpcx::codegen::Request<self::SimpleRequest>,
+        request: ::grpcx::codegen::ServerRequest<self::SimpleRequest>,
     ) -> ::core::result::Result<
         ::grpcx::codegen::Response<self::SimpleResponse>,
         ::grpcx::codegen::Status,
@@ -1112,7 +1112,7 @@ pub trait TestServiceBlocking: ::core::marker::Send + ::core::marker::Sync + 'st
     /// `CacheableUnaryCall`: one request, one response.
     fn cacheable_unary_call(
         &self,
-        request: ::grpcx::codegen::Request<self::SimpleRequest>,
+        request: ::grpcx::codegen::ServerRequest<self::SimpleRequest>,
     ) -> ::core::result::Result<
         ::grpcx::codegen::Response<self::SimpleResponse>,
         ::grpcx::codegen::Status,
@@ -1120,13 +1120,13 @@ pub trait TestServiceBlocking: ::core::marker::Send + ::core::marker::Sync + 'st
     /// `StreamingOutputCall`: one request, a stream of responses.
     fn streaming_output_call(
         &self,
-        request: ::grpcx::codegen::Request<self::StreamingOutputCallRequest>,
+        request: ::grpcx::codegen::ServerRequest<self::StreamingOutputCallRequest>,
         responses: ::grpcx::codegen::ResponseSink<self::StreamingOutputCallResponse>,
     ) -> ::core::result::Result<(), ::grpcx::codegen::Status>;
     /// `StreamingInputCall`: a stream of requests, one response.
     fn streaming_input_call(
         &self,
-        requests: ::grpcx::codegen::Request<
+        requests: ::grpcx::codegen::ServerRequest<
             ::grpcx::codegen::BlockingStreaming<self::StreamingInputCallRequest>,
         >,
     ) -> ::core::result::Result<
@@ -1136,7 +1136,7 @@ pub trait TestServiceBlocking: ::core::marker::Send + ::core::marker::Sync + 'st
     /// `FullDuplexCall`: requests and responses stream both ways.
     fn full_duplex_call(
         &self,
-        requests: ::grpcx::codegen::Request<
+        requests: ::grpcx::codegen::ServerRequest<
             ::grpcx::codegen::BlockingStreaming<self::StreamingOutputCallRequest>,
         >,
         responses: ::grpcx::codegen::ResponseSink<self::StreamingOutputCallResponse>,
@@ -1144,7 +1144,7 @@ pub trait TestServiceBlocking: ::core::marker::Send + ::core::marker::Sync + 'st
     /// `HalfDuplexCall`: requests and responses stream both ways.
     fn half_duplex_call(
         &self,
-        requests: ::grpcx::codegen::Request<
+        requests: ::grpcx::codegen::ServerRequest<
             ::grpcx::codegen::BlockingStreaming<self::StreamingOutputCallRequest>,
         >,
         responses: ::grpcx::codegen::ResponseSink<self::StreamingOutputCallResponse>,
@@ -1152,7 +1152,7 @@ pub trait TestServiceBlocking: ::core::marker::Send + ::core::marker::Sync + 'st
     /// `UnimplementedCall`: one request, one response.
     fn unimplemented_call(
         &self,
-        request: ::grpcx::codegen::Request<self::Empty>,
+        request: ::grpcx::codegen::ServerRequest<self::Empty>,
     ) -> ::core::result::Result<
         ::grpcx::codegen::Response<self::Empty>,
         ::grpcx::codegen::Status,
@@ -1432,7 +1432,7 @@ pub trait UnimplementedService: ::core::marker::Send + ::core::marker::Sync + 's
     /// `UnimplementedCall`: one request, one response.
     fn unimplemented_call(
         &self,
-        request: ::grpcx::codegen::Request<self::Empty>,
+        request: ::grpcx::codegen::ServerRequest<self::Empty>,
     ) -> impl ::core::future::Future<
         Output = ::core::result::Result<
             ::grpcx::codegen::Response<self::Empty>,
@@ -1585,7 +1585,7 @@ pub trait UnimplementedServiceBlocking: ::core::marker::Send + ::core::marker::S
     /// `UnimplementedCall`: one request, one response.
     fn unimplemented_call(
         &self,
-        request: ::grpcx::codegen::Request<self::Empty>,
+        request: ::grpcx::codegen::ServerRequest<self::Empty>,
     ) -> ::core::result::Result<
         ::grpcx::codegen::Response<self::Empty>,
         ::grpcx::codegen::Status,

@@ -85,7 +85,7 @@
 //! use grpcx_status::Status;
 //! use grpcx_transport::blocking::{BlockingStreaming, ResponseSink};
 //! use grpcx_transport::server::{handler, BoxFuture, GrpcService, ResponseBody, ServerCall};
-//! use grpcx_transport::{Request, Response, Server};
+//! use grpcx_transport::{Request, Response, Server, ServerRequest};
 //!
 //! struct Echo;
 //!
@@ -99,7 +99,7 @@
 //!         match method {
 //!             // A plain function: it may block (on a lock, a file, a
 //!             // database driver) without stalling the server.
-//!             "Say" => Box::pin(handler::blocking_unary(call, codec, |req: Request<String>| {
+//!             "Say" => Box::pin(handler::blocking_unary(call, codec, |req: ServerRequest<String>| {
 //!                 if req.get_ref().is_empty() {
 //!                     return Err(Status::invalid_argument("nothing to say"));
 //!                 }
@@ -109,7 +109,7 @@
 //!             "Chat" => Box::pin(handler::blocking_bidi_streaming(
 //!                 call,
 //!                 codec,
-//!                 |req: Request<BlockingStreaming<String>>, sink: ResponseSink<String>| {
+//!                 |req: ServerRequest<BlockingStreaming<String>>, sink: ResponseSink<String>| {
 //!                     for message in req.into_inner() {
 //!                         if sink.send(format!("echo {}", message?)).is_err() {
 //!                             break; // The call has ended.

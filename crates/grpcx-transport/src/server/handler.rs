@@ -16,7 +16,7 @@
 //! use grpcx_codec::ProstCodec;
 //! use grpcx_status::Status;
 //! use grpcx_transport::server::{handler, BoxFuture, GrpcService, ResponseBody, ServerCall};
-//! use grpcx_transport::{Request, Response};
+//! use grpcx_transport::{Response, ServerRequest};
 //!
 //! /// A hand-written service whose one method echoes a string.
 //! struct Echo;
@@ -28,7 +28,7 @@
 //!
 //!     fn call(&self, method: &str, call: ServerCall) -> BoxFuture<http::Response<ResponseBody>> {
 //!         match method {
-//!             "Say" => Box::pin(handler::unary(call, ProstCodec::<String, String>::default(), |req: Request<String>| async move {
+//!             "Say" => Box::pin(handler::unary(call, ProstCodec::<String, String>::default(), |req: ServerRequest<String>| async move {
 //!                 if req.get_ref().is_empty() {
 //!                     return Err(Status::invalid_argument("nothing to say"));
 //!                 }
