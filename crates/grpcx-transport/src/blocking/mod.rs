@@ -85,7 +85,7 @@
 //! use grpcx_status::Status;
 //! use grpcx_transport::blocking::{BlockingStreaming, ResponseSink};
 //! use grpcx_transport::server::{handler, BoxFuture, GrpcService, ResponseBody, ServerCall};
-//! use grpcx_transport::{Request, Response, Server, ServerRequest};
+//! use grpcx_transport::{Response, Server, ServerRequest};
 //!
 //! struct Echo;
 //!
