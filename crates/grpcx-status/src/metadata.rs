@@ -293,23 +293,17 @@ impl Metadata {
     pub fn from_headers(headers: HeaderMap) -> Metadata {
         let mut headers = headers;
         // Removed in place: no new map, and custom entries are not copied.
-        // The fields nearly every response carries go first, by their
-        // static names: taking a received name to remove it by would copy
-        // it.
-        for name in [
-            "grpc-status",
-            "grpc-message",
-            "grpc-status-details-bin",
-            "content-type",
-        ] {
-            headers.remove(name);
-        }
-        while let Some(name) = headers
-            .keys()
-            .find(|name| is_reserved(name.as_str()))
-            .cloned()
-        {
-            headers.remove(&name);
+        // A reserved field is removed by its static name when it is one of
+        // those nearly every call carries: neither parsed from a string
+        // nor copied out of the map.
+        while let Some(found) = headers.keys().find(|name| is_reserved(name.as_str())) {
+            match COMMON_RESERVED.iter().find(|name| *name == found) {
+                Some(name) => headers.remove(name),
+                None => {
+                    let name = found.clone();
+                    headers.remove(&name)
+                }
+            };
         }
         Metadata { headers }
     }
@@ -356,6 +350,18 @@ pub(crate) fn is_binary_key(key: &str) -> bool {
 
 /// Header fields an application may not set: HTTP/2 connection-specific
 /// fields, the fields gRPC's framing depends on, and every `grpc-*` field.
+/// The reserved fields nearly every request or response carries.
+const COMMON_RESERVED: [HeaderName; 8] = [
+    HeaderName::from_static("content-type"),
+    HeaderName::from_static("te"),
+    HeaderName::from_static("grpc-status"),
+    HeaderName::from_static("grpc-message"),
+    HeaderName::from_static("grpc-status-details-bin"),
+    HeaderName::from_static("grpc-encoding"),
+    HeaderName::from_static("grpc-accept-encoding"),
+    HeaderName::from_static("grpc-timeout"),
+];
+
 fn is_reserved(key: &str) -> bool {
     key.starts_with(':')
         || key.starts_with("grpc-")

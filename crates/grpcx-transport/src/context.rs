@@ -450,20 +450,21 @@ impl CallContext {
         self.state().aborted.clone()
     }
 
-    /// The status to send when the handler succeeded: OK, or what
-    /// `set_code`/`set_message` chose.
-    pub(crate) fn final_status(&self) -> Status {
+    /// The status to send when the handler succeeded: an abort's, or the
+    /// non-OK code `set_code`/`set_message` chose; `None` for a plain
+    /// `OK`, which needs no `Status` (see [`finish::render_ok`]).
+    ///
+    /// [`finish::render_ok`]: crate::server::finish::render_ok
+    pub(crate) fn final_status(&self) -> Option<Status> {
         let state = self.state();
         if let Some(aborted) = &state.aborted {
-            return aborted.clone();
+            return Some(aborted.clone());
         }
         let code = state.code.unwrap_or(Code::Ok);
-        let message = if code.is_ok() {
-            String::new()
-        } else {
-            state.message.clone().unwrap_or_default()
-        };
-        Status::new(code, message)
+        if code.is_ok() {
+            return None;
+        }
+        Some(Status::new(code, state.message.clone().unwrap_or_default()))
     }
 
     /// Takes the trailing metadata set so far.
@@ -714,16 +715,16 @@ mod tests {
         let ctx = test_context(None);
         ctx.set_code(Code::DataLoss);
         ctx.set_message("partial");
-        assert_eq!(ctx.final_status().code(), Code::DataLoss);
-        assert_eq!(ctx.final_status().message(), "partial");
+        assert_eq!(ctx.final_status().unwrap().code(), Code::DataLoss);
+        assert_eq!(ctx.final_status().unwrap().message(), "partial");
         let status = ctx.abort(Code::Unauthenticated, "token expired");
         assert_eq!(status.code(), Code::Unauthenticated);
         assert!(!ctx.is_active());
         assert_eq!(ctx.aborted().await.message(), "token expired");
-        assert_eq!(ctx.final_status().code(), Code::Unauthenticated);
+        assert_eq!(ctx.final_status().unwrap().code(), Code::Unauthenticated);
         // A second abort does not replace the first.
         ctx.abort(Code::Internal, "second");
-        assert_eq!(ctx.final_status().message(), "token expired");
+        assert_eq!(ctx.final_status().unwrap().message(), "token expired");
     }
 
     #[tokio::test]

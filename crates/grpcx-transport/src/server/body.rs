@@ -5,6 +5,7 @@ use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::OnceLock;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -70,8 +71,12 @@ enum State {
     Done,
     /// The call ended with this status; no message goes out.
     Status(Status),
-    /// One message, then the status.
-    Unary { data: Option<Bytes>, status: Status },
+    /// One message, then the status: `None` for a plain `OK`, made only
+    /// if a layer asks for it.
+    Unary {
+        data: Option<Bytes>,
+        status: Option<Status>,
+    },
     /// Messages from a handler's stream, then the status it ends with.
     Messages(Box<MessageStream>),
     /// A body a layer supplied instead.
@@ -104,8 +109,12 @@ impl ResponseBody {
         }
     }
 
-    /// One framed message followed by `status`.
-    pub(crate) fn unary(data: Bytes, status: Status, context: &CallContext) -> ResponseBody {
+    /// One framed message followed by `status` (`None`: a plain `OK`).
+    pub(crate) fn unary(
+        data: Bytes,
+        status: Option<Status>,
+        context: &CallContext,
+    ) -> ResponseBody {
         ResponseBody {
             state: State::Unary {
                 data: Some(data),
@@ -160,7 +169,8 @@ impl ResponseBody {
     /// response stream runs (use [`ResponseBody::map_status`]).
     pub fn status(&self) -> Option<&Status> {
         match &self.state {
-            State::Status(status) | State::Unary { status, .. } => Some(status),
+            State::Status(status) => Some(status),
+            State::Unary { status, .. } => Some(status.as_ref().unwrap_or_else(|| ok())),
             _ => None,
         }
     }
@@ -169,7 +179,8 @@ impl ResponseBody {
     /// [`ResponseBody::status`]).
     pub fn status_mut(&mut self) -> Option<&mut Status> {
         match &mut self.state {
-            State::Status(status) | State::Unary { status, .. } => Some(status),
+            State::Status(status) => Some(status),
+            State::Unary { status, .. } => Some(status.get_or_insert_with(Status::ok)),
             _ => None,
         }
     }
@@ -204,16 +215,18 @@ impl ResponseBody {
         });
     }
 
-    /// Ends the body with `status`: the trailers frame that carries it.
-    fn end(&mut self, status: Status) -> Frame<Bytes> {
+    /// Ends the body with `status` (`None`: a plain `OK`): the trailers
+    /// frame that carries it.
+    fn end(&mut self, status: Option<Status>) -> Frame<Bytes> {
         self.state = State::Done;
         let status = match self.map.take() {
-            Some(map) => map(status),
+            Some(map) => Some(map(status.unwrap_or_else(Status::ok))),
             None => status,
         };
-        let trailers = match &self.context {
-            Some(context) => finish::render(status, context),
-            None => status.to_header_map(),
+        let trailers = match (&self.context, status) {
+            (Some(context), Some(status)) => finish::render(status, context),
+            (Some(context), None) => finish::render_ok(context),
+            (None, status) => status.unwrap_or_else(Status::ok).to_header_map(),
         };
         Frame::trailers(trailers)
     }
@@ -224,7 +237,9 @@ impl ResponseBody {
         };
         if let Some(context) = &self.context {
             match context.poll_signal(cx, true) {
-                Poll::Ready(Signal::Aborted(status)) => return Poll::Ready(Some(self.end(status))),
+                Poll::Ready(Signal::Aborted(status)) => {
+                    return Poll::Ready(Some(self.end(Some(status))));
+                }
                 // An empty chunk releases the response headers (see the
                 // dispatcher); it is not sent.
                 Poll::Ready(Signal::SendHeaders) => {
@@ -235,7 +250,7 @@ impl ResponseBody {
         }
         if let Some(deadline) = &mut streaming.deadline {
             if deadline.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Some(self.end(finish::deadline_exceeded())));
+                return Poll::Ready(Some(self.end(Some(finish::deadline_exceeded()))));
             }
         }
         // The encoder catches a panic of the handler's stream and ends it
@@ -247,16 +262,20 @@ impl ResponseBody {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(Some(Ok(data))) => return Poll::Ready(Some(Frame::data(data))),
             Poll::Ready(Some(Err(status))) => match &self.context {
-                Some(context) => finish::from_handler_error(status, context),
-                None => status,
+                Some(context) => Some(finish::from_handler_error(status, context)),
+                None => Some(status),
             },
-            Poll::Ready(None) => match &self.context {
-                Some(context) => finish::from_context(context),
-                None => Status::ok(),
-            },
+            Poll::Ready(None) => self.context.as_ref().and_then(finish::from_context),
         };
         Poll::Ready(Some(self.end(status)))
     }
+}
+
+/// The plain `OK` a unary body without a status stands for, for
+/// [`ResponseBody::status`].
+fn ok() -> &'static Status {
+    static OK: OnceLock<Status> = OnceLock::new();
+    OK.get_or_init(Status::ok)
 }
 
 impl http_body::Body for ResponseBody {
@@ -274,7 +293,7 @@ impl http_body::Body for ResponseBody {
                 let State::Status(status) = std::mem::replace(&mut this.state, State::Done) else {
                     return Poll::Ready(None);
                 };
-                Some(this.end(status))
+                Some(this.end(Some(status)))
             }
             State::Unary { data, .. } => match data.take() {
                 Some(data) => Some(Frame::data(data)),
@@ -290,7 +309,7 @@ impl http_body::Body for ResponseBody {
             State::Foreign(body) => match body.as_mut().poll_frame(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(Ok(frame))) => Some(frame),
-                Poll::Ready(Some(Err(err))) => Some(this.end(status_from_layer_error(err))),
+                Poll::Ready(Some(Err(err))) => Some(this.end(Some(status_from_layer_error(err)))),
                 Poll::Ready(None) => {
                     this.state = State::Done;
                     None
@@ -360,7 +379,7 @@ mod tests {
     #[test]
     fn unary_bodies_have_no_exact_size_so_no_content_length_hides_the_trailers() {
         let context = test_context(None);
-        let body = ResponseBody::unary(Bytes::from_static(b"12345"), Status::ok(), &context);
+        let body = ResponseBody::unary(Bytes::from_static(b"12345"), None, &context);
         let hint = body.size_hint();
         assert_eq!(hint.lower(), 5);
         assert_eq!(hint.exact(), None);
@@ -395,7 +414,7 @@ mod tests {
         use std::sync::{Arc, Mutex};
         let context = test_context(None);
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let mut body = ResponseBody::unary(Bytes::from_static(b"12345"), Status::ok(), &context);
+        let mut body = ResponseBody::unary(Bytes::from_static(b"12345"), None, &context);
         let first = seen.clone();
         body.inspect_data(move |data| first.lock().unwrap().push(("first", data.len())));
         let second = seen.clone();

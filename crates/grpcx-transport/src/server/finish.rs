@@ -33,8 +33,11 @@ use std::fmt;
 use grpcx_status::__private::StatusInternals as _;
 use grpcx_status::{Code, Origin, Status};
 use http::HeaderMap;
+use http::header::{HeaderName, HeaderValue};
 
 use crate::context::{CallContext, CallOutcome};
+
+const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 
 /// The status of a call whose handler returned `status`: an abort through
 /// the context decided earlier, and wins.
@@ -43,8 +46,9 @@ pub(crate) fn from_handler_error(status: Status, context: &CallContext) -> Statu
 }
 
 /// The status of a call whose handler returned successfully: an abort, or
-/// what `set_code`/`set_message` chose, or `OK`.
-pub(crate) fn from_context(context: &CallContext) -> Status {
+/// what `set_code`/`set_message` chose; `None` for a plain `OK`, which
+/// [`render_ok`] sends without making a [`Status`].
+pub(crate) fn from_context(context: &CallContext) -> Option<Status> {
     context.final_status()
 }
 
@@ -166,6 +170,22 @@ pub(crate) fn render(mut status: Status, context: &CallContext) -> HeaderMap {
     status.to_header_map()
 }
 
+/// Renders a plain `OK` (what [`from_context`] gives as `None`) as
+/// [`render`] renders `Status::ok()`, without making one when the context
+/// set no trailers: the common end of a call costs no `Status`.
+pub(crate) fn render_ok(context: &CallContext) -> HeaderMap {
+    let trailers = context.take_trailers();
+    if !trailers.is_empty() {
+        let mut status = Status::ok();
+        status.metadata_mut().extend(trailers);
+        return render(status, context);
+    }
+    context.finish(CallOutcome::Completed(Code::Ok));
+    let mut headers = HeaderMap::with_capacity(1);
+    headers.insert(GRPC_STATUS, HeaderValue::from_static("0"));
+    headers
+}
+
 /// Logs the cause a status carries (its source, which is never sent): as
 /// an error for the codes that mean a server-side failure, at debug level
 /// for the others. A status without a source has nothing more to tell than
@@ -207,6 +227,21 @@ mod tests {
     }
 
     #[test]
+    fn a_plain_ok_renders_as_status_ok_does() {
+        let plain = test_context(None);
+        let made = test_context(None);
+        assert_eq!(render_ok(&plain), render(Status::ok(), &made));
+        assert_eq!(plain.outcome(), Some(CallOutcome::Completed(Code::Ok)));
+        let with_trailers = test_context(None);
+        let mut trailers = Metadata::new();
+        trailers.insert("x-trace", "t-2").unwrap();
+        with_trailers.set_trailing_metadata(trailers);
+        let headers = render_ok(&with_trailers);
+        assert_eq!(headers["grpc-status"], "0");
+        assert_eq!(headers["x-trace"], "t-2");
+    }
+
+    #[test]
     fn the_deadline_is_its_own_outcome() {
         let context = test_context(None);
         let headers = render(deadline_exceeded(), &context);
@@ -217,14 +252,21 @@ mod tests {
     #[test]
     fn an_abort_wins_over_a_later_error_and_a_success() {
         let context = test_context(None);
+        assert!(
+            from_context(&context).is_none(),
+            "a plain OK makes no status"
+        );
         context.set_code(Code::DataLoss);
-        assert_eq!(from_context(&context).code(), Code::DataLoss);
+        assert_eq!(from_context(&context).unwrap().code(), Code::DataLoss);
         context.abort(Code::PermissionDenied, "no");
         assert_eq!(
             from_handler_error(Status::internal("x"), &context).code(),
             Code::PermissionDenied
         );
-        assert_eq!(from_context(&context).code(), Code::PermissionDenied);
+        assert_eq!(
+            from_context(&context).unwrap().code(),
+            Code::PermissionDenied
+        );
     }
 
     #[test]

@@ -309,11 +309,11 @@ fn respond_one<C: Codec>(
             return trailers_only(finish::from_handler_error(status, context), context);
         }
     };
-    let status = finish::from_context(context);
-    if !status.is_ok() {
+    let status = match finish::from_context(context) {
         // With a non-OK code set through the context, the message is not sent.
-        return trailers_only(status, context);
-    }
+        Some(status) if !status.is_ok() => return trailers_only(status, context),
+        status => status,
+    };
     let (metadata, message, _) = response.into_parts();
     let (mut frames, encoding) = send.frames(context);
     frames.set_message_compression(context.message_compression());
