@@ -351,8 +351,9 @@ pub(crate) fn is_binary_key(key: &str) -> bool {
 /// Header fields an application may not set: HTTP/2 connection-specific
 /// fields, the fields gRPC's framing depends on, and every `grpc-*` field.
 /// The reserved fields nearly every request or response carries.
-const COMMON_RESERVED: [HeaderName; 8] = [
+static COMMON_RESERVED: [HeaderName; 9] = [
     HeaderName::from_static("content-type"),
+    HeaderName::from_static("content-length"),
     HeaderName::from_static("te"),
     HeaderName::from_static("grpc-status"),
     HeaderName::from_static("grpc-message"),
