@@ -173,8 +173,10 @@ fn call_span(path: &str, peer: &Peer) -> tracing::Span {
 
 /// One call, from the request to the response head.
 pub(crate) enum CallFuture<S: Service<http::Request<Body>>, B> {
-    /// Refused before any call existed: not a gRPC request.
-    Refused(Option<http::Response<WireBody<B>>>),
+    /// Refused before any call existed: not a gRPC request. Boxed, as
+    /// rare: hyper keeps this future in every call's task, which should
+    /// stay small.
+    Refused(Option<Box<http::Response<()>>>),
     /// A call.
     Call(Pin<Box<CallState<S, B>>>),
 }
@@ -191,9 +193,10 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // Both variants are `Unpin`: a response, or a pinned box.
         match self.get_mut() {
-            CallFuture::Refused(response) => Poll::Ready(Ok(response
-                .take()
-                .unwrap_or_else(|| http::Response::new(WireBody::done())))),
+            CallFuture::Refused(response) => Poll::Ready(Ok(match response.take() {
+                Some(response) => response.map(|()| WireBody::done()),
+                None => http::Response::new(WireBody::done()),
+            })),
             CallFuture::Call(state) => state.as_mut().poll(cx),
         }
     }
@@ -227,7 +230,7 @@ enum Phase<S: Service<http::Request<Body>>, B> {
 
 impl<S: Service<http::Request<Body>>, B> CallFuture<S, B> {
     fn refused(response: http::Response<()>) -> Self {
-        CallFuture::Refused(Some(response.map(|()| WireBody::done())))
+        CallFuture::Refused(Some(Box::new(response)))
     }
 }
 

@@ -48,9 +48,11 @@
 //! [`blocking`](crate::blocking).
 
 use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 
 use futures_core::Stream;
-use std::sync::Arc;
 
 use grpcx_codec::{
     Codec, CompressionEncoding, EncodingSet, FrameEncoder, GRPC_ACCEPT_ENCODING, GRPC_ENCODING,
@@ -67,17 +69,18 @@ use crate::context::CallContext;
 use crate::glue;
 use crate::request::{Response, ServerRequest};
 use crate::streaming::Streaming;
+use pin_project::pin_project;
 
 pub use crate::blocking::server::{
     blocking_bidi_streaming, blocking_client_streaming, blocking_server_streaming, blocking_unary,
 };
 
 /// Runs a unary handler: one request, one response.
-pub async fn unary<C, F, Fut, E>(
+pub fn unary<C, F, Fut, E>(
     call: ServerCall,
-    mut codec: C,
+    codec: C,
     handler: F,
-) -> http::Response<ResponseBody>
+) -> OneRequest<C, F, Fut, C::Encode>
 where
     C: Codec,
     C::Decode: Send + 'static,
@@ -85,26 +88,15 @@ where
     Fut: Future<Output = Result<Response<C::Encode>, E>>,
     E: Into<Status>,
 {
-    let (message, metadata, context, send) = match open_one(call, &mut codec).await {
-        Ok(opened) => opened,
-        Err(response) => return *response,
-    };
-    let result = handler(ServerRequest::from_parts(
-        message,
-        metadata,
-        context.clone(),
-    ))
-    .await
-    .map_err(Into::into);
-    respond_one(result, &mut codec, &context, send)
+    OneRequest::open(call, codec, handler, respond_one::<C>)
 }
 
 /// Runs a server-streaming handler: one request, a stream of responses.
-pub async fn server_streaming<C, S, F, Fut, E>(
+pub fn server_streaming<C, S, F, Fut, E>(
     call: ServerCall,
-    mut codec: C,
+    codec: C,
     handler: F,
-) -> http::Response<ResponseBody>
+) -> OneRequest<C, F, Fut, S>
 where
     C: Codec,
     C::Decode: Send + 'static,
@@ -114,18 +106,166 @@ where
     E: Into<Status>,
     S: Stream<Item = Result<C::Encode, Status>> + Send + 'static,
 {
-    let (message, metadata, context, send) = match open_one(call, &mut codec).await {
-        Ok(opened) => opened,
-        Err(response) => return *response,
-    };
-    let result = handler(ServerRequest::from_parts(
-        message,
-        metadata,
-        context.clone(),
-    ))
-    .await
-    .map_err(Into::into);
-    respond_stream(result, &mut codec, &context, send)
+    OneRequest::open(call, codec, handler, respond_stream::<C, S>)
+}
+
+/// How a call whose client sends one request answers what its handler
+/// returned: [`respond_one`] or [`respond_stream`].
+type Respond<C, R> =
+    fn(Result<Response<R>, Status>, &mut C, &CallContext, Sending) -> http::Response<ResponseBody>;
+
+/// The future of [`unary`] and [`server_streaming`]: reads the one
+/// request, runs the handler, answers.
+///
+/// Written by hand rather than as an `async fn`: the request stream of the
+/// first phase and the handler's future of the second share their memory,
+/// where an `async fn` would keep its arguments (the whole `ServerCall`)
+/// and the reading future's state beside the handler's. The future is
+/// boxed once per call, and a box under 1 KiB stays on the allocator's
+/// fast path.
+#[pin_project(project = OneRequestProj)]
+pub struct OneRequest<C: Codec, F, Fut, R> {
+    #[pin]
+    phase: Phase<C, F, Fut>,
+    respond: Respond<C, R>,
+}
+
+#[pin_project(project = PhaseProj)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "the phases share one block: boxing the reading phase would add an allocation"
+)]
+enum Phase<C: Codec, F, Fut> {
+    /// Reading the request message (and making sure no second one follows).
+    Reading {
+        requests: Streaming<C::Decode>,
+        message: Option<C::Decode>,
+        then: Option<Then<C, F>>,
+    },
+    /// The handler runs.
+    Handling {
+        #[pin]
+        handler: Fut,
+        codec: Option<C>,
+        context: CallContext,
+        send: Option<Sending>,
+    },
+    /// Answered at once: the request head was refused, or the request
+    /// could not be read.
+    Answered(Option<Box<http::Response<ResponseBody>>>),
+}
+
+/// What the handler phase needs, kept while the request is read.
+struct Then<C, F> {
+    codec: C,
+    handler: F,
+    metadata: (Metadata, http::Extensions),
+    context: CallContext,
+    send: Sending,
+}
+
+impl<C, F, Fut, R> OneRequest<C, F, Fut, R>
+where
+    C: Codec,
+    C::Decode: Send + 'static,
+{
+    fn open(call: ServerCall, mut codec: C, handler: F, respond: Respond<C, R>) -> Self {
+        let phase = match open(call, &mut codec) {
+            Ok((requests, metadata, context, send)) => Phase::Reading {
+                requests,
+                message: None,
+                then: Some(Then {
+                    codec,
+                    handler,
+                    metadata,
+                    context,
+                    send,
+                }),
+            },
+            Err(response) => Phase::Answered(Some(response)),
+        };
+        OneRequest { phase, respond }
+    }
+}
+
+impl<C, F, Fut, R, E> Future for OneRequest<C, F, Fut, R>
+where
+    C: Codec,
+    C::Decode: Send + 'static,
+    F: FnOnce(ServerRequest<C::Decode>) -> Fut,
+    Fut: Future<Output = Result<Response<R>, E>>,
+    E: Into<Status>,
+{
+    type Output = http::Response<ResponseBody>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        loop {
+            match this.phase.as_mut().project() {
+                PhaseProj::Reading {
+                    requests,
+                    message,
+                    then,
+                } => {
+                    let read = match ready!(Pin::new(&mut *requests).poll_next(cx)) {
+                        Some(Ok(next)) if message.is_none() => {
+                            *message = Some(next);
+                            continue;
+                        }
+                        Some(Ok(_)) => Err(Status::unimplemented(
+                            "the client sent more than one request message",
+                        )
+                        .with_origin(Origin::Protocol)),
+                        Some(Err(status)) => Err(status),
+                        None => message.take().ok_or_else(|| {
+                            Status::unimplemented("the client sent no request message")
+                                .with_origin(Origin::Protocol)
+                        }),
+                    };
+                    let Some(then) = then.take() else {
+                        return Poll::Ready(http::Response::new(ResponseBody::empty()));
+                    };
+                    let next = match read {
+                        Ok(message) => Phase::Handling {
+                            handler: (then.handler)(ServerRequest::from_parts(
+                                message,
+                                then.metadata,
+                                then.context.clone(),
+                            )),
+                            codec: Some(then.codec),
+                            context: then.context,
+                            send: Some(then.send),
+                        },
+                        Err(status) => {
+                            Phase::Answered(Some(Box::new(trailers_only(status, &then.context))))
+                        }
+                    };
+                    this.phase.set(next);
+                }
+                PhaseProj::Handling {
+                    handler,
+                    codec,
+                    context,
+                    send,
+                } => {
+                    let result = ready!(handler.poll(cx)).map_err(Into::into);
+                    let (Some(mut codec), Some(send)) = (codec.take(), send.take()) else {
+                        return Poll::Ready(http::Response::new(ResponseBody::empty()));
+                    };
+                    let response = (this.respond)(result, &mut codec, context, send);
+                    this.phase.set(Phase::Answered(None));
+                    return Poll::Ready(response);
+                }
+                PhaseProj::Answered(response) => {
+                    return Poll::Ready(match response.take() {
+                        Some(response) => *response,
+                        // Polled again after it answered.
+                        None => http::Response::new(ResponseBody::empty()),
+                    });
+                }
+            }
+        }
+    }
 }
 
 /// Runs a client-streaming handler: a stream of requests, one response.
@@ -250,36 +390,6 @@ where
     Ok((requests, (metadata, parts.extensions), context, send))
 }
 
-/// Opens a call whose client sends one request, and reads that request.
-async fn open_one<C: Codec>(
-    call: ServerCall,
-    codec: &mut C,
-) -> Result<Opened<C::Decode>, Box<http::Response<ResponseBody>>>
-where
-    C::Decode: Send + 'static,
-{
-    let (mut requests, metadata, context, send) = open(call, codec)?;
-    match single_request(&mut requests).await {
-        Ok(message) => Ok((message, metadata, context, send)),
-        Err(status) => Err(Box::new(trailers_only(status, &context))),
-    }
-}
-
-/// Reads the one request of a unary or server-streaming call.
-async fn single_request<T>(requests: &mut Streaming<T>) -> Result<T, Status> {
-    let Some(message) = requests.message().await? else {
-        return Err(Status::unimplemented("the client sent no request message")
-            .with_origin(Origin::Protocol));
-    };
-    if requests.message().await?.is_some() {
-        return Err(
-            Status::unimplemented("the client sent more than one request message")
-                .with_origin(Origin::Protocol),
-        );
-    }
-    Ok(message)
-}
-
 fn response_head(
     metadata: Metadata,
     send: &Sending,
@@ -359,4 +469,59 @@ where
         encoding,
         ResponseBody::messages(encoded, context),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Body;
+    use crate::context::test_context;
+    use grpcx_codec::ProstCodec;
+
+    fn call() -> ServerCall {
+        let mut request = http::Request::new(Body::empty());
+        request.extensions_mut().insert(test_context(None));
+        ServerCall::new(request)
+    }
+
+    /// Each call boxes its adapter's future once. glibc serves blocks up
+    /// to 1,032 bytes from a per-thread cache; a larger one takes the slow
+    /// path, measured at ten times the instructions. The adapter's own
+    /// share must leave room for the handler's future.
+    #[test]
+    fn the_one_request_adapters_leave_room_under_a_kibibyte() {
+        let unary = unary(
+            call(),
+            ProstCodec::<(), ()>::default(),
+            |_: ServerRequest<()>| async { Ok::<_, Status>(Response::new(())) },
+        );
+        let size = std::mem::size_of_val(&unary);
+        assert!(size <= 800, "the unary adapter's future is {size} bytes");
+        let streaming = server_streaming(
+            call(),
+            ProstCodec::<(), ()>::default(),
+            |_: ServerRequest<()>| async {
+                Ok::<_, Status>(Response::new(futures_util::stream::empty()))
+            },
+        );
+        let size = std::mem::size_of_val(&streaming);
+        assert!(
+            size <= 800,
+            "the server-streaming adapter's future is {size} bytes"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_request_body_with_no_message_is_unimplemented() {
+        let response = unary(
+            call(),
+            ProstCodec::<(), ()>::default(),
+            |_: ServerRequest<()>| async { Ok::<_, Status>(Response::new(())) },
+        )
+        .await;
+        // The status stays a value in the body until the server writes it.
+        let status = response.body().status().unwrap();
+        assert_eq!(status.code(), grpcx_status::Code::Unimplemented);
+        assert_eq!(status.message(), "the client sent no request message");
+    }
 }
