@@ -47,6 +47,7 @@
 //! [`Server::blocking_threads`](crate::Server::blocking_threads); see
 //! [`blocking`](crate::blocking).
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -109,24 +110,66 @@ where
     OneRequest::open(call, codec, handler, respond_stream::<C, S>)
 }
 
-/// How a call whose client sends one request answers what its handler
-/// returned: [`respond_one`] or [`respond_stream`].
+/// Runs a client-streaming handler: a stream of requests, one response.
+pub fn client_streaming<C, F, Fut, E>(
+    call: ServerCall,
+    codec: C,
+    handler: F,
+) -> StreamRequests<C, Fut, C::Encode>
+where
+    C: Codec,
+    C::Decode: Send + 'static,
+    F: FnOnce(ServerRequest<Streaming<C::Decode>>) -> Fut,
+    Fut: Future<Output = Result<Response<C::Encode>, E>>,
+    E: Into<Status>,
+{
+    StreamRequests::open(call, codec, handler, respond_one::<C>)
+}
+
+/// Runs a bidirectional-streaming handler.
+pub fn bidi_streaming<C, S, F, Fut, E>(
+    call: ServerCall,
+    codec: C,
+    handler: F,
+) -> StreamRequests<C, Fut, S>
+where
+    C: Codec,
+    C::Decode: Send + 'static,
+    C::Encoder: Send + 'static,
+    F: FnOnce(ServerRequest<Streaming<C::Decode>>) -> Fut,
+    Fut: Future<Output = Result<Response<S>, E>>,
+    E: Into<Status>,
+    S: Stream<Item = Result<C::Encode, Status>> + Send + 'static,
+{
+    StreamRequests::open(call, codec, handler, respond_stream::<C, S>)
+}
+
+/// How a call answers what its handler returned: [`respond_one`] or
+/// [`respond_stream`].
 type Respond<C, R> =
     fn(Result<Response<R>, Status>, &mut C, &CallContext, Sending) -> http::Response<ResponseBody>;
 
+// The adapters' futures are written by hand rather than as `async fn`s:
+// an `async fn` keeps its arguments (the whole `ServerCall`) and the state
+// of what it awaited first beside the handler's future, where these share
+// one block between their phases. Every call boxes its adapter's future
+// once, and a box under 1 KiB stays on the allocator's fast path.
+
 /// The future of [`unary`] and [`server_streaming`]: reads the one
 /// request, runs the handler, answers.
-///
-/// Written by hand rather than as an `async fn`: the request stream of the
-/// first phase and the handler's future of the second share their memory,
-/// where an `async fn` would keep its arguments (the whole `ServerCall`)
-/// and the reading future's state beside the handler's. The future is
-/// boxed once per call, and a box under 1 KiB stays on the allocator's
-/// fast path.
-#[pin_project(project = OneRequestProj)]
+#[pin_project]
 pub struct OneRequest<C: Codec, F, Fut, R> {
     #[pin]
-    phase: Phase<C, F, Fut>,
+    phase: Phase<Reading<C, F>, C, Fut>,
+    respond: Respond<C, R>,
+}
+
+/// The future of [`client_streaming`] and [`bidi_streaming`]: runs the
+/// handler on the request stream, answers.
+#[pin_project]
+pub struct StreamRequests<C, Fut, R> {
+    #[pin]
+    phase: Phase<Infallible, C, Fut>,
     respond: Respond<C, R>,
 }
 
@@ -135,13 +178,9 @@ pub struct OneRequest<C: Codec, F, Fut, R> {
     clippy::large_enum_variant,
     reason = "the phases share one block: boxing the reading phase would add an allocation"
 )]
-enum Phase<C: Codec, F, Fut> {
+enum Phase<R, C, Fut> {
     /// Reading the request message (and making sure no second one follows).
-    Reading {
-        requests: Streaming<C::Decode>,
-        message: Option<C::Decode>,
-        then: Option<Then<C, F>>,
-    },
+    Reading(R),
     /// The handler runs.
     Handling {
         #[pin]
@@ -155,7 +194,14 @@ enum Phase<C: Codec, F, Fut> {
     Answered(Option<Box<http::Response<ResponseBody>>>),
 }
 
-/// What the handler phase needs, kept while the request is read.
+/// The reading phase of a [`OneRequest`].
+struct Reading<C: Codec, F> {
+    requests: Streaming<C::Decode>,
+    message: Option<C::Decode>,
+    /// What the handling phase needs, kept while the request is read.
+    then: Option<Then<C, F>>,
+}
+
 struct Then<C, F> {
     codec: C,
     handler: F,
@@ -171,7 +217,7 @@ where
 {
     fn open(call: ServerCall, mut codec: C, handler: F, respond: Respond<C, R>) -> Self {
         let phase = match open(call, &mut codec) {
-            Ok((requests, metadata, context, send)) => Phase::Reading {
+            Ok((requests, metadata, context, send)) => Phase::Reading(Reading {
                 requests,
                 message: None,
                 then: Some(Then {
@@ -181,10 +227,36 @@ where
                     context,
                     send,
                 }),
-            },
+            }),
             Err(response) => Phase::Answered(Some(response)),
         };
         OneRequest { phase, respond }
+    }
+}
+
+impl<C, Fut, R> StreamRequests<C, Fut, R>
+where
+    C: Codec,
+    C::Decode: Send + 'static,
+{
+    fn open<F>(call: ServerCall, mut codec: C, handler: F, respond: Respond<C, R>) -> Self
+    where
+        F: FnOnce(ServerRequest<Streaming<C::Decode>>) -> Fut,
+    {
+        let phase = match open(call, &mut codec) {
+            Ok((requests, metadata, context, send)) => Phase::Handling {
+                handler: handler(ServerRequest::from_parts(
+                    requests,
+                    metadata,
+                    context.clone(),
+                )),
+                codec: Some(codec),
+                context,
+                send: Some(send),
+            },
+            Err(response) => Phase::Answered(Some(response)),
+        };
+        StreamRequests { phase, respond }
     }
 }
 
@@ -201,127 +273,93 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         loop {
-            match this.phase.as_mut().project() {
-                PhaseProj::Reading {
-                    requests,
-                    message,
-                    then,
-                } => {
-                    let read = match ready!(Pin::new(&mut *requests).poll_next(cx)) {
-                        Some(Ok(next)) if message.is_none() => {
-                            *message = Some(next);
-                            continue;
-                        }
-                        Some(Ok(_)) => Err(Status::unimplemented(
-                            "the client sent more than one request message",
-                        )
-                        .with_origin(Origin::Protocol)),
-                        Some(Err(status)) => Err(status),
-                        None => message.take().ok_or_else(|| {
-                            Status::unimplemented("the client sent no request message")
-                                .with_origin(Origin::Protocol)
-                        }),
-                    };
-                    let Some(then) = then.take() else {
-                        return Poll::Ready(http::Response::new(ResponseBody::empty()));
-                    };
-                    let next = match read {
-                        Ok(message) => Phase::Handling {
-                            handler: (then.handler)(ServerRequest::from_parts(
-                                message,
-                                then.metadata,
-                                then.context.clone(),
-                            )),
-                            codec: Some(then.codec),
-                            context: then.context,
-                            send: Some(then.send),
-                        },
-                        Err(status) => {
-                            Phase::Answered(Some(Box::new(trailers_only(status, &then.context))))
-                        }
-                    };
-                    this.phase.set(next);
+            let PhaseProj::Reading(reading) = this.phase.as_mut().project() else {
+                return poll_handling(this.phase, *this.respond, cx);
+            };
+            let read = match ready!(Pin::new(&mut reading.requests).poll_next(cx)) {
+                Some(Ok(next)) if reading.message.is_none() => {
+                    reading.message = Some(next);
+                    continue;
                 }
-                PhaseProj::Handling {
-                    handler,
-                    codec,
-                    context,
-                    send,
-                } => {
-                    let result = ready!(handler.poll(cx)).map_err(Into::into);
-                    let (Some(mut codec), Some(send)) = (codec.take(), send.take()) else {
-                        return Poll::Ready(http::Response::new(ResponseBody::empty()));
-                    };
-                    let response = (this.respond)(result, &mut codec, context, send);
-                    this.phase.set(Phase::Answered(None));
-                    return Poll::Ready(response);
+                Some(Ok(_)) => Err(Status::unimplemented(
+                    "the client sent more than one request message",
+                )
+                .with_origin(Origin::Protocol)),
+                Some(Err(status)) => Err(status),
+                None => reading.message.take().ok_or_else(|| {
+                    Status::unimplemented("the client sent no request message")
+                        .with_origin(Origin::Protocol)
+                }),
+            };
+            let Some(then) = reading.then.take() else {
+                return Poll::Ready(http::Response::new(ResponseBody::empty()));
+            };
+            let next = match read {
+                Ok(message) => Phase::Handling {
+                    handler: (then.handler)(ServerRequest::from_parts(
+                        message,
+                        then.metadata,
+                        then.context.clone(),
+                    )),
+                    codec: Some(then.codec),
+                    context: then.context,
+                    send: Some(then.send),
+                },
+                Err(status) => {
+                    Phase::Answered(Some(Box::new(trailers_only(status, &then.context))))
                 }
-                PhaseProj::Answered(response) => {
-                    return Poll::Ready(match response.take() {
-                        Some(response) => *response,
-                        // Polled again after it answered.
-                        None => http::Response::new(ResponseBody::empty()),
-                    });
-                }
-            }
+            };
+            this.phase.set(next);
         }
     }
 }
 
-/// Runs a client-streaming handler: a stream of requests, one response.
-pub async fn client_streaming<C, F, Fut, E>(
-    call: ServerCall,
-    mut codec: C,
-    handler: F,
-) -> http::Response<ResponseBody>
+impl<C, Fut, R, E> Future for StreamRequests<C, Fut, R>
 where
-    C: Codec,
-    C::Decode: Send + 'static,
-    F: FnOnce(ServerRequest<Streaming<C::Decode>>) -> Fut,
-    Fut: Future<Output = Result<Response<C::Encode>, E>>,
+    Fut: Future<Output = Result<Response<R>, E>>,
     E: Into<Status>,
 {
-    let (requests, metadata, context, send) = match open(call, &mut codec) {
-        Ok(opened) => opened,
-        Err(response) => return *response,
-    };
-    let result = handler(ServerRequest::from_parts(
-        requests,
-        metadata,
-        context.clone(),
-    ))
-    .await
-    .map_err(Into::into);
-    respond_one(result, &mut codec, &context, send)
+    type Output = http::Response<ResponseBody>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        poll_handling(this.phase, *this.respond, cx)
+    }
 }
 
-/// Runs a bidirectional-streaming handler.
-pub async fn bidi_streaming<C, S, F, Fut, E>(
-    call: ServerCall,
-    mut codec: C,
-    handler: F,
-) -> http::Response<ResponseBody>
+/// Polls the phases after reading: the handler, then its answer.
+fn poll_handling<Rd, C, Fut, R, E>(
+    mut phase: Pin<&mut Phase<Rd, C, Fut>>,
+    respond: Respond<C, R>,
+    cx: &mut Context<'_>,
+) -> Poll<http::Response<ResponseBody>>
 where
-    C: Codec,
-    C::Decode: Send + 'static,
-    C::Encoder: Send + 'static,
-    F: FnOnce(ServerRequest<Streaming<C::Decode>>) -> Fut,
-    Fut: Future<Output = Result<Response<S>, E>>,
+    Fut: Future<Output = Result<Response<R>, E>>,
     E: Into<Status>,
-    S: Stream<Item = Result<C::Encode, Status>> + Send + 'static,
 {
-    let (requests, metadata, context, send) = match open(call, &mut codec) {
-        Ok(opened) => opened,
-        Err(response) => return *response,
+    let response = match phase.as_mut().project() {
+        PhaseProj::Handling {
+            handler,
+            codec,
+            context,
+            send,
+        } => {
+            let result = ready!(handler.poll(cx)).map_err(Into::into);
+            match (codec.take(), send.take()) {
+                (Some(mut codec), Some(send)) => respond(result, &mut codec, context, send),
+                _ => http::Response::new(ResponseBody::empty()),
+            }
+        }
+        PhaseProj::Answered(response) => match response.take() {
+            Some(response) => *response,
+            // Polled again after it answered.
+            None => http::Response::new(ResponseBody::empty()),
+        },
+        // The caller reads first.
+        PhaseProj::Reading(_) => return Poll::Pending,
     };
-    let result = handler(ServerRequest::from_parts(
-        requests,
-        metadata,
-        context.clone(),
-    ))
-    .await
-    .map_err(Into::into);
-    respond_stream(result, &mut codec, &context, send)
+    phase.set(Phase::Answered(None));
+    Poll::Ready(response)
 }
 
 /// What decides how the responses of a call are sent.
@@ -489,7 +527,7 @@ mod tests {
     /// path, measured at ten times the instructions. The adapter's own
     /// share must leave room for the handler's future.
     #[test]
-    fn the_one_request_adapters_leave_room_under_a_kibibyte() {
+    fn the_adapters_leave_room_under_a_kibibyte() {
         let unary = unary(
             call(),
             ProstCodec::<(), ()>::default(),
@@ -509,6 +547,16 @@ mod tests {
             size <= 800,
             "the server-streaming adapter's future is {size} bytes"
         );
+        let bidi = bidi_streaming(
+            call(),
+            ProstCodec::<(), ()>::default(),
+            |request: ServerRequest<Streaming<()>>| async move {
+                drop(request);
+                Ok::<_, Status>(Response::new(futures_util::stream::empty()))
+            },
+        );
+        let size = std::mem::size_of_val(&bidi);
+        assert!(size <= 900, "the bidi adapter's future is {size} bytes");
     }
 
     #[tokio::test]
