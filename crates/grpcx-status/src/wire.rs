@@ -168,17 +168,13 @@ impl Status {
             GRPC_STATUS,
             HeaderValue::from_static(self.code().header_value()),
         );
-        let message = message_for_header(self.message());
-        if !message.is_empty() {
-            // Percent-encoding leaves only printable ASCII, always a valid value.
-            if let Ok(value) = HeaderValue::from_str(&encode_message(&message)) {
-                headers.insert(GRPC_MESSAGE, value);
-            }
+        if let Some(value) = message_value(self.message()) {
+            headers.insert(GRPC_MESSAGE, value);
         }
         if !self.details_any().is_empty() {
             let proto = pb::Status {
                 code: self.code().as_i32(),
-                message: message.into_owned(),
+                message: message_for_header(self.message()).into_owned(),
                 details: self.details_any().to_vec(),
             };
             let encoded = b64::grpc_encode(proto.encode_to_vec());
@@ -207,6 +203,21 @@ impl Status {
         self.write_headers(&mut headers);
         headers
     }
+}
+
+/// The `grpc-message` value of `message`; `None` for an empty one.
+fn message_value(message: &str) -> Option<HeaderValue> {
+    if message.is_empty() {
+        return None;
+    }
+    // Most messages are short printable ASCII with no `%`: they go as they
+    // are, checked in one pass, with no cut and no percent-encoding to copy.
+    let plain = |b: &u8| (b' '..=b'~').contains(b) && *b != b'%';
+    if message.len() <= MAX_MESSAGE_HEADER_LEN && message.as_bytes().iter().all(plain) {
+        return HeaderValue::from_str(message).ok();
+    }
+    // Percent-encoding leaves only printable ASCII, always a valid value.
+    HeaderValue::from_str(&encode_message(&message_for_header(message))).ok()
 }
 
 /// The message as sent: whole, or cut so that its encoded form fits in
