@@ -6,14 +6,18 @@ use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
-use grpcx_codec::{CompressionConfig, CompressionEncoding, Encoder, FrameDecoder, FrameEncoder};
+use grpcx_codec::{
+    CompressionConfig, CompressionEncoding, Encoder, FrameDecoder, FrameEncoder, HEADER_LEN,
+};
 use grpcx_status::Status;
 
 use crate::context::CallContext;
 
-/// The first capacity of a stream's output buffer; it grows as needed and
-/// is reused from one message to the next.
-const INITIAL_BUFFER: usize = 8 * 1024;
+/// The capacity of a stream's output buffer, taken anew when a batch has
+/// left less than a quarter of it; what a batch leaves serves the next one.
+/// A batch never grows its buffer (that would copy it): a message that does
+/// not fit starts the next batch.
+const INITIAL_BUFFER: usize = 16 * 1024;
 
 /// How many framed bytes a stream gathers, from messages that are ready,
 /// before it hands them to HTTP/2 as one chunk.
@@ -66,6 +70,7 @@ pub(crate) fn encode_result_stream<S, E>(
 where
     S: Stream<Item = Result<E::Item, Status>> + Send + 'static,
     E: Encoder + Send + 'static,
+    E::Item: Send,
 {
     Box::pin(EncodeStream {
         messages,
@@ -73,6 +78,7 @@ where
         frames,
         context,
         buf: BytesMut::new(),
+        held: None,
         end: End::No,
     })
 }
@@ -86,6 +92,7 @@ pub(crate) fn encode_stream<S, E>(
 where
     S: Stream<Item = E::Item> + Send + 'static,
     E: Encoder + Send + 'static,
+    E::Item: Send,
 {
     encode_result_stream(Oks(messages), encoder, frames, None)
 }
@@ -102,13 +109,16 @@ impl<S: Stream> Stream for Oks<S> {
 }
 
 #[pin_project::pin_project]
-struct EncodeStream<S, E> {
+struct EncodeStream<S, E: Encoder> {
     #[pin]
     messages: S,
     encoder: E,
     frames: FrameEncoder,
     context: Option<CallContext>,
     buf: BytesMut,
+    /// A message that did not fit in the batch handed out before it: the
+    /// first of the next.
+    held: Option<E::Item>,
     end: End,
 }
 
@@ -138,7 +148,10 @@ where
         }
         loop {
             let messages = this.messages.as_mut();
-            let polled = catch_unwind(AssertUnwindSafe(|| messages.poll_next(cx)));
+            let polled = match this.held.take() {
+                Some(item) => Ok(Poll::Ready(Some(Ok(item)))),
+                None => catch_unwind(AssertUnwindSafe(|| messages.poll_next(cx))),
+            };
             let next = match polled {
                 Ok(Poll::Pending) if this.buf.is_empty() => return Poll::Pending,
                 Ok(Poll::Pending) => break,
@@ -152,8 +165,18 @@ where
             };
             let end = match next {
                 Some(Ok(item)) => {
-                    if this.buf.capacity() == 0 {
-                        this.buf.reserve(INITIAL_BUFFER);
+                    let needed = HEADER_LEN.saturating_add(this.encoder.encoded_len_hint(&item));
+                    if this.buf.is_empty() {
+                        // What the last batch left serves this one, unless
+                        // it is too little to batch in.
+                        if this.buf.capacity() < needed.max(INITIAL_BUFFER / 4) {
+                            *this.buf = BytesMut::with_capacity(needed.max(INITIAL_BUFFER));
+                        }
+                    } else if this.buf.capacity() - this.buf.len() < needed {
+                        // Growing the buffer would copy the batch: it goes
+                        // out as it is, and this message starts the next.
+                        *this.held = Some(item);
+                        break;
                     }
                     if let Some(context) = this.context {
                         this.frames
@@ -250,6 +273,32 @@ mod tests {
         let chunks = encode_all(items);
         assert!(chunks.len() >= 3, "{} chunks", chunks.len());
         assert_eq!(decode(&chunks).len(), 10);
+    }
+
+    #[test]
+    fn a_batch_is_never_grown_a_message_that_does_not_fit_starts_the_next() {
+        // Growing a batch's buffer would copy what it holds; 1 KiB messages
+        // fill 8 KiB chunks instead, each handed out as it is.
+        let items: Vec<_> = (0..50)
+            .map(|i| Ok(format!("{i:04}{}", "x".repeat(996))))
+            .collect();
+        let chunks = encode_all(items);
+        for chunk in chunks.iter().flatten() {
+            assert!(
+                chunk.len() <= INITIAL_BUFFER,
+                "a chunk of {} bytes",
+                chunk.len()
+            );
+        }
+        assert_eq!(chunks.len(), 50usize.div_ceil(INITIAL_BUFFER / 1008));
+        let messages = decode(&chunks);
+        assert_eq!(messages.len(), 50);
+        assert!(
+            messages
+                .iter()
+                .enumerate()
+                .all(|(i, m)| m.starts_with(&format!("{i:04}")))
+        );
     }
 
     #[test]
