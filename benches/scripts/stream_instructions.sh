@@ -1,22 +1,31 @@
 #!/usr/bin/env bash
-# Server instructions per streamed response message, counted by callgrind
-# (see server_instructions.sh for why): the server runs
-# grpc.testing.TestService/StreamingOutputCall for the tonic stream-bench
-# client of ../shared/bench, whose calls ask for COUNT messages of SIZE
-# bytes each.
+# Server instructions per streamed message, counted by callgrind (see
+# server_instructions.sh for why), on one stream at a time.
 #
-#   benches/scripts/stream_instructions.sh SERVER [SIZE] [COUNT] [SECONDS]
+#   [MODE=server|client|bidi] benches/scripts/stream_instructions.sh SERVER [SIZE] [COUNT] [SECONDS]
 #
-# SERVER takes `--port P`. Prints `Ir/msg`: user-space instructions per
-# response message. STREAM_BENCH overrides the client's path.
+# SERVER takes `--port P`. MODE=server (the default): StreamingOutputCall
+# calls of COUNT responses of SIZE bytes, driven by tonic's stream-bench
+# from ../shared/bench (STREAM_BENCH overrides its path). MODE=client:
+# StreamingInputCall calls of COUNT requests of SIZE bytes; MODE=bidi:
+# FullDuplexCall calls of COUNT requests each asking for a SIZE-byte
+# response; both driven by grpcx-interop's stream-load (STREAM_LOAD
+# overrides its path; `cargo build --release -p grpcx-interop`). Prints
+# `Ir/msg`: user-space instructions per message streamed.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 BIN=${1:?usage: stream_instructions.sh SERVER [SIZE] [COUNT] [SECONDS]}
 SIZE=${2:-1024}
 COUNT=${3:-1000}
 SECS=${4:-10}
+MODE=${MODE:-server}
 STREAM_BENCH=${STREAM_BENCH:-$here/../../../shared/bench/tonic-peer/target/release/stream-bench}
-[ -x "$STREAM_BENCH" ] || { echo "no stream-bench at $STREAM_BENCH (cargo build --release in ../shared/bench/tonic-peer)" >&2; exit 1; }
+STREAM_LOAD=${STREAM_LOAD:-$here/../../target/release/stream-load}
+if [ "$MODE" = server ]; then
+  [ -x "$STREAM_BENCH" ] || { echo "no stream-bench at $STREAM_BENCH (cargo build --release in ../shared/bench/tonic-peer)" >&2; exit 1; }
+else
+  [ -x "$STREAM_LOAD" ] || { echo "no stream-load at $STREAM_LOAD (cargo build --release -p grpcx-interop)" >&2; exit 1; }
+fi
 PORT=$((20000 + RANDOM % 20000))
 OUT=$(mktemp /tmp/callgrind.XXXXXX)
 valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$OUT" \
@@ -28,8 +37,13 @@ for _ in $(seq 400); do
   sleep 0.1
 done
 bench() {
-  "$STREAM_BENCH" --port "$PORT" --size "$SIZE" --count "$COUNT" --streams 1 \
-    --duration "$1" --warmup 0
+  if [ "$MODE" = server ]; then
+    "$STREAM_BENCH" --port "$PORT" --size "$SIZE" --count "$COUNT" --streams 1 \
+      --duration "$1" --warmup 0
+  else
+    "$STREAM_LOAD" --port "$PORT" --mode "$MODE" --size "$SIZE" --count "$COUNT" \
+      --streams 1 --duration "$1"
+  fi
 }
 bench 2 >/dev/null
 callgrind_control -i on "$PID" >/dev/null
