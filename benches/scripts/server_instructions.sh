@@ -27,28 +27,15 @@ M=${4:-32}
 BODY=${5:-$here/../../../shared/bench/unary_64.bin}
 RPC=${6:-/grpc.testing.TestService/UnaryCall}
 [ -f "$BODY" ] || { echo "no request body at $BODY (see ../shared/bench/mk_body.py)" >&2; exit 1; }
-PORT=$((20000 + RANDOM % 20000))
-OUT=$(mktemp /tmp/callgrind.XXXXXX)
-valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$OUT" \
-  "$BIN" --port "$PORT" >"$OUT.log" 2>&1 &
-PID=$!
-trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -f "$OUT" "$OUT".*' EXIT
-for _ in $(seq 400); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-  sleep 0.1
-done
+source "$here/callgrind.sh"
+start_server "$BIN"
 load() {
   h2load -n "$1" -c "$C" -m "$M" -d "$BODY" \
     -H 'content-type: application/grpc' -H 'te: trailers' \
     "http://127.0.0.1:$PORT$RPC"
 }
 load $((N / 4)) >/dev/null
-callgrind_control -i on "$PID" >/dev/null
+measure_on
 load "$N" | grep -E '^requests:' >&2
-callgrind_control -i off "$PID" >/dev/null
-callgrind_control -d "$PID" >/dev/null
-sleep 0.5
-TOTAL=$(callgrind_annotate "$OUT".[0-9]* 2>/dev/null |
-  awk '/PROGRAM TOTALS/ && !done { gsub(",", "", $1); print $1; done = 1 }')
+TOTAL=$(measure_off)
 echo "Ir/req $((TOTAL / N))"
-if [ -n "${KEEP:-}" ]; then cp "$OUT".[0-9]* "$KEEP"; fi

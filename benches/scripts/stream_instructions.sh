@@ -26,16 +26,8 @@ if [ "$MODE" = server ]; then
 else
   [ -x "$STREAM_LOAD" ] || { echo "no stream-load at $STREAM_LOAD (cargo build --release -p grpcx-interop)" >&2; exit 1; }
 fi
-PORT=$((20000 + RANDOM % 20000))
-OUT=$(mktemp /tmp/callgrind.XXXXXX)
-valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$OUT" \
-  "$BIN" --port "$PORT" >"$OUT.log" 2>&1 &
-PID=$!
-trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -f "$OUT" "$OUT".*' EXIT
-for _ in $(seq 400); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-  sleep 0.1
-done
+source "$here/callgrind.sh"
+start_server "$BIN"
 bench() {
   if [ "$MODE" = server ]; then
     "$STREAM_BENCH" --port "$PORT" --size "$SIZE" --count "$COUNT" --streams 1 \
@@ -46,14 +38,9 @@ bench() {
   fi
 }
 bench 2 >/dev/null
-callgrind_control -i on "$PID" >/dev/null
+measure_on
 RESULT=$(bench "$SECS")
-callgrind_control -i off "$PID" >/dev/null
-callgrind_control -d "$PID" >/dev/null
+TOTAL=$(measure_off)
 echo "$RESULT" >&2
 MSGS=$(sed -n 's/.* msgs=\([0-9]*\) .*/\1/p' <<<"$RESULT")
-sleep 0.5
-TOTAL=$(callgrind_annotate "$OUT".[0-9]* 2>/dev/null |
-  awk '/PROGRAM TOTALS/ && !done { gsub(",", "", $1); print $1; done = 1 }')
 echo "Ir/msg $((TOTAL / MSGS))"
-if [ -n "${KEEP:-}" ]; then cp "$OUT".[0-9]* "$KEEP"; fi
