@@ -215,6 +215,27 @@ impl ResponseBody {
         });
     }
 
+    /// Ends a body that holds a status and no message (a Trailers-Only
+    /// answer) by rendering the status into the response's `headers`;
+    /// `false`, and nothing done, for any other body.
+    pub(crate) fn end_into(&mut self, headers: &mut http::HeaderMap) -> bool {
+        if !matches!(self.state, State::Status(_)) {
+            return false;
+        }
+        let State::Status(status) = std::mem::replace(&mut self.state, State::Done) else {
+            return false;
+        };
+        let status = match self.map.take() {
+            Some(map) => map(status),
+            None => status,
+        };
+        match &self.context {
+            Some(context) => finish::render_into(status, context, headers),
+            None => status.write_headers(headers),
+        }
+        true
+    }
+
     /// Ends the body with `status` (`None`: a plain `OK`): the trailers
     /// frame that carries it.
     fn end(&mut self, status: Option<Status>) -> Frame<Bytes> {

@@ -11,6 +11,7 @@
 //! status alone goes out Trailers-Only (gRFC A6 asks servers to, so such
 //! calls stay retryable).
 
+use std::any::Any;
 use std::convert::Infallible;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -29,6 +30,7 @@ use tokio::time::{Instant, Sleep};
 use tower::Service;
 
 use super::Config;
+use super::body::ResponseBody;
 use super::finish;
 use crate::body::Body;
 use crate::context::{CallContext, CallGuard, Peer, Signal};
@@ -64,7 +66,7 @@ impl<S, B> hyper::service::Service<http::Request<Incoming>> for CallService<S>
 where
     S: Service<http::Request<Body>, Response = http::Response<B>> + Clone,
     S::Error: Into<BoxError>,
-    B: http_body::Body<Data = Bytes> + Unpin,
+    B: http_body::Body<Data = Bytes> + Unpin + 'static,
     B::Error: Into<BoxError>,
 {
     type Response = http::Response<WireBody<B>>;
@@ -185,7 +187,7 @@ impl<S, B> Future for CallFuture<S, B>
 where
     S: Service<http::Request<Body>, Response = http::Response<B>>,
     S::Error: Into<BoxError>,
-    B: http_body::Body<Data = Bytes> + Unpin,
+    B: http_body::Body<Data = Bytes> + Unpin + 'static,
     B::Error: Into<BoxError>,
 {
     type Output = Result<http::Response<WireBody<B>>, Infallible>;
@@ -238,7 +240,7 @@ impl<S, B> Future for CallState<S, B>
 where
     S: Service<http::Request<Body>, Response = http::Response<B>>,
     S::Error: Into<BoxError>,
-    B: http_body::Body<Data = Bytes> + Unpin,
+    B: http_body::Body<Data = Bytes> + Unpin + 'static,
     B::Error: Into<BoxError>,
 {
     type Output = Result<http::Response<WireBody<B>>, Infallible>;
@@ -249,9 +251,27 @@ where
             let status = match this.phase.as_mut().project() {
                 PhaseProj::Done => return Poll::Pending,
                 PhaseProj::Peeking(peeking) => {
-                    let Some((_, body)) = peeking else {
+                    let Some((parts, body)) = peeking else {
                         return Poll::Pending;
                     };
+                    // A status alone in grpcx's own body is rendered straight
+                    // into the head (Trailers-Only): no trailers map is made
+                    // to be merged into it.
+                    if let Some(own) = (body as &mut dyn Any).downcast_mut::<ResponseBody>() {
+                        if own.end_into(&mut parts.headers) {
+                            let Some((parts, _)) = peeking.take() else {
+                                return Poll::Pending;
+                            };
+                            this.phase.set(Phase::Done);
+                            if let Some(guard) = this.guard.take() {
+                                guard.complete(&parts.headers);
+                            }
+                            return Poll::Ready(Ok(http::Response::from_parts(
+                                parts,
+                                WireBody::done(),
+                            )));
+                        }
+                    }
                     let first = ready!(poll_body(Pin::new(body), cx));
                     let Some((parts, body)) = peeking.take() else {
                         return Poll::Pending;

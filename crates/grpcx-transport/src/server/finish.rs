@@ -154,7 +154,19 @@ pub(crate) fn stream_panicked(
 /// it (trailers, or the headers of a Trailers-Only response), with the
 /// trailing metadata set through the context; logs its cause and records
 /// how the call ended.
-pub(crate) fn render(mut status: Status, context: &CallContext) -> HeaderMap {
+pub(crate) fn render(status: Status, context: &CallContext) -> HeaderMap {
+    settle(status, context).to_header_map()
+}
+
+/// Renders as [`render`] does, into `headers` (the head of a Trailers-Only
+/// response, which then needs no map of its own).
+pub(crate) fn render_into(status: Status, context: &CallContext, headers: &mut HeaderMap) {
+    settle(status, context).write_headers(headers);
+}
+
+/// The final status with the context's trailers, logged, and recorded as
+/// the call's outcome.
+fn settle(mut status: Status, context: &CallContext) -> Status {
     let trailers = context.take_trailers();
     if !trailers.is_empty() {
         status.metadata_mut().extend(trailers);
@@ -167,7 +179,7 @@ pub(crate) fn render(mut status: Status, context: &CallContext) -> HeaderMap {
         Origin::Deadline => CallOutcome::DeadlineExceeded,
         _ => CallOutcome::Completed(status.code()),
     });
-    status.to_header_map()
+    status
 }
 
 /// Renders a plain `OK` (what [`from_context`] gives as `None`) as
