@@ -61,6 +61,7 @@ use grpcx_codec::{
 use grpcx_status::__private::StatusInternals as _;
 use grpcx_status::{Metadata, Origin, Status};
 use http::header::{CONTENT_TYPE, HeaderValue};
+use pin_project::pin_project;
 
 use super::Config;
 use super::body::ResponseBody;
@@ -70,7 +71,6 @@ use crate::context::CallContext;
 use crate::glue;
 use crate::request::{Response, ServerRequest};
 use crate::streaming::Streaming;
-use pin_project::pin_project;
 
 pub use crate::blocking::server::{
     blocking_bidi_streaming, blocking_client_streaming, blocking_server_streaming, blocking_unary,
