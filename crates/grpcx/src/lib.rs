@@ -6,8 +6,9 @@
 //! - [`Status`], [`Code`], [`Metadata`], the rich error model ([`rich`]:
 //!   [`ErrorInfo`], [`BadRequest`], [`RetryInfo`], ...) and [`DomainError`]
 //!   from `grpcx-status`;
-//! - [`Server`], [`Channel`], [`Endpoint`], [`Request`], [`Response`],
-//!   [`Streaming`] and the handler [`CallContext`] from `grpcx-transport`;
+//! - [`Server`], [`Channel`], [`Endpoint`], [`Request`] (what a client
+//!   sends), [`ServerRequest`] (what a handler receives), [`Response`],
+//!   [`Streaming`] and the handler's [`CallContext`] from `grpcx-transport`;
 //! - the codec and compression types in [`codec`].
 //!
 //! # Features
