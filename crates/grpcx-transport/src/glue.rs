@@ -167,11 +167,7 @@ where
                 Some(Ok(item)) => {
                     let needed = HEADER_LEN.saturating_add(this.encoder.encoded_len_hint(&item));
                     if this.buf.is_empty() {
-                        // What the last batch left serves this one, unless
-                        // it is too little to batch in.
-                        if this.buf.capacity() < needed.max(INITIAL_BUFFER / 4) {
-                            *this.buf = BytesMut::with_capacity(needed.max(INITIAL_BUFFER));
-                        }
+                        start_batch(this.buf, needed);
                     } else if this.buf.capacity() - this.buf.len() < needed {
                         // Growing the buffer would copy the batch: it goes
                         // out as it is, and this message starts the next.
@@ -199,6 +195,21 @@ where
             break;
         }
         Poll::Ready(Some(Ok(this.buf.split().freeze())))
+    }
+}
+
+/// Readies the empty `buf` for a batch whose first message takes `needed`
+/// framed bytes. What the last batch left serves this one, unless it is
+/// too little to batch in. A message larger than a buffer gets a buffer of
+/// its own, reserved by the frame encoder, which knows the size limit (a
+/// message over it reserves nothing).
+fn start_batch(buf: &mut BytesMut, needed: usize) {
+    if buf.capacity() < needed.max(INITIAL_BUFFER / 4) {
+        *buf = if needed > INITIAL_BUFFER {
+            BytesMut::new()
+        } else {
+            BytesMut::with_capacity(INITIAL_BUFFER)
+        };
     }
 }
 
@@ -278,7 +289,7 @@ mod tests {
     #[test]
     fn a_batch_is_never_grown_a_message_that_does_not_fit_starts_the_next() {
         // Growing a batch's buffer would copy what it holds; 1 KiB messages
-        // fill 8 KiB chunks instead, each handed out as it is.
+        // fill whole buffers instead, each handed out as it is.
         let items: Vec<_> = (0..50)
             .map(|i| Ok(format!("{i:04}{}", "x".repeat(996))))
             .collect();
@@ -299,6 +310,38 @@ mod tests {
                 .enumerate()
                 .all(|(i, m)| m.starts_with(&format!("{i:04}")))
         );
+    }
+
+    #[test]
+    fn a_batch_starts_in_what_the_last_left_or_in_a_buffer_of_its_own() {
+        // A tail big enough is kept.
+        let mut buf = BytesMut::with_capacity(10_000);
+        start_batch(&mut buf, 1_000);
+        assert!(buf.capacity() >= 10_000);
+        // A small tail is replaced by a whole buffer.
+        let mut buf = BytesMut::with_capacity(1_000);
+        start_batch(&mut buf, 500);
+        assert_eq!(buf.capacity(), INITIAL_BUFFER);
+        // A large message is left to the frame encoder and its limit: no
+        // buffer of the announced size is made here.
+        let mut buf = BytesMut::with_capacity(1_000);
+        start_batch(&mut buf, 64 << 20);
+        assert!(buf.capacity() < INITIAL_BUFFER, "{}", buf.capacity());
+    }
+
+    #[test]
+    fn a_message_over_the_limit_is_refused_in_the_stream() {
+        // 64 MiB announced, 1 KiB allowed: refused without a 64 MiB buffer.
+        let frames = FrameEncoder::new().max_message_size(1024);
+        let codec = ProstCodec::<String, String>::default().encoder();
+        let huge = "x".repeat(64 << 20);
+        let mut stream =
+            encode_result_stream(futures_util_iter(vec![Ok(huge)]), codec, frames, None);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let Poll::Ready(Some(Err(status))) = stream.as_mut().poll_next(&mut cx) else {
+            panic!("the oversized message was not refused");
+        };
+        assert_eq!(status.code(), grpcx_status::Code::ResourceExhausted);
     }
 
     #[test]
