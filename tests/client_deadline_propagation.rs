@@ -53,15 +53,26 @@ impl GrpcService for Relay {
     }
 }
 
-#[tokio::test]
-async fn a_handler_passes_its_deadline_on_to_the_calls_it_makes() {
-    let mut probe = TestServer::start().await;
-    let (remaining, mut relay_remaining) = mpsc::unbounded_channel();
+/// A probe server, a relay server forwarding to it, and what the relay's
+/// handlers report of their time remaining.
+async fn relay_to_probe() -> (
+    TestServer,
+    grpcx_tests::ServerHandle,
+    mpsc::UnboundedReceiver<Option<Duration>>,
+) {
+    let probe = TestServer::start().await;
+    let (remaining, relay_remaining) = mpsc::unbounded_channel();
     let relay = serve(Server::builder().add_service(Relay {
         probe: probe.channel(),
         remaining,
     }))
     .await;
+    (probe, relay, relay_remaining)
+}
+
+#[tokio::test]
+async fn a_handler_passes_its_deadline_on_to_the_calls_it_makes() {
+    let (mut probe, relay, mut relay_remaining) = relay_to_probe().await;
     let client = channel(relay.addr);
 
     let request = Request::new(ProbeRequest::new("inherited", Action::Reply))
@@ -121,13 +132,7 @@ async fn an_explicit_deadline_is_sent_as_the_time_left() {
 
 #[tokio::test]
 async fn a_forwarded_request_keeps_its_metadata_and_the_served_calls_deadline() {
-    let mut probe = TestServer::start().await;
-    let (remaining, mut relay_remaining) = mpsc::unbounded_channel();
-    let relay = serve(Server::builder().add_service(Relay {
-        probe: probe.channel(),
-        remaining,
-    }))
-    .await;
+    let (mut probe, relay, mut relay_remaining) = relay_to_probe().await;
     let mut request = Request::new(ProbeRequest::new("forwarded", Action::Reply))
         .with_timeout(Duration::from_secs(60));
     request

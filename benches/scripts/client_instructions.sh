@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Client instructions per unary call, counted by callgrind (see
-# server_instructions.sh for why): grpcx-interop's unary-load makes 64-byte
+# server_instructions.sh for why): grpcx-interop's interop-load makes 64-byte
 # UnaryCalls, 32 at a time on one channel, against SERVER (run natively).
 # The client runs twice, for N and 3N calls, and the difference is divided
 # by 2N, so start-up does not count.
@@ -9,15 +9,15 @@
 #
 # --retry puts the calls under a RetryLayer that never has to retry: the
 # difference between the two is what the layer costs a call.
-# UNARY_LOAD overrides the client's path (cargo build --release -p
+# LOAD overrides the client's path (cargo build --release -p
 # grpcx-interop).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 BIN=${1:?usage: client_instructions.sh SERVER [N] [--retry]}
 N=${2:-5000}
 RETRY=${3:-}
-UNARY_LOAD=${UNARY_LOAD:-$here/../../target/release/unary-load}
-[ -x "$UNARY_LOAD" ] || { echo "no unary-load at $UNARY_LOAD (cargo build --release -p grpcx-interop)" >&2; exit 1; }
+LOAD=${LOAD:-$here/../../target/release/interop-load}
+[ -x "$LOAD" ] || { echo "no interop-load at $LOAD (cargo build --release -p grpcx-interop)" >&2; exit 1; }
 PORT=$((20000 + RANDOM % 20000))
 "$BIN" --port "$PORT" >/dev/null 2>&1 &
 PID=$!
@@ -29,7 +29,7 @@ for _ in $(seq 100); do
 done
 count() { # calls -> instructions of a whole client run
   valgrind --tool=callgrind --callgrind-out-file="$OUT.$1" \
-    "$UNARY_LOAD" --port "$PORT" --calls "$1" $RETRY >/dev/null 2>&1
+    "$LOAD" --port "$PORT" --mode unary --calls "$1" $RETRY >/dev/null 2>&1
   callgrind_annotate "$OUT.$1" 2>/dev/null |
     awk '/PROGRAM TOTALS/ && !done { gsub(",", "", $1); print $1; done = 1 }'
 }

@@ -9,8 +9,8 @@
 # from ../shared/bench (STREAM_BENCH overrides its path). MODE=client:
 # StreamingInputCall calls of COUNT requests of SIZE bytes; MODE=bidi:
 # FullDuplexCall calls of COUNT requests each asking for a SIZE-byte
-# response; both driven by grpcx-interop's stream-load (STREAM_LOAD
-# overrides its path; `cargo build --release -p grpcx-interop`). Prints
+# response; both driven by grpcx-interop's interop-load (LOAD overrides
+# its path; `cargo build --release -p grpcx-interop`). Prints
 # `Ir/msg`: user-space instructions per message streamed.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -20,11 +20,11 @@ COUNT=${3:-1000}
 SECS=${4:-10}
 MODE=${MODE:-server}
 STREAM_BENCH=${STREAM_BENCH:-$here/../../../shared/bench/tonic-peer/target/release/stream-bench}
-STREAM_LOAD=${STREAM_LOAD:-$here/../../target/release/stream-load}
+LOAD=${LOAD:-$here/../../target/release/interop-load}
 if [ "$MODE" = server ]; then
   [ -x "$STREAM_BENCH" ] || { echo "no stream-bench at $STREAM_BENCH (cargo build --release in ../shared/bench/tonic-peer)" >&2; exit 1; }
 else
-  [ -x "$STREAM_LOAD" ] || { echo "no stream-load at $STREAM_LOAD (cargo build --release -p grpcx-interop)" >&2; exit 1; }
+  [ -x "$LOAD" ] || { echo "no interop-load at $LOAD (cargo build --release -p grpcx-interop)" >&2; exit 1; }
 fi
 source "$here/callgrind.sh"
 start_server "$BIN"
@@ -33,7 +33,7 @@ bench() {
     "$STREAM_BENCH" --port "$PORT" --size "$SIZE" --count "$COUNT" --streams 1 \
       --duration "$1" --warmup 0
   else
-    "$STREAM_LOAD" --port "$PORT" --mode "$MODE" --size "$SIZE" --count "$COUNT" \
+    "$LOAD" --port "$PORT" --mode "$MODE" --size "$SIZE" --count "$COUNT" \
       --streams 1 --duration "$1"
   fi
 }

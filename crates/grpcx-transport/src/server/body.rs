@@ -225,10 +225,7 @@ impl ResponseBody {
         let State::Status(status) = std::mem::replace(&mut self.state, State::Done) else {
             return false;
         };
-        let status = match self.map.take() {
-            Some(map) => map(status),
-            None => status,
-        };
+        let status = self.mapped(status);
         match &self.context {
             Some(context) => finish::render_into(status, context, headers),
             None => status.write_headers(headers),
@@ -236,13 +233,23 @@ impl ResponseBody {
         true
     }
 
+    /// `status` after what layers set with [`ResponseBody::map_status`].
+    fn mapped(&mut self, status: Status) -> Status {
+        match self.map.take() {
+            Some(map) => map(status),
+            None => status,
+        }
+    }
+
     /// Ends the body with `status` (`None`: a plain `OK`): the trailers
     /// frame that carries it.
     fn end(&mut self, status: Option<Status>) -> Frame<Bytes> {
         self.state = State::Done;
-        let status = match self.map.take() {
-            Some(map) => Some(map(status.unwrap_or_else(Status::ok))),
-            None => status,
+        // A plain `OK` is made only for a layer that maps the status.
+        let status = if self.map.is_some() {
+            Some(self.mapped(status.unwrap_or_else(Status::ok)))
+        } else {
+            status
         };
         let trailers = match (&self.context, status) {
             (Some(context), Some(status)) => finish::render(status, context),

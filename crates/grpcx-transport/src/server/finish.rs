@@ -31,13 +31,12 @@
 use std::fmt;
 
 use grpcx_status::__private::StatusInternals as _;
+use grpcx_status::wire::GRPC_STATUS;
 use grpcx_status::{Code, Origin, Status};
 use http::HeaderMap;
-use http::header::{HeaderName, HeaderValue};
+use http::header::HeaderValue;
 
 use crate::context::{CallContext, CallOutcome};
-
-const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 
 /// The status of a call whose handler returned `status`: an abort through
 /// the context decided earlier, and wins.
