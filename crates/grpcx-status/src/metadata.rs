@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::header::{Entry, HeaderMap, HeaderName, HeaderValue};
 
 use crate::b64;
 
@@ -291,6 +291,51 @@ impl Metadata {
     /// fields (`grpc-*`, `content-type`, `te`, pseudo-headers, connection
     /// headers) are left out, everything else is kept as received.
     pub fn from_headers(headers: HeaderMap) -> Metadata {
+        let reserved = headers
+            .keys()
+            .filter(|name| is_reserved(name.as_str()))
+            .count();
+        let kept = headers.keys_len() - reserved;
+        if reserved == 0 {
+            return Metadata { headers };
+        }
+        // Most often (a response's headers) there is no custom metadata at
+        // all: nothing to remove one by one, and an empty map allocates
+        // nothing.
+        if kept == 0 {
+            return Metadata::new();
+        }
+        // A few custom fields among more reserved ones (a request's user-agent
+        // among content-type, te, grpc-timeout and grpc-accept-encoding):
+        // moved into a new map, cheaper than removing the others by hash.
+        if kept < reserved {
+            let mut map = HeaderMap::with_capacity(kept);
+            // The entry of the field being moved: its name is moved, not
+            // cloned (a clone of a received name can allocate).
+            let mut entry = None;
+            for (name, value) in headers {
+                match name {
+                    Some(name) => {
+                        entry = None;
+                        if !is_reserved(name.as_str()) {
+                            entry = Some(match map.entry(name) {
+                                Entry::Vacant(vacant) => vacant.insert_entry(value),
+                                Entry::Occupied(mut occupied) => {
+                                    occupied.append(value);
+                                    occupied
+                                }
+                            });
+                        }
+                    }
+                    None => {
+                        if let Some(entry) = &mut entry {
+                            entry.append(value);
+                        }
+                    }
+                }
+            }
+            return Metadata { headers: map };
+        }
         let mut headers = headers;
         // Removed in place: no new map, and custom entries are not copied.
         // A reserved field is removed by its static name when it is one of
@@ -566,6 +611,56 @@ mod tests {
         assert_eq!(md.get("x-wide"), None);
         let (_, wide) = md.iter().find(|(k, _)| *k == "x-wide").unwrap();
         assert_eq!(wide.as_wire_bytes(), "café".as_bytes());
+    }
+
+    #[test]
+    fn from_headers_keeps_the_same_fields_whichever_way_it_takes() {
+        let field = |name: &'static str, value: &'static str| {
+            (
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            )
+        };
+        let cases = [
+            // Nothing reserved: the map as it is.
+            vec![field("x-a", "1"), field("x-a", "2"), field("x-b", "3")],
+            // Nothing kept: an empty map.
+            vec![
+                field("content-type", "application/grpc"),
+                field("grpc-encoding", "gzip"),
+            ],
+            // Fewer kept than reserved: a new map, repeated values in order.
+            vec![
+                field("content-type", "application/grpc"),
+                field("x-a", "1"),
+                field("te", "trailers"),
+                field("grpc-timeout", "1S"),
+                field("x-a", "2"),
+                field("grpc-accept-encoding", "gzip"),
+                field("user-agent", "grpcx"),
+            ],
+            // More kept than reserved: removed in place.
+            vec![
+                field("x-a", "1"),
+                field("grpc-custom", "x"),
+                field("x-b", "2"),
+                field("x-a", "3"),
+                field("x-c", "4"),
+            ],
+        ];
+        for fields in cases {
+            let mut headers = HeaderMap::new();
+            for (name, value) in fields {
+                headers.append(name, value);
+            }
+            let expected = Metadata::from_header_map(&headers);
+            let md = Metadata::from_headers(headers);
+            assert_eq!(md, expected);
+            assert!(md.iter().all(|(key, _)| !is_reserved(key)));
+            let values: Vec<_> = md.get_all("x-a").collect();
+            let expected_values: Vec<_> = expected.get_all("x-a").collect();
+            assert_eq!(values, expected_values);
+        }
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! `interop-load --port N [--mode unary|client|bidi] [--calls N | --duration SECS]
-//! [--streams S] [--size B] [--count N] [--retry]`: a load driver for the
+//! [--streams S] [--size B] [--count N] [--retry | --pass-through]`: a load driver for the
 //! benchmark scripts (`benches/scripts/`), against any
 //! `grpc.testing.TestService` server on 127.0.0.1.
 //!
@@ -13,7 +13,10 @@
 //! otherwise), each followed by the next, until `calls` calls are made or
 //! `duration` is over (4 s when neither is given). With `--retry` the calls
 //! go through a `RetryLayer` whose policy retries `UNAVAILABLE`, which
-//! never comes: what the layer costs a call. Prints `calls`, `msgs`
+//! never comes: what the layer costs a call. With `--pass-through` they go
+//! through a layer that does nothing, so that the channel is called as a
+//! layered service: what any layer costs, against which `--retry` shows
+//! what retrying itself costs. Prints `calls`, `msgs`
 //! (request messages for `client`, response messages for `bidi`),
 //! `errors`, `msgs/s`, `MB/s`; exits non-zero after any error.
 //! `../shared/bench/compare.sh` covers server streaming with tonic's
@@ -57,11 +60,19 @@ struct Args {
     streams: Option<u64>,
     size: usize,
     count: usize,
-    retry: bool,
+    layer: Layer,
+}
+
+/// What the calls go through on their way to the channel.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Layer {
+    None,
+    PassThrough,
+    Retry,
 }
 
 const USAGE: &str = "usage: interop-load --port N [--mode unary|client|bidi] \
-    [--calls N | --duration SECS] [--streams S] [--size B] [--count N] [--retry]";
+    [--calls N | --duration SECS] [--streams S] [--size B] [--count N] [--retry | --pass-through]";
 
 fn parse() -> Option<Args> {
     let mut args = Args {
@@ -72,13 +83,17 @@ fn parse() -> Option<Args> {
         streams: None,
         size: 1024,
         count: 1000,
-        retry: false,
+        layer: Layer::None,
     };
     let mut port = None;
     let mut given = std::env::args().skip(1);
     while let Some(key) = given.next() {
         if key == "--retry" {
-            args.retry = true;
+            args.layer = Layer::Retry;
+            continue;
+        }
+        if key == "--pass-through" {
+            args.layer = Layer::PassThrough;
             continue;
         }
         let value = given.next()?;
@@ -228,7 +243,13 @@ async fn main() -> ExitCode {
     };
     let args = Arc::new(args);
     let start = Instant::now();
-    let totals = if args.retry {
+    let totals = if args.layer == Layer::PassThrough {
+        let layered = tower::ServiceBuilder::new()
+            .map_request(|request: http::Request<grpcx::Body>| request)
+            .service(channel.clone());
+        let client = TestServiceClient::new(layered).with_config(channel.config());
+        run(client, args.clone()).await
+    } else if args.layer == Layer::Retry {
         let policy = RetryPolicy::builder(3)
             .initial_backoff(Duration::from_millis(100))
             .max_backoff(Duration::from_secs(1))

@@ -408,6 +408,15 @@ impl Channel {
         if let Some(ready) = self.ready_sender()? {
             return Ok(ready);
         }
+        // Connecting is rare, and its future (TCP, TLS, the HTTP/2
+        // handshake) runs to kilobytes: boxed, every call's future need
+        // not carry it.
+        Box::pin(self.connect_sender()).await
+    }
+
+    /// [`sender`](Self::sender) when no connection is ready: connects,
+    /// one call at a time.
+    async fn connect_sender(&self) -> Result<(SendRequest<Body>, u64), Status> {
         let _connecting = self.shared.connecting.lock().await;
         // Another call may have connected while this one waited.
         if let Some(ready) = self.ready_sender()? {

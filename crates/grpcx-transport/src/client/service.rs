@@ -89,9 +89,8 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> ResponseFuture {
-        let channel = self.clone();
         ResponseFuture {
-            inner: Box::pin(async move { channel.send(request.map(Body::new)).await }),
+            inner: Box::pin(self.clone().send(request.map(Body::new))),
         }
     }
 }
@@ -99,13 +98,16 @@ where
 impl Channel {
     /// Sends `request` and waits for the response head; the deadline is
     /// the request's [`Deadline`] extension.
-    async fn send(&self, request: http::Request<Body>) -> Result<http::Response<Body>, Status> {
+    fn send(
+        self,
+        request: http::Request<Body>,
+    ) -> impl Future<Output = Result<http::Response<Body>, Status>> + Send + 'static {
         let deadline = request.extensions().get::<Deadline>().map(|d| d.instant());
         // The typed client's span, when enabled, wants the server's address.
         if let Some(slot) = request.extensions().get::<ServerAuthority>() {
             slot.set(&self.endpoint().authority);
         }
-        self.send_until(request, deadline).await
+        self.send_until(request, deadline)
     }
 
     /// Sends `request` with `deadline` (the endpoint's default timeout from
@@ -113,7 +115,7 @@ impl Channel {
     /// [`Grpc`](super::Grpc) calls directly over a bare channel, with no
     /// extensions to fill and no future to box.
     pub(crate) async fn send_until(
-        &self,
+        self,
         mut request: http::Request<Body>,
         deadline: Option<Instant>,
     ) -> Result<http::Response<Body>, Status> {
