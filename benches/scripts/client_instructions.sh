@@ -5,15 +5,17 @@
 # The client runs twice, for N and 3N calls, and the difference is divided
 # by 2N, so start-up does not count.
 #
-#   benches/scripts/client_instructions.sh SERVER [N] [--retry]
+#   benches/scripts/client_instructions.sh SERVER [N] [--retry | --pass-through]
 #
 # --retry puts the calls under a RetryLayer that never has to retry: the
 # difference between the two is what the layer costs a call.
+# --pass-through puts them under a layer that does nothing: what calling
+# the channel as a layered service costs, which --retry includes.
 # LOAD overrides the client's path (cargo build --release -p
 # grpcx-interop).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-BIN=${1:?usage: client_instructions.sh SERVER [N] [--retry]}
+BIN=${1:?usage: client_instructions.sh SERVER [N] [--retry | --pass-through]}
 N=${2:-5000}
 RETRY=${3:-}
 LOAD=${LOAD:-$here/../../target/release/interop-load}

@@ -620,7 +620,7 @@ fn metadata(data: &[u8]) {
         let stored = md.get_bin(&key_text);
         assert_eq!(stored, Ok(Some(value.to_vec())), "key {key_text:?}");
         // And through the wire: the header map read back as received.
-        let received = Metadata::from_header_map(md.as_headers());
+        let received = Metadata::from_headers(md.clone().into_headers());
         assert_eq!(received.get_bin(&key_text), Ok(Some(value.to_vec())));
         assert!(md.remove(&key_text));
     }

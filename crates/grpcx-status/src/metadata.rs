@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use http::header::{Entry, HeaderMap, HeaderName, HeaderValue};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::b64;
 
@@ -36,9 +36,15 @@ use crate::b64;
 /// assert!(md.insert("grpc-status", "0").is_err());
 /// # Ok::<(), grpcx_status::MetadataError>(())
 /// ```
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct Metadata {
     headers: HeaderMap,
+    /// Whether `headers` are received header fields taken as they came,
+    /// reserved ones included: every read skips those. Removing them one
+    /// by one cost a hashed removal each on every call, for fields almost
+    /// nobody reads; [`Metadata::into_headers`] removes them when the map
+    /// leaves.
+    received: bool,
 }
 
 /// Why a metadata key or value was refused.
@@ -133,17 +139,36 @@ impl Metadata {
     pub fn new() -> Self {
         Metadata {
             headers: HeaderMap::new(),
+            received: false,
         }
     }
 
     /// The number of values (not keys) in the map.
     pub fn len(&self) -> usize {
-        self.headers.len()
+        if self.received {
+            self.entries().count()
+        } else {
+            self.headers.len()
+        }
     }
 
     /// Whether the map holds no value.
     pub fn is_empty(&self) -> bool {
-        self.headers.is_empty()
+        self.entries().next().is_none()
+    }
+
+    /// The entries, reserved fields of a received map skipped.
+    fn entries(&self) -> impl Iterator<Item = (&HeaderName, &HeaderValue)> {
+        let received = self.received;
+        self.headers
+            .iter()
+            .filter(move |(name, _)| !received || !is_reserved(name.as_str()))
+    }
+
+    /// Whether `key` can be in the map: not a reserved field of a received
+    /// map.
+    fn visible(&self, key: &str) -> bool {
+        !self.received || !is_reserved(key)
     }
 
     /// Sets the ASCII value of `key`, replacing every value it had.
@@ -197,7 +222,7 @@ impl Metadata {
     /// `None` when the key is absent, is a binary key, or its value holds
     /// bytes outside printable ASCII (read those with [`Metadata::iter`]).
     pub fn get(&self, key: &str) -> Option<&str> {
-        if is_binary_key(key) {
+        if is_binary_key(key) || !self.visible(key) {
             return None;
         }
         self.headers.get(key)?.to_str().ok()
@@ -205,7 +230,7 @@ impl Metadata {
 
     /// Every ASCII value of `key`, in the order they were added or received.
     pub fn get_all<'a>(&'a self, key: &str) -> impl Iterator<Item = &'a str> + 'a {
-        let values = if is_binary_key(key) {
+        let values = if is_binary_key(key) || !self.visible(key) {
             None
         } else {
             Some(self.headers.get_all(key).iter())
@@ -229,7 +254,7 @@ impl Metadata {
         &'a self,
         key: &'a str,
     ) -> impl Iterator<Item = Result<Vec<u8>, MetadataError>> + 'a {
-        let values = if is_binary_key(key) {
+        let values = if is_binary_key(key) && self.visible(key) {
             Some(self.headers.get_all(key).iter())
         } else {
             None
@@ -247,11 +272,14 @@ impl Metadata {
 
     /// Whether `key` has at least one value.
     pub fn contains_key(&self, key: &str) -> bool {
-        self.headers.contains_key(key)
+        self.visible(key) && self.headers.contains_key(key)
     }
 
     /// Removes every value of `key`; returns whether there was any.
     pub fn remove(&mut self, key: &str) -> bool {
+        if !self.visible(key) {
+            return false;
+        }
         let mut removed = false;
         while self.headers.remove(key).is_some() {
             removed = true;
@@ -261,7 +289,7 @@ impl Metadata {
 
     /// Every entry: each value with its key, keys in insertion order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, MetadataValue<'_>)> {
-        self.headers.iter().map(|(name, value)| {
+        self.entries().map(|(name, value)| {
             let key = name.as_str();
             (
                 key,
@@ -279,7 +307,7 @@ impl Metadata {
         let mut last = None;
         for (name, value) in other.headers {
             if let Some(name) = name {
-                last = Some(name);
+                last = (!other.received || !is_reserved(name.as_str())).then_some(name);
             }
             if let Some(name) = &last {
                 self.headers.append(name.clone(), value);
@@ -287,57 +315,48 @@ impl Metadata {
         }
     }
 
+    /// The distinct keys, in insertion order.
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.headers
+            .keys()
+            .map(HeaderName::as_str)
+            .filter(|key| self.visible(key))
+    }
+
     /// Takes the custom metadata out of received header fields: reserved
     /// fields (`grpc-*`, `content-type`, `te`, pseudo-headers, connection
     /// headers) are left out, everything else is kept as received.
+    ///
+    /// Nothing is removed or copied: the reserved fields stay in the map,
+    /// out of sight of every read, until [`into_headers`](Self::into_headers)
+    /// removes them.
     pub fn from_headers(headers: HeaderMap) -> Metadata {
-        let reserved = headers
-            .keys()
-            .filter(|name| is_reserved(name.as_str()))
-            .count();
-        let kept = headers.keys_len() - reserved;
-        if reserved == 0 {
-            return Metadata { headers };
+        Metadata {
+            headers,
+            received: true,
         }
-        // Most often (a response's headers) there is no custom metadata at
-        // all: nothing to remove one by one, and an empty map allocates
-        // nothing.
-        if kept == 0 {
-            return Metadata::new();
-        }
-        // A few custom fields among more reserved ones (a request's user-agent
-        // among content-type, te, grpc-timeout and grpc-accept-encoding):
-        // moved into a new map, cheaper than removing the others by hash.
-        if kept < reserved {
-            let mut map = HeaderMap::with_capacity(kept);
-            // The entry of the field being moved: its name is moved, not
-            // cloned (a clone of a received name can allocate).
-            let mut entry = None;
-            for (name, value) in headers {
-                match name {
-                    Some(name) => {
-                        entry = None;
-                        if !is_reserved(name.as_str()) {
-                            entry = Some(match map.entry(name) {
-                                Entry::Vacant(vacant) => vacant.insert_entry(value),
-                                Entry::Occupied(mut occupied) => {
-                                    occupied.append(value);
-                                    occupied
-                                }
-                            });
-                        }
-                    }
-                    None => {
-                        if let Some(entry) = &mut entry {
-                            entry.append(value);
-                        }
-                    }
-                }
+    }
+
+    /// The same as [`Metadata::from_headers`], copying from a borrowed map.
+    pub fn from_header_map(headers: &HeaderMap) -> Metadata {
+        let mut kept = HeaderMap::new();
+        for (name, value) in headers {
+            if !is_reserved(name.as_str()) {
+                kept.append(name.clone(), value.clone());
             }
-            return Metadata { headers: map };
         }
-        let mut headers = headers;
-        // Removed in place: no new map, and custom entries are not copied.
+        Metadata {
+            headers: kept,
+            received: false,
+        }
+    }
+
+    /// The entries as HTTP header fields, ready to send.
+    pub fn into_headers(self) -> HeaderMap {
+        let mut headers = self.headers;
+        if !self.received {
+            return headers;
+        }
         // A reserved field is removed by its static name when it is one of
         // those nearly every call carries: neither parsed from a string
         // nor copied out of the map.
@@ -350,35 +369,24 @@ impl Metadata {
                 }
             };
         }
-        Metadata { headers }
-    }
-
-    /// The same as [`Metadata::from_headers`], copying from a borrowed map.
-    pub fn from_header_map(headers: &HeaderMap) -> Metadata {
-        let mut kept = HeaderMap::new();
-        for (name, value) in headers {
-            if !is_reserved(name.as_str()) {
-                kept.append(name.clone(), value.clone());
-            }
-        }
-        Metadata { headers: kept }
-    }
-
-    /// The entries as HTTP header fields, ready to send.
-    pub fn as_headers(&self) -> &HeaderMap {
-        &self.headers
-    }
-
-    /// The entries as HTTP header fields, ready to send.
-    pub fn into_headers(self) -> HeaderMap {
-        self.headers
+        headers
     }
 
     /// Appends every entry to `headers` (for example a response's trailers).
     pub fn append_to(&self, headers: &mut HeaderMap) {
-        for (name, value) in &self.headers {
+        for (name, value) in self.entries() {
             headers.append(name.clone(), value.clone());
         }
+    }
+}
+
+impl PartialEq for Metadata {
+    /// The same keys with the same values, in the same order per key.
+    fn eq(&self, other: &Metadata) -> bool {
+        self.len() == other.len()
+            && self
+                .keys()
+                .all(|key| self.headers.get_all(key) == other.headers.get_all(key))
     }
 }
 
@@ -500,7 +508,11 @@ mod tests {
         assert_eq!(md.get_bin("blob-bin").unwrap().unwrap(), b"\x00\xffhello");
         // Binary values travel unpadded.
         assert_eq!(
-            md.as_headers().get("blob-bin").unwrap().as_bytes(),
+            md.clone()
+                .into_headers()
+                .get("blob-bin")
+                .unwrap()
+                .as_bytes(),
             b"AP9oZWxsbw"
         );
         // Each accessor only answers for its own kind.
@@ -614,7 +626,7 @@ mod tests {
     }
 
     #[test]
-    fn from_headers_keeps_the_same_fields_whichever_way_it_takes() {
+    fn from_headers_keeps_the_fields_from_header_map_copies() {
         let field = |name: &'static str, value: &'static str| {
             (
                 HeaderName::from_static(name),
@@ -622,14 +634,14 @@ mod tests {
             )
         };
         let cases = [
-            // Nothing reserved: the map as it is.
+            // Nothing reserved.
             vec![field("x-a", "1"), field("x-a", "2"), field("x-b", "3")],
-            // Nothing kept: an empty map.
+            // Nothing but reserved fields.
             vec![
                 field("content-type", "application/grpc"),
                 field("grpc-encoding", "gzip"),
             ],
-            // Fewer kept than reserved: a new map, repeated values in order.
+            // Fewer kept than reserved, repeated values in order.
             vec![
                 field("content-type", "application/grpc"),
                 field("x-a", "1"),
@@ -639,7 +651,7 @@ mod tests {
                 field("grpc-accept-encoding", "gzip"),
                 field("user-agent", "grpcx"),
             ],
-            // More kept than reserved: removed in place.
+            // More kept than reserved.
             vec![
                 field("x-a", "1"),
                 field("grpc-custom", "x"),
@@ -661,6 +673,58 @@ mod tests {
             let expected_values: Vec<_> = expected.get_all("x-a").collect();
             assert_eq!(values, expected_values);
         }
+    }
+
+    #[test]
+    fn a_received_map_hides_its_reserved_fields_from_every_read() {
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", HeaderValue::from_static("application/grpc"));
+        headers.append("x-a", HeaderValue::from_static("1"));
+        headers.insert("grpc-timeout", HeaderValue::from_static("1S"));
+        headers.append("x-a", HeaderValue::from_static("2"));
+        headers.insert("grpc-custom-bin", HeaderValue::from_static("AAE"));
+        headers.insert("te", HeaderValue::from_static("trailers"));
+        let mut md = Metadata::from_headers(headers);
+
+        assert_eq!(md.len(), 2);
+        assert!(!md.is_empty());
+        assert_eq!(md.keys().collect::<Vec<_>>(), ["x-a"]);
+        assert_eq!(md.get("content-type"), None);
+        assert_eq!(md.get_all("grpc-timeout").count(), 0);
+        assert_eq!(md.get_bin("grpc-custom-bin"), Ok(None));
+        assert!(!md.contains_key("te"));
+        assert!(!md.remove("te"));
+        assert_eq!(format!("{md:?}"), r#"{"x-a": "1", "x-a": "2"}"#);
+
+        let mut sent = HeaderMap::new();
+        md.append_to(&mut sent);
+        assert_eq!(sent.len(), 2);
+
+        let mut more = Metadata::new();
+        more.insert("x-b", "3").unwrap();
+        more.extend(md.clone());
+        assert_eq!(more.len(), 3);
+        assert!(!more.contains_key("content-type"));
+
+        md.insert("x-b", "3").unwrap();
+        let mut same = Metadata::new();
+        same.append("x-a", "1").unwrap();
+        same.append("x-a", "2").unwrap();
+        same.insert("x-b", "3").unwrap();
+        assert_eq!(md, same);
+        assert_eq!(same, md);
+
+        let headers = md.into_headers();
+        assert_eq!(headers.len(), 3);
+        assert!(headers.keys().all(|name| !is_reserved(name.as_str())));
+
+        // Nothing but reserved fields: an empty map.
+        let mut only = HeaderMap::new();
+        only.insert("grpc-status", HeaderValue::from_static("0"));
+        let md = Metadata::from_headers(only);
+        assert!(md.is_empty());
+        assert_eq!(md, Metadata::new());
+        assert!(md.into_headers().is_empty());
     }
 
     #[test]

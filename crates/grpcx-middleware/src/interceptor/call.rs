@@ -68,7 +68,7 @@ impl CallHead {
     /// none).
     pub fn from_parts(mut parts: http::request::Parts) -> CallHead {
         let metadata = Metadata::from_header_map(&parts.headers);
-        for name in metadata.as_headers().keys() {
+        for name in metadata.keys() {
             parts.headers.remove(name);
         }
         let context = parts.extensions.get::<CallContext>().cloned();
