@@ -75,7 +75,8 @@ where
 
     fn call(&self, request: http::Request<Incoming>) -> Self::Future {
         let (mut parts, body) = request.into_parts();
-        if let Some(response) = check_request(&parts.method, &parts.headers) {
+        let head = CallHeaders::scan(&parts.headers);
+        if let Some(response) = check_request(&parts.method, head.content_type) {
             return CallFuture::refused(response);
         }
         let path = parts
@@ -83,7 +84,7 @@ where
             .path_and_query()
             .cloned()
             .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
-        let deadline = match parts.headers.get(GRPC_TIMEOUT) {
+        let deadline = match head.timeout {
             None => None,
             Some(value) => match parse_timeout(value.as_bytes()) {
                 // A deadline too far to represent is no deadline at all.
@@ -98,9 +99,8 @@ where
                 }
             },
         };
-        let previous_attempts = parts
-            .headers
-            .get(GRPC_PREVIOUS_RPC_ATTEMPTS)
+        let previous_attempts = head
+            .previous_attempts
             .and_then(|value| std::str::from_utf8(value.as_bytes()).ok())
             .and_then(|value| value.parse().ok())
             .unwrap_or(0);
@@ -544,8 +544,40 @@ where
     }
 }
 
+/// The request header fields the call service reads (the first value of
+/// each), found in one pass over the request's few fields instead of a
+/// hashed lookup each.
+#[derive(Default)]
+struct CallHeaders<'a> {
+    content_type: Option<&'a HeaderValue>,
+    timeout: Option<&'a HeaderValue>,
+    previous_attempts: Option<&'a HeaderValue>,
+}
+
+impl<'a> CallHeaders<'a> {
+    fn scan(headers: &'a HeaderMap) -> CallHeaders<'a> {
+        let mut found = CallHeaders::default();
+        for (name, value) in headers {
+            let slot = if *name == CONTENT_TYPE {
+                &mut found.content_type
+            } else if name.as_str() == GRPC_TIMEOUT.as_str() {
+                &mut found.timeout
+            } else if name.as_str() == GRPC_PREVIOUS_RPC_ATTEMPTS.as_str() {
+                &mut found.previous_attempts
+            } else {
+                continue;
+            };
+            slot.get_or_insert(value);
+        }
+        found
+    }
+}
+
 /// Refuses what is not a gRPC request, as `PROTOCOL-HTTP2.md` prescribes.
-fn check_request(method: &Method, headers: &HeaderMap) -> Option<http::Response<()>> {
+fn check_request(
+    method: &Method,
+    content_type: Option<&HeaderValue>,
+) -> Option<http::Response<()>> {
     if method != Method::POST {
         let status = Status::unimplemented(format!("gRPC requires POST, got {method}"));
         let mut response = http_error(StatusCode::METHOD_NOT_ALLOWED, status);
@@ -554,7 +586,7 @@ fn check_request(method: &Method, headers: &HeaderMap) -> Option<http::Response<
             .insert(http::header::ALLOW, HeaderValue::from_static("POST"));
         return Some(response);
     }
-    let content_type = headers.get(CONTENT_TYPE).map(HeaderValue::as_bytes);
+    let content_type = content_type.map(HeaderValue::as_bytes);
     if !content_type.is_some_and(is_grpc_content_type) {
         let shown = content_type.map_or_else(
             || "none".to_owned(),
@@ -655,19 +687,39 @@ mod tests {
 
     #[test]
     fn non_grpc_requests_get_the_prescribed_http_status() {
-        let mut headers = HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
-        let response = check_request(&Method::GET, &headers).unwrap();
+        let grpc = HeaderValue::from_static("application/grpc");
+        let response = check_request(&Method::GET, Some(&grpc)).unwrap();
         assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
 
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
-        let response = check_request(&Method::POST, &headers).unwrap();
+        let html = HeaderValue::from_static("text/html");
+        let response = check_request(&Method::POST, Some(&html)).unwrap();
         assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
         assert_eq!(response.headers()["grpc-status"], "13");
         assert_eq!(
             response.headers()["grpc-message"],
             "invalid gRPC request content-type: \"text/html\""
         );
-        assert!(check_request(&Method::POST, &HeaderMap::new()).is_some());
+        assert!(check_request(&Method::POST, None).is_some());
+        assert!(check_request(&Method::POST, Some(&grpc)).is_none());
+    }
+
+    #[test]
+    fn the_call_headers_are_the_first_value_of_each_field() {
+        let mut headers = HeaderMap::new();
+        headers.append("user-agent", HeaderValue::from_static("test"));
+        headers.append("grpc-timeout", HeaderValue::from_static("1S"));
+        headers.append(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+        headers.append("grpc-timeout", HeaderValue::from_static("2S"));
+        headers.append("grpc-previous-rpc-attempts", HeaderValue::from_static("2"));
+        headers.append(CONTENT_TYPE, HeaderValue::from_static("text/html"));
+        let head = CallHeaders::scan(&headers);
+        assert_eq!(head.content_type, headers.get(CONTENT_TYPE));
+        assert_eq!(head.timeout, headers.get("grpc-timeout"));
+        assert_eq!(head.previous_attempts.unwrap(), "2");
+
+        let none = HeaderMap::new();
+        let head = CallHeaders::scan(&none);
+        assert!(head.content_type.is_none() && head.timeout.is_none());
+        assert!(head.previous_attempts.is_none());
     }
 }
