@@ -253,6 +253,10 @@ impl<T> Grpc<T> {
     }
 }
 
+/// The call methods set the call up when they are called (its deadline
+/// starts then, and inherits the deadline of the server call being handled
+/// there) and return a future that owns a clone of the service and
+/// borrows nothing from the client: it can be spawned as it is.
 impl<T: ClientService> Grpc<T> {
     /// Makes a unary call: one request, one response.
     ///
@@ -867,6 +871,25 @@ mod tests {
 
     use crate::Endpoint;
     use grpcx_codec::ProstCodec;
+
+    #[tokio::test]
+    async fn a_call_future_outlives_its_client() {
+        let grpc = Grpc::new(tower::service_fn(|_: http::Request<Body>| async {
+            Err::<http::Response<Body>, Status>(Status::unavailable("down for the test"))
+        }));
+        let call = grpc.unary(
+            PathAndQuery::from_static("/a.B/C"),
+            Request::new(()),
+            ProstCodec::<(), ()>::default(),
+        );
+        drop(grpc);
+        let status = tokio::spawn(call)
+            .await
+            .expect("the call's task")
+            .expect_err("the service fails every call");
+        assert_eq!(status.code(), Code::Unavailable);
+        assert_eq!(status.message(), "down for the test");
+    }
 
     /// The future of a unary call, which tokio moves whole into the task
     /// that runs it (and a layered channel boxes part of): it was 11 KB
