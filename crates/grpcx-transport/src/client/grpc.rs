@@ -874,15 +874,17 @@ mod tests {
 
     #[tokio::test]
     async fn a_call_future_outlives_its_client() {
-        let grpc = Grpc::new(tower::service_fn(|_: http::Request<Body>| async {
-            Err::<http::Response<Body>, Status>(Status::unavailable("down for the test"))
-        }));
-        let call = grpc.unary(
-            PathAndQuery::from_static("/a.B/C"),
-            Request::new(()),
-            ProstCodec::<(), ()>::default(),
-        );
-        drop(grpc);
+        // The client goes out of scope before its call runs.
+        let call = {
+            let grpc = Grpc::new(tower::service_fn(|_: http::Request<Body>| async {
+                Err::<http::Response<Body>, Status>(Status::unavailable("down for the test"))
+            }));
+            grpc.unary(
+                PathAndQuery::from_static("/a.B/C"),
+                Request::new(()),
+                ProstCodec::<(), ()>::default(),
+            )
+        };
         let status = tokio::spawn(call)
             .await
             .expect("the call's task")
