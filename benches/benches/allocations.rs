@@ -18,7 +18,7 @@
 //! `OK` trailers became its metadata in place, the unary client stopped
 //! copying the response's metadata, and the frame decoder held its first
 //! chunk inline; the loopback count was 31 before a server's plain `OK`
-//! was sent without making a `Status`. The retry layer cost 6 more before
+//! was sent without making a `Status`. The retry layer cost 5 more before
 //! it kept the request head without cloning its header map and
 //! extensions.)
 //!
