@@ -166,9 +166,37 @@ impl Metadata {
     }
 
     /// Whether `key` can be in the map: not a reserved field of a received
-    /// map.
+    /// map. Lookups ignore case, as header names do, so this does too.
     fn visible(&self, key: &str) -> bool {
-        !self.received || !is_reserved(key)
+        !self.received || !is_reserved_any_case(key)
+    }
+
+    /// The values of `key` (in any case), in order; none for a reserved
+    /// field of a received map.
+    ///
+    /// A `HeaderMap` lookup by `&str` parses the key into a header name and
+    /// hashes it, some 500 instructions for a typical custom key; in a map
+    /// of a few keys, which is what a call carries, comparing the stored
+    /// names costs a fraction of that. Larger maps are looked up by hash.
+    fn values<'a>(&'a self, key: &str) -> Values<'a> {
+        if self.headers.keys_len() > SCAN_KEYS {
+            return match self.visible(key) {
+                true => Values::Hashed(self.headers.get_all(key).iter()),
+                false => Values::None,
+            };
+        }
+        let found = self
+            .headers
+            .keys()
+            .find(|name| name.as_str().eq_ignore_ascii_case(key));
+        match found {
+            // A stored name is lowercase: the plain check is exact.
+            Some(name) if !self.received || !is_reserved(name.as_str()) => Values::Scan {
+                entries: self.headers.iter(),
+                name,
+            },
+            _ => Values::None,
+        }
     }
 
     /// Sets the ASCII value of `key`, replacing every value it had.
@@ -222,20 +250,19 @@ impl Metadata {
     /// `None` when the key is absent, is a binary key, or its value holds
     /// bytes outside printable ASCII (read those with [`Metadata::iter`]).
     pub fn get(&self, key: &str) -> Option<&str> {
-        if is_binary_key(key) || !self.visible(key) {
+        if is_binary_key(key) {
             return None;
         }
-        self.headers.get(key)?.to_str().ok()
+        self.values(key).next()?.to_str().ok()
     }
 
     /// Every ASCII value of `key`, in the order they were added or received.
     pub fn get_all<'a>(&'a self, key: &str) -> impl Iterator<Item = &'a str> + 'a {
-        let values = if is_binary_key(key) || !self.visible(key) {
-            None
-        } else {
-            Some(self.headers.get_all(key).iter())
+        let values = match is_binary_key(key) {
+            true => Values::None,
+            false => self.values(key),
         };
-        values.into_iter().flatten().filter_map(|v| v.to_str().ok())
+        values.filter_map(|v| v.to_str().ok())
     }
 
     /// The first binary value of `key` (a `-bin` key), decoded.
@@ -254,14 +281,11 @@ impl Metadata {
         &'a self,
         key: &'a str,
     ) -> impl Iterator<Item = Result<Vec<u8>, MetadataError>> + 'a {
-        let values = if is_binary_key(key) && self.visible(key) {
-            Some(self.headers.get_all(key).iter())
-        } else {
-            None
+        let values = match is_binary_key(key) {
+            true => self.values(key),
+            false => Values::None,
         };
         values
-            .into_iter()
-            .flatten()
             .flat_map(|v| v.as_bytes().split(|b| *b == b','))
             .map(move |part| {
                 decode_bin(part).ok_or_else(|| MetadataError::InvalidBase64 {
@@ -272,7 +296,7 @@ impl Metadata {
 
     /// Whether `key` has at least one value.
     pub fn contains_key(&self, key: &str) -> bool {
-        self.visible(key) && self.headers.contains_key(key)
+        self.values(key).next().is_some()
     }
 
     /// Removes every value of `key`; returns whether there was any.
@@ -415,6 +439,45 @@ static COMMON_RESERVED: [HeaderName; 9] = [
     HeaderName::from_static("grpc-accept-encoding"),
     HeaderName::from_static("grpc-timeout"),
 ];
+
+/// Maps of at most this many keys are searched by comparing names (see
+/// `Metadata::values`).
+const SCAN_KEYS: usize = 16;
+
+/// The values of one key of a [`Metadata`].
+enum Values<'a> {
+    /// Every entry of a small map, those of `name` kept.
+    Scan {
+        entries: http::header::Iter<'a, HeaderValue>,
+        name: &'a HeaderName,
+    },
+    /// Found by hash in a larger map.
+    Hashed(http::header::ValueIter<'a, HeaderValue>),
+    /// None.
+    None,
+}
+
+impl<'a> Iterator for Values<'a> {
+    type Item = &'a HeaderValue;
+
+    fn next(&mut self) -> Option<&'a HeaderValue> {
+        match self {
+            Values::Scan { entries, name } => entries
+                .find(|(entry, _)| *entry == *name)
+                .map(|(_, value)| value),
+            Values::Hashed(values) => values.next(),
+            Values::None => None,
+        }
+    }
+}
+
+/// [`is_reserved`] for a key in any case.
+fn is_reserved_any_case(key: &str) -> bool {
+    match key.bytes().any(|b| b.is_ascii_uppercase()) {
+        true => is_reserved(&key.to_ascii_lowercase()),
+        false => is_reserved(key),
+    }
+}
 
 fn is_reserved(key: &str) -> bool {
     key.starts_with(':')
@@ -672,6 +735,48 @@ mod tests {
             let values: Vec<_> = md.get_all("x-a").collect();
             let expected_values: Vec<_> = expected.get_all("x-a").collect();
             assert_eq!(values, expected_values);
+        }
+    }
+
+    #[test]
+    fn lookups_ignore_case_and_agree_in_small_and_large_maps() {
+        // Up to SCAN_KEYS keys a lookup compares names, above it hashes:
+        // the answers are the same either way.
+        for extra in [0, SCAN_KEYS + 4] {
+            let mut headers = HeaderMap::new();
+            headers.insert("content-type", HeaderValue::from_static("application/grpc"));
+            headers.append("x-a", HeaderValue::from_static("1"));
+            headers.insert("te", HeaderValue::from_static("trailers"));
+            headers.append("x-a", HeaderValue::from_static("2"));
+            headers.insert("trace-bin", HeaderValue::from_static("AAE,Ag"));
+            for i in 0..extra {
+                let name = HeaderName::try_from(format!("x-pad-{i}")).unwrap();
+                headers.insert(name, HeaderValue::from_static("p"));
+            }
+            let md = Metadata::from_headers(headers);
+            let large = extra > 0;
+
+            assert_eq!(md.get("x-a"), Some("1"), "large: {large}");
+            assert_eq!(md.get("X-A"), Some("1"), "large: {large}");
+            assert_eq!(md.get_all("x-A").collect::<Vec<_>>(), ["1", "2"]);
+            assert_eq!(md.get("x-b"), None);
+            assert_eq!(md.get_all("x-b").count(), 0);
+            assert_eq!(md.get("x a"), None);
+            assert!(md.contains_key("X-a"));
+            assert!(!md.contains_key("x-b"));
+            assert_eq!(
+                md.get_all_bin("Trace-Bin").collect::<Result<Vec<_>, _>>(),
+                Ok(vec![vec![0, 1], vec![2]])
+            );
+            // A reserved field stays hidden whatever the case of the key.
+            for key in ["content-type", "Content-Type", "TE", "Te"] {
+                assert_eq!(md.get(key), None, "{key}, large: {large}");
+                assert_eq!(md.get_all(key).count(), 0, "{key}, large: {large}");
+                assert!(!md.contains_key(key), "{key}, large: {large}");
+            }
+            if large {
+                assert_eq!(md.get("X-PAD-3"), Some("p"));
+            }
         }
     }
 

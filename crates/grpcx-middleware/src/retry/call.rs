@@ -52,9 +52,9 @@ pub(crate) struct Call<S> {
 /// How a call starts.
 pub(crate) enum Start<S> {
     /// Send the first attempt; retry under the call's policy if it fails.
-    Retry(Call<S>, http::Request<Body>),
+    Retry(Box<Call<S>>, http::Request<Body>),
     /// Hedge, starting with the first attempt.
-    Hedge(Call<S>, http::Request<Body>, HedgingPolicy),
+    Hedge(Box<Call<S>>, http::Request<Body>, HedgingPolicy),
 }
 
 /// The head of the request, for later attempts.
@@ -122,9 +122,13 @@ enum ExtensionsCopy {
 }
 
 impl ExtensionsCopy {
-    fn of(extensions: &Extensions) -> ExtensionsCopy {
-        let method = extensions.get::<GrpcMethod>().cloned();
-        let deadline = extensions.get::<Deadline>().copied();
+    /// The copy of `extensions`, whose `GrpcMethod` and `Deadline` (the
+    /// caller looked them up already) are `method` and `deadline`.
+    fn of(
+        extensions: &Extensions,
+        method: Option<GrpcMethod>,
+        deadline: Option<Deadline>,
+    ) -> ExtensionsCopy {
         // Extensions are keyed by type: when the count is that of the types
         // found, there is nothing else to copy.
         if extensions.len() == usize::from(method.is_some()) + usize::from(deadline.is_some()) {
@@ -203,9 +207,11 @@ where
         settings: &Arc<Settings>,
         channel: &Arc<ChannelState>,
     ) -> Start<S> {
-        let grpc_method = request.extensions().get::<GrpcMethod>();
-        let method = settings.find(grpc_method, request.uri().path());
-        let client_streams = grpc_method.is_some_and(|m| m.kind().client_streams());
+        let grpc_method = request.extensions().get::<GrpcMethod>().cloned();
+        let method = settings.find(grpc_method.as_ref(), request.uri().path());
+        let client_streams = grpc_method
+            .as_ref()
+            .is_some_and(|m| m.kind().client_streams());
         // gRFC A6: the method config's timeout bounds the call, all
         // attempts together, unless the call's own deadline is earlier.
         let mut deadline = request.extensions().get::<Deadline>().map(|d| d.instant());
@@ -219,7 +225,9 @@ where
             }
         }
 
-        let (parts, body) = request.into_parts();
+        // The body is swapped out rather than the request split into parts
+        // and rebuilt: each of those moves copies the whole head.
+        let body = std::mem::take(request.body_mut());
         let (first, body) = match body.try_clone() {
             Some(copy) => {
                 let len = body.as_bytes().map_or(0, |bytes| bytes.len());
@@ -249,11 +257,15 @@ where
             }
         };
         let head = Head {
-            method: parts.method.clone(),
-            uri: parts.uri.clone(),
-            version: parts.version,
-            headers: HeadersCopy::of(&parts.headers),
-            extensions: ExtensionsCopy::of(&parts.extensions),
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+            version: request.version(),
+            headers: HeadersCopy::of(request.headers()),
+            extensions: ExtensionsCopy::of(
+                request.extensions(),
+                grpc_method,
+                deadline.map(Deadline),
+            ),
         };
         let hedging = match settings.policy(method) {
             Some(CallPolicy::Hedging(policy))
@@ -263,7 +275,13 @@ where
             }
             _ => None,
         };
-        let call = Call {
+        // Boxed: a call's future is moved several times before it runs
+        // (into the typed client's future, into its task), and a pointer
+        // moves cheaper than the ~600-byte call. Measured with callgrind
+        // (benches/scripts/client_instructions.sh --retry): inline, the
+        // copies cost some 600 instructions a call more than this
+        // allocation does.
+        let call = Box::new(Call {
             inner,
             head,
             body,
@@ -278,17 +296,18 @@ where
             backoff_retry: 0,
             connect_failures: 0,
             rng: None,
-        };
-        let first = http::Request::from_parts(parts, first);
+        });
+        *request.body_mut() = first;
         match hedging {
-            Some(policy) => Start::Hedge(call, first, policy),
-            None => Start::Retry(call, first),
+            Some(policy) => Start::Hedge(call, request, policy),
+            None => Start::Retry(call, request),
         }
     }
 
-    /// Sends `request` on the inner service, which the caller made ready.
-    pub(crate) fn call_ready(&mut self, request: http::Request<Body>) -> S::Future {
-        self.inner.call(request)
+    /// Swaps the call's service for `ready`, one the caller made ready: the
+    /// call's first attempt goes on it.
+    pub(crate) fn swap_inner(&mut self, ready: &mut S) {
+        std::mem::swap(&mut self.inner, ready);
     }
 
     /// The call committed with `response`: no attempt follows.
@@ -802,6 +821,15 @@ mod head_tests {
         assert_eq!(copy.to_map(), many);
     }
 
+    /// `ExtensionsCopy::of` as `Call::start` calls it.
+    fn copy_of(extensions: &Extensions) -> ExtensionsCopy {
+        ExtensionsCopy::of(
+            extensions,
+            extensions.get::<GrpcMethod>().cloned(),
+            extensions.get::<Deadline>().copied(),
+        )
+    }
+
     #[test]
     fn a_later_attempt_gets_every_extension() {
         let method = GrpcMethod::new(PathAndQuery::from_static("/a.B/C"), MethodKind::Unary);
@@ -810,7 +838,7 @@ mod head_tests {
         let mut call_only = Extensions::new();
         call_only.insert(method.clone());
         call_only.insert(deadline);
-        let copy = ExtensionsCopy::of(&call_only);
+        let copy = copy_of(&call_only);
         assert!(matches!(copy, ExtensionsCopy::Call { .. }));
         let copied = copy.to_extensions();
         assert_eq!(copied.get::<GrpcMethod>(), Some(&method));
@@ -822,14 +850,11 @@ mod head_tests {
         struct Tenant(&'static str);
         let mut more = call_only;
         more.insert(Tenant("t1"));
-        let copied = ExtensionsCopy::of(&more).to_extensions();
+        let copied = copy_of(&more).to_extensions();
         assert_eq!(copied.get::<Tenant>(), Some(&Tenant("t1")));
         assert_eq!(copied.get::<GrpcMethod>(), Some(&method));
         assert_eq!(copied.get::<Deadline>(), Some(&deadline));
 
-        assert_eq!(
-            ExtensionsCopy::of(&Extensions::new()).to_extensions().len(),
-            0
-        );
+        assert_eq!(copy_of(&Extensions::new()).to_extensions().len(), 0);
     }
 }

@@ -71,9 +71,8 @@ where
 
 type BoxFuture<B> = Pin<Box<dyn Future<Output = Result<http::Response<B>, Status>> + Send>>;
 
-// The call stays inline, next to the first attempt's future: a call that
-// succeeds the first time costs no allocation for it.
-#[allow(clippy::large_enum_variant)]
+// The call is boxed (see `Call::start`) next to the first attempt's
+// future.
 #[pin_project(project = StateProj)]
 enum State<S, B>
 where
@@ -82,7 +81,7 @@ where
     First {
         #[pin]
         future: S::Future,
-        call: Option<Call<S>>,
+        call: Option<Box<Call<S>>>,
     },
     Boxed {
         future: BoxFuture<B>,
@@ -133,17 +132,19 @@ where
     }
 
     fn call(&mut self, request: http::Request<Body>) -> ResponseFuture<S, B> {
-        // The service made ready makes the first attempt; the clone stays.
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
-        let state = match Call::start(inner, request, &self.settings, &self.channel) {
-            Start::Retry(mut call, request) => State::First {
-                future: call.call_ready(request),
+        // The service made ready makes the first attempt; the call keeps a
+        // clone for later ones.
+        let state = match Call::start(self.inner.clone(), request, &self.settings, &self.channel) {
+            Start::Retry(call, request) => State::First {
+                future: self.inner.call(request),
                 call: Some(call),
             },
-            Start::Hedge(call, request, policy) => State::Boxed {
-                future: Box::pin(call.hedge(request, policy)),
-            },
+            Start::Hedge(mut call, request, policy) => {
+                call.swap_inner(&mut self.inner);
+                State::Boxed {
+                    future: Box::pin((*call).hedge(request, policy)),
+                }
+            }
         };
         ResponseFuture { state }
     }
@@ -175,7 +176,7 @@ where
                         Err(err) => {
                             let status = status_from_layer_error(err.into());
                             State::Boxed {
-                                future: Box::pin(call.retry(status)),
+                                future: Box::pin((*call).retry(status)),
                             }
                         }
                     }
