@@ -355,7 +355,33 @@ impl CompressionConfig {
     /// `grpc-accept-encoding` with that status, so the client can retry
     /// with an encoding the server reads.
     pub fn request_encoding(&self, headers: &HeaderMap) -> Result<CompressionEncoding, Status> {
-        self.received_encoding(headers)
+        self.request_encoding_of(headers.get(GRPC_ENCODING))
+    }
+
+    /// [`request_encoding`](Self::request_encoding) from the request's
+    /// `grpc-encoding` value, for a caller that found it already.
+    ///
+    /// # Errors
+    ///
+    /// As for [`request_encoding`](Self::request_encoding).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use grpcx_codec::{CompressionConfig, CompressionEncoding};
+    /// use http::HeaderValue;
+    ///
+    /// let config = CompressionConfig::default();
+    /// let gzip = HeaderValue::from_static("gzip");
+    /// assert_eq!(config.request_encoding_of(Some(&gzip))?, CompressionEncoding::Gzip);
+    /// assert_eq!(config.request_encoding_of(None)?, CompressionEncoding::Identity);
+    /// # Ok::<(), grpcx_status::Status>(())
+    /// ```
+    pub fn request_encoding_of(
+        &self,
+        value: Option<&HeaderValue>,
+    ) -> Result<CompressionEncoding, Status> {
+        self.received_encoding(value)
             .map_err(|(encoding, supported)| {
                 CodecError::UnsupportedRequestEncoding {
                     encoding,
@@ -375,7 +401,7 @@ impl CompressionConfig {
     /// ones ([`CodecError::UnsupportedResponseEncoding`]): gRPC's
     /// compression spec makes this a client-side `INTERNAL`.
     pub fn response_encoding(&self, headers: &HeaderMap) -> Result<CompressionEncoding, Status> {
-        self.received_encoding(headers)
+        self.received_encoding(headers.get(GRPC_ENCODING))
             .map_err(|(encoding, supported)| {
                 CodecError::UnsupportedResponseEncoding {
                     encoding,
@@ -407,9 +433,9 @@ impl CompressionConfig {
 
     fn received_encoding(
         &self,
-        headers: &HeaderMap,
+        value: Option<&HeaderValue>,
     ) -> Result<CompressionEncoding, (String, EncodingSet)> {
-        let Some(value) = headers.get(GRPC_ENCODING) else {
+        let Some(value) = value else {
             return Ok(CompressionEncoding::Identity);
         };
         let name = value.as_bytes().trim_ascii();
