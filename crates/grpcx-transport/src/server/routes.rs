@@ -124,19 +124,34 @@ pub(crate) fn trailers_only(status: Status, context: &CallContext) -> http::Resp
 /// [`ResponseBody`].
 #[derive(Clone, Default)]
 pub struct Routes {
-    services: Arc<HashMap<&'static str, Arc<dyn GrpcService>>>,
+    /// Sorted by the length of the name, then the name. A server has a
+    /// few services: a binary search costs a few comparisons, most settled
+    /// by the length, where a `HashMap` would SipHash the name on every
+    /// call.
+    services: Arc<[(&'static str, Arc<dyn GrpcService>)]>,
 }
 
 impl Routes {
     pub(crate) fn new(services: HashMap<&'static str, Arc<dyn GrpcService>>) -> Routes {
+        let mut services: Vec<_> = services.into_iter().collect();
+        services.sort_unstable_by(|(a, _), (b, _)| by_length(a, b));
         Routes {
-            services: Arc::new(services),
+            services: services.into(),
         }
+    }
+
+    /// The service called `name`.
+    fn find(&self, name: &str) -> Option<&Arc<dyn GrpcService>> {
+        let index = self
+            .services
+            .binary_search_by(|(stored, _)| by_length(stored, name))
+            .ok()?;
+        self.services.get(index).map(|(_, service)| service)
     }
 
     /// The names of the services, sorted.
     pub fn names(&self) -> Vec<&'static str> {
-        let mut names: Vec<_> = self.services.keys().copied().collect();
+        let mut names: Vec<_> = self.services.iter().map(|(name, _)| *name).collect();
         names.sort_unstable();
         names
     }
@@ -145,9 +160,7 @@ impl Routes {
     /// `package.Service`), when it is served and has one (generated services
     /// do).
     pub fn descriptor(&self, name: &str) -> Option<&'static ServiceDescriptor> {
-        self.services
-            .get(name)
-            .and_then(|service| service.descriptor())
+        self.find(name).and_then(|service| service.descriptor())
     }
 }
 
@@ -195,7 +208,7 @@ where
                 .with_origin(Origin::Protocol);
             return RoutesFuture::Ready(Some(trailers_only(status, call.context())));
         };
-        let Some(service) = self.services.get(service_name) else {
+        let Some(service) = self.find(service_name) else {
             let status = Status::unimplemented(format!("unknown service {service_name}"))
                 .with_origin(Origin::Protocol);
             return RoutesFuture::Ready(Some(trailers_only(status, call.context())));
@@ -229,6 +242,11 @@ impl std::fmt::Debug for RoutesFuture {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("RoutesFuture")
     }
+}
+
+/// The order of [`Routes`]' services: by length, then by name.
+fn by_length(a: &str, b: &str) -> std::cmp::Ordering {
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
 
 /// `/package.Service/Method` split into service and method.
@@ -339,5 +357,38 @@ mod tests {
         for bad in ["", "/", "//", "/a", "/a/", "//m", "a/b", "/a/b/c"] {
             assert_eq!(split_path(bad), None, "{bad:?}");
         }
+    }
+
+    struct Named(&'static str);
+
+    impl GrpcService for Named {
+        fn name(&self) -> &'static str {
+            self.0
+        }
+
+        fn call(&self, _: &str, call: ServerCall) -> BoxFuture<http::Response<ResponseBody>> {
+            Box::pin(async move { call.unimplemented() })
+        }
+    }
+
+    #[test]
+    fn every_service_is_found_by_name_and_no_other() {
+        // Names of the same length and of different lengths, in no order.
+        let names = ["b.S", "a.Long", "a.S", "c.S", "x", "a.Longer", "a.Lone"];
+        let services = names
+            .iter()
+            .map(|name| (*name, Arc::new(Named(name)) as Arc<dyn GrpcService>))
+            .collect();
+        let routes = Routes::new(services);
+        for name in names {
+            assert_eq!(routes.find(name).map(|s| s.name()), Some(name));
+        }
+        for unknown in ["", "a", "a.s", "b.Long", "a.Longest", "d.S"] {
+            assert!(routes.find(unknown).is_none(), "{unknown:?}");
+        }
+        let mut sorted = names.to_vec();
+        sorted.sort_unstable();
+        assert_eq!(routes.names(), sorted);
+        assert!(Routes::default().find("a.S").is_none());
     }
 }
