@@ -1,14 +1,19 @@
-//! Panics over the wire: a panicking handler or response stream fails its
-//! own call with `INTERNAL`, reveals nothing of the panic, and leaves the
-//! server and every other call alone.
+//! Panics over the wire: a panicking handler, response stream or layer
+//! fails its own call with `INTERNAL`, reveals nothing of the panic, and
+//! leaves the server and every other call alone.
 
 // Test code: failing loudly, with the reason, is the point.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use grpcx::{CallOutcome, Request};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::task::{Context, Poll};
+
+use grpcx::{Body, CallOutcome, Request};
 use grpcx::{Code, Origin, Status};
 use grpcx_tests::probe::{Action, ProbeRequest};
 use grpcx_tests::{PANIC_TEXT, TestServer, codec, drain, path, server_streaming, unary, within};
+use tower::Service;
 
 /// Checks the status of a call whose handler panicked: `INTERNAL`, from the
 /// server, and nothing of the panic's text.
@@ -199,4 +204,59 @@ async fn a_panicking_on_done_callback_does_not_break_the_server() {
     )
     .await
     .unwrap();
+}
+
+/// A layer that panics in `poll_ready` (when its switch is 1) or in `call`
+/// (when it is 2).
+#[derive(Clone)]
+struct Panicky<S> {
+    inner: S,
+    at: Arc<AtomicU8>,
+}
+
+impl<S: Service<http::Request<Body>>> Service<http::Request<Body>> for Panicky<S> {
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        if self.at.load(Ordering::SeqCst) == 1 {
+            panic!("{PANIC_TEXT} in poll_ready");
+        }
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> S::Future {
+        if self.at.load(Ordering::SeqCst) == 2 {
+            panic!("{PANIC_TEXT} in call");
+        }
+        self.inner.call(request)
+    }
+}
+
+#[tokio::test]
+async fn a_layer_that_panics_in_poll_ready_or_call_fails_that_call_with_internal() {
+    let at = Arc::new(AtomicU8::new(0));
+    let switch = at.clone();
+    let server = TestServer::start_with(move |server| {
+        server.layer(tower::layer::layer_fn(move |inner| Panicky {
+            inner,
+            at: switch.clone(),
+        }))
+    })
+    .await;
+    let channel = server.channel();
+    for (panics_in, id) in [(1, "in-poll-ready"), (2, "in-call")] {
+        at.store(panics_in, Ordering::SeqCst);
+        let status = unary(&channel, ProbeRequest::new(id, Action::Reply))
+            .await
+            .unwrap_err();
+        assert_panic_status(&status);
+        // The next call on the same connection is served.
+        at.store(0, Ordering::SeqCst);
+        let reply = unary(&channel, ProbeRequest::new("next", Action::Reply))
+            .await
+            .unwrap();
+        assert_eq!(reply.get_ref().id, "next");
+    }
 }

@@ -247,6 +247,9 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        // Whether this poll has checked for an abort or the deadline (and
+        // so registered for their wake-ups) already.
+        let mut interruption_checked = false;
         loop {
             let status = match this.phase.as_mut().project() {
                 PhaseProj::Done => return Poll::Pending,
@@ -283,34 +286,38 @@ where
                     let context = &*this.context;
                     match interrupted(context, this.deadline.as_mut(), cx) {
                         Some(status) => status,
-                        None => match catch_unwind(AssertUnwindSafe(|| {
-                            let _entered = context.enter();
-                            service.poll_ready(cx)
-                        })) {
-                            Ok(Poll::Pending) => return Poll::Pending,
-                            Ok(Poll::Ready(Ok(()))) => {
-                                let Some(request) = request.take() else {
-                                    return Poll::Pending;
-                                };
-                                match catch_unwind(AssertUnwindSafe(|| {
-                                    let _entered = context.enter();
-                                    service.call(request)
-                                })) {
-                                    Ok(future) => {
-                                        this.phase.set(Phase::Running(future));
-                                        continue;
-                                    }
-                                    Err(panic) => panic_status(context, &*panic),
+                        None => {
+                            // The layers' `poll_ready` and `call` run in the
+                            // context entered once.
+                            let entered = context.enter();
+                            let called = catch_unwind(AssertUnwindSafe(|| {
+                                ready!(service.poll_ready(cx))?;
+                                Poll::<Result<_, S::Error>>::Ready(Ok(request
+                                    .take()
+                                    .map(|r| service.call(r))))
+                            }));
+                            drop(entered);
+                            match called {
+                                Ok(Poll::Ready(Ok(Some(future)))) => {
+                                    this.phase.set(Phase::Running(future));
+                                    // Checked just now, in this same poll.
+                                    interruption_checked = true;
+                                    continue;
                                 }
+                                Ok(Poll::Pending | Poll::Ready(Ok(None))) => return Poll::Pending,
+                                Ok(Poll::Ready(Err(err))) => status_from_layer_error(err.into()),
+                                Err(panic) => panic_status(context, &*panic),
                             }
-                            Ok(Poll::Ready(Err(err))) => status_from_layer_error(err.into()),
-                            Err(panic) => panic_status(context, &*panic),
-                        },
+                        }
                     }
                 }
                 PhaseProj::Running(future) => {
                     let context = &*this.context;
-                    if let Some(status) = interrupted(context, this.deadline.as_mut(), cx) {
+                    let interruption = match interruption_checked {
+                        true => None,
+                        false => interrupted(context, this.deadline.as_mut(), cx),
+                    };
+                    if let Some(status) = interruption {
                         status
                     } else {
                         // The handler is never polled again after a panic:
