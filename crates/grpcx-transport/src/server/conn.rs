@@ -752,39 +752,34 @@ mod tests {
     #[test]
     fn frame_headers_are_followed_however_the_bytes_are_split() {
         let mut stream = Vec::new();
-        for (kind, flags, len) in [
-            (0x4u8, 0u8, 12usize),
-            (PING, 0, 8),
-            (PING, ACK, 8),
-            (DATA, 0, 300),
-        ] {
-            stream.extend([
-                (len >> 16) as u8,
-                (len >> 8) as u8,
-                len as u8,
-                kind,
-                flags,
-                0,
-                0,
-                0,
-                1,
-            ]);
+        let frames = [
+            (0x4u8, 0u8, 12usize, 0u32),
+            (PING, 0, 8, 0),
+            (PING, ACK, 8, 0),
+            (DATA, 0, 300, 0x7fff_fffd),
+            (0x1, 0x4, 0, 3),
+            (DATA, 0x1, 1, 3),
+        ];
+        for (kind, flags, len, id) in frames {
+            stream.extend([(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, flags]);
+            // The reserved bit is set, and must be ignored.
+            stream.extend((id | 0x8000_0000).to_be_bytes());
             stream.extend(std::iter::repeat_n(PING, len));
         }
-        for split in [1, 2, 5, 9, 10, 100, stream.len()] {
+        let expected: Vec<_> = frames
+            .iter()
+            .map(|&(kind, flags, _, id)| (kind, flags, id))
+            .collect();
+        for split in [1, 2, 5, 8, 9, 10, 11, 100, stream.len()] {
             let mut parser = FrameHeaders::default();
             let mut seen = Vec::new();
             for chunk in stream.chunks(split) {
-                parser.feed(chunk, |kind, flags, _| {
-                    seen.push((kind, flags));
+                parser.feed(chunk, |kind, flags, id| {
+                    seen.push((kind, flags, id));
                     true
                 });
             }
-            assert_eq!(
-                seen,
-                [(0x4, 0), (PING, 0), (PING, ACK), (DATA, 0)],
-                "{split}"
-            );
+            assert_eq!(seen, expected, "{split}");
             assert!(parser.at_boundary());
         }
     }
