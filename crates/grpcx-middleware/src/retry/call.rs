@@ -49,12 +49,13 @@ pub(crate) struct Call<S> {
     rng: Option<fastrand::Rng>,
 }
 
-/// How a call starts.
+/// How a call starts; the first attempt sends the request `Call::start`
+/// was given.
 pub(crate) enum Start<S> {
     /// Send the first attempt; retry under the call's policy if it fails.
-    Retry(Box<Call<S>>, http::Request<Body>),
+    Retry(Box<Call<S>>),
     /// Hedge, starting with the first attempt.
-    Hedge(Box<Call<S>>, http::Request<Body>, HedgingPolicy),
+    Hedge(Box<Call<S>>, HedgingPolicy),
 }
 
 /// The head of the request, for later attempts.
@@ -203,7 +204,7 @@ where
     /// attempts need; returns the first attempt's request.
     pub(crate) fn start(
         inner: S,
-        mut request: http::Request<Body>,
+        request: &mut http::Request<Body>,
         settings: &Arc<Settings>,
         channel: &Arc<ChannelState>,
     ) -> Start<S> {
@@ -299,8 +300,8 @@ where
         });
         *request.body_mut() = first;
         match hedging {
-            Some(policy) => Start::Hedge(call, request, policy),
-            None => Start::Retry(call, request),
+            Some(policy) => Start::Hedge(call, policy),
+            None => Start::Retry(call),
         }
     }
 

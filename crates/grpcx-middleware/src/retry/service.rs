@@ -131,15 +131,21 @@ where
             .map_err(|err| status_from_layer_error(err.into()))
     }
 
-    fn call(&mut self, request: http::Request<Body>) -> ResponseFuture<S, B> {
+    fn call(&mut self, mut request: http::Request<Body>) -> ResponseFuture<S, B> {
         // The service made ready makes the first attempt; the call keeps a
         // clone for later ones.
-        let state = match Call::start(self.inner.clone(), request, &self.settings, &self.channel) {
-            Start::Retry(call, request) => State::First {
+        let start = Call::start(
+            self.inner.clone(),
+            &mut request,
+            &self.settings,
+            &self.channel,
+        );
+        let state = match start {
+            Start::Retry(call) => State::First {
                 future: self.inner.call(request),
                 call: Some(call),
             },
-            Start::Hedge(mut call, request, policy) => {
+            Start::Hedge(mut call, policy) => {
                 call.swap_inner(&mut self.inner);
                 State::Boxed {
                     future: Box::pin((*call).hedge(request, policy)),
