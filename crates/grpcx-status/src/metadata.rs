@@ -180,9 +180,10 @@ impl Metadata {
     /// names costs a fraction of that. Larger maps are looked up by hash.
     fn values<'a>(&'a self, key: &str) -> Values<'a> {
         if self.headers.keys_len() > SCAN_KEYS {
-            return match self.visible(key) {
-                true => Values::Hashed(self.headers.get_all(key).iter()),
-                false => Values::None,
+            return if self.visible(key) {
+                Values::Hashed(self.headers.get_all(key).iter())
+            } else {
+                Values::None
             };
         }
         let found = self
@@ -258,9 +259,10 @@ impl Metadata {
 
     /// Every ASCII value of `key`, in the order they were added or received.
     pub fn get_all<'a>(&'a self, key: &str) -> impl Iterator<Item = &'a str> + 'a {
-        let values = match is_binary_key(key) {
-            true => Values::None,
-            false => self.values(key),
+        let values = if is_binary_key(key) {
+            Values::None
+        } else {
+            self.values(key)
         };
         values.filter_map(|v| v.to_str().ok())
     }
@@ -281,9 +283,10 @@ impl Metadata {
         &'a self,
         key: &'a str,
     ) -> impl Iterator<Item = Result<Vec<u8>, MetadataError>> + 'a {
-        let values = match is_binary_key(key) {
-            true => self.values(key),
-            false => Values::None,
+        let values = if is_binary_key(key) {
+            self.values(key)
+        } else {
+            Values::None
         };
         values
             .flat_map(|v| v.as_bytes().split(|b| *b == b','))
@@ -473,9 +476,10 @@ impl<'a> Iterator for Values<'a> {
 
 /// [`is_reserved`] for a key in any case.
 fn is_reserved_any_case(key: &str) -> bool {
-    match key.bytes().any(|b| b.is_ascii_uppercase()) {
-        true => is_reserved(&key.to_ascii_lowercase()),
-        false => is_reserved(key),
+    if key.bytes().any(|b| b.is_ascii_uppercase()) {
+        is_reserved(&key.to_ascii_lowercase())
+    } else {
+        is_reserved(key)
     }
 }
 

@@ -201,7 +201,8 @@ where
     B: Send + 'static,
 {
     /// Finds the call's settings, fixes its deadline, and keeps what later
-    /// attempts need; returns the first attempt's request.
+    /// attempts need; leaves in `request` what the first attempt sends
+    /// (its body replaced by a replayable one when the call may retry).
     pub(crate) fn start(
         inner: S,
         request: &mut http::Request<Body>,

@@ -313,9 +313,10 @@ where
                 }
                 PhaseProj::Running(future) => {
                     let context = &*this.context;
-                    let interruption = match interruption_checked {
-                        true => None,
-                        false => interrupted(context, this.deadline.as_mut(), cx),
+                    let interruption = if interruption_checked {
+                        None
+                    } else {
+                        interrupted(context, this.deadline.as_mut(), cx)
                     };
                     if let Some(status) = interruption {
                         status

@@ -546,10 +546,6 @@ mod tests {
         ServerCall::new(request)
     }
 
-    /// Each call boxes its adapter's future once. glibc serves blocks up
-    /// to 1,032 bytes from a per-thread cache; a larger one takes the slow
-    /// path, measured at ten times the instructions. The adapter's own
-    /// share must leave room for the handler's future.
     #[test]
     fn encoding_fields_agree_with_lookups_in_small_and_large_maps() {
         use grpcx_codec::CompressionEncoding::{Deflate, Gzip};
@@ -576,6 +572,10 @@ mod tests {
         assert_eq!(accepts, EncodingSet::IDENTITY);
     }
 
+    /// Each call boxes its adapter's future once. glibc serves blocks up
+    /// to 1,032 bytes from a per-thread cache; a larger one takes the slow
+    /// path, measured at ten times the instructions. The adapter's own
+    /// share must leave room for the handler's future.
     #[test]
     fn the_adapters_leave_room_under_a_kibibyte() {
         let unary = unary(
