@@ -347,7 +347,9 @@ impl Metadata {
         self.headers
             .keys()
             .map(HeaderName::as_str)
-            .filter(|key| self.visible(key))
+            // Stored names are lowercase: no need for `visible`'s
+            // case-folding.
+            .filter(|key| !self.received || !is_reserved(key))
     }
 
     /// Takes the custom metadata out of received header fields: reserved
