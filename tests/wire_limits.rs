@@ -476,3 +476,106 @@ async fn a_graceful_shutdown_sends_goaway_and_the_raw_stream_in_flight_completes
         );
     }
 }
+
+/// A raw client whose send buffer (h2's 400 KiB by default) does not
+/// bound the capacity it is granted.
+async fn raw_client_with_large_send_buffer(server: &TestServer) -> RawClient {
+    let mut builder = h2::client::Builder::new();
+    builder.max_send_buffer_size(64 << 20);
+    let (mut raw, _) = RawClient::connect_with(server.addr(), &builder, None).await;
+    // The answer comes after the server's SETTINGS and its connection
+    // WINDOW_UPDATE.
+    raw.ping().await.unwrap();
+    raw
+}
+
+/// The send capacity h2 grants `body` when asked for far more than any
+/// window: what the peer's windows allow, bounded by [`WAIT`].
+async fn granted_capacity(body: &mut h2::SendStream<bytes::Bytes>) -> usize {
+    body.reserve_capacity(64 << 20);
+    within(
+        "send capacity",
+        std::future::poll_fn(|cx| body.poll_capacity(cx)),
+    )
+    .await
+    .expect("the stream is open")
+    .expect("capacity")
+}
+
+#[tokio::test]
+async fn the_server_grants_clients_the_configured_flow_control_windows() {
+    // Per call 100,000 bytes, per connection 150,000: the first call may
+    // send its whole window, the second only what the connection has left.
+    let server =
+        TestServer::start_with(|server| server.initial_window_size(100_000, 150_000)).await;
+    let mut raw = raw_client_with_large_send_buffer(&server).await;
+    let mut first = raw.start(raw.request("Unary")).await;
+    assert_eq!(granted_capacity(&mut first.body).await, 100_000);
+    let mut second = raw.start(raw.request("Unary")).await;
+    assert_eq!(granted_capacity(&mut second.body).await, 50_000);
+}
+
+#[tokio::test]
+async fn server_windows_default_to_1_mib_and_stay_within_what_http2_allows() {
+    let server = TestServer::start().await;
+    let mut raw = raw_client_with_large_send_buffer(&server).await;
+    let mut call = raw.start(raw.request("Unary")).await;
+    assert_eq!(granted_capacity(&mut call.body).await, 1 << 20);
+
+    // A window of 0 would let no request body start: it is raised to
+    // HTTP/2's initial 65,535 bytes.
+    let server = TestServer::start_with(|server| server.initial_window_size(0, 0)).await;
+    let mut raw = raw_client_with_large_send_buffer(&server).await;
+    let mut call = raw.start(raw.request("Unary")).await;
+    assert_eq!(granted_capacity(&mut call.body).await, 65_535);
+    call.send(
+        frame(&ProbeRequest::new("small-window", Action::Reply)),
+        true,
+    );
+    let response = call.response().await;
+    assert_eq!(response.expect_status().code(), Code::Ok, "{response:?}");
+}
+
+#[tokio::test]
+async fn the_channel_grants_servers_the_configured_flow_control_windows() {
+    use grpcx_tests::raw::{RawServer, grpc_response_head};
+    let (granted, mut heard) = tokio::sync::mpsc::unbounded_channel();
+    // Each response stays open, holding its grant, until released.
+    let release = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let server = RawServer::start({
+        let release = release.clone();
+        move |_request, mut respond, _close| {
+            let granted = granted.clone();
+            let release = release.clone();
+            async move {
+                let head = grpc_response_head(StatusCode::OK, "application/grpc");
+                let mut body = respond.send_response(head, false).unwrap();
+                let _ = granted.send(granted_capacity(&mut body).await);
+                let _ = release.acquire().await.map(|permit| permit.forget());
+                let mut trailers = http::HeaderMap::new();
+                trailers.insert("grpc-status", http::HeaderValue::from_static("14"));
+                let _ = body.send_trailers(trailers);
+            }
+        }
+    })
+    .await;
+    let channel = endpoint(server.addr)
+        .initial_window_size(200_000, 300_000)
+        .connect_lazy();
+    let first = tokio::spawn({
+        let channel = channel.clone();
+        async move { unary(&channel, ProbeRequest::new("w1", Action::Reply)).await }
+    });
+    assert_eq!(within("the first grant", heard.recv()).await, Some(200_000));
+    let second = tokio::spawn({
+        let channel = channel.clone();
+        async move { unary(&channel, ProbeRequest::new("w2", Action::Reply)).await }
+    });
+    assert_eq!(
+        within("the second grant", heard.recv()).await,
+        Some(100_000)
+    );
+    release.add_permits(2);
+    assert_eq!(second.await.unwrap().unwrap_err().code(), Code::Unavailable);
+    assert_eq!(first.await.unwrap().unwrap_err().code(), Code::Unavailable);
+}

@@ -52,6 +52,7 @@ pub struct Endpoint {
     pub(crate) user_agent: http::HeaderValue,
     pub(crate) initial_stream_window_size: u32,
     pub(crate) initial_connection_window_size: u32,
+    pub(crate) adaptive_window: bool,
     pub(crate) max_header_list_size: u32,
     #[cfg(feature = "tls-rustls")]
     pub(crate) tls: Option<Arc<tokio_rustls::rustls::ClientConfig>>,
@@ -158,8 +159,9 @@ impl Endpoint {
                 "grpcx-rust/",
                 env!("CARGO_PKG_VERSION")
             )),
-            initial_stream_window_size: 1024 * 1024,
-            initial_connection_window_size: 2 * 1024 * 1024,
+            initial_stream_window_size: crate::protocol::DEFAULT_WINDOW_SIZE,
+            initial_connection_window_size: crate::protocol::DEFAULT_WINDOW_SIZE,
+            adaptive_window: false,
             max_header_list_size: DEFAULT_MAX_HEADER_LIST_SIZE,
             #[cfg(feature = "tls-rustls")]
             tls: None,
@@ -247,6 +249,28 @@ impl Endpoint {
     /// fails the call.
     pub fn max_header_list_size(mut self, max: u32) -> Endpoint {
         self.max_header_list_size = max;
+        self
+    }
+
+    /// The HTTP/2 flow-control windows for response data: how many bytes a
+    /// server may send on each call and on the whole connection ahead of
+    /// the application reading them; 1 MiB each by default. Larger windows
+    /// let downloads go faster over links with a long round trip, and let
+    /// each call and connection buffer more. Sizes are kept between 65,535
+    /// bytes and 2^31 - 1. Turns [`Endpoint::adaptive_window`] off.
+    pub fn initial_window_size(mut self, per_call: u32, per_connection: u32) -> Endpoint {
+        self.initial_stream_window_size = crate::protocol::window_size(per_call);
+        self.initial_connection_window_size = crate::protocol::window_size(per_connection);
+        self.adaptive_window = false;
+        self
+    }
+
+    /// Sizes the flow-control windows from the connection's measured
+    /// bandwidth-delay product (hyper's BDP pings, as grpc-go does by
+    /// default) instead of [`Endpoint::initial_window_size`]; off by
+    /// default.
+    pub fn adaptive_window(mut self, enabled: bool) -> Endpoint {
+        self.adaptive_window = enabled;
         self
     }
 
@@ -574,6 +598,10 @@ impl Channel {
             .keep_alive_timeout(endpoint.keepalive_timeout)
             .keep_alive_while_idle(endpoint.keepalive_while_idle)
             .max_header_list_size(endpoint.max_header_list_size);
+        if endpoint.adaptive_window {
+            // After the sizes: setting them turns hyper's adaptive window off.
+            builder.adaptive_window(true);
+        }
         if endpoint.scheme == Scheme::HTTPS {
             return self.handshake_tls(builder, io, host).await;
         }

@@ -103,6 +103,7 @@ pub(crate) struct Config {
     pub(crate) max_local_error_reset_streams: usize,
     pub(crate) initial_stream_window_size: u32,
     pub(crate) initial_connection_window_size: u32,
+    pub(crate) adaptive_window: bool,
     pub(crate) compression: CompressionConfig,
     /// `grpc-accept-encoding` of `compression`, made once.
     pub(crate) accept_encoding: http::HeaderValue,
@@ -134,8 +135,9 @@ impl Default for Config {
             keepalive_timeout: Duration::from_secs(20),
             max_pending_accept_reset_streams: 20,
             max_local_error_reset_streams: 1024,
-            initial_stream_window_size: 1024 * 1024,
-            initial_connection_window_size: 2 * 1024 * 1024,
+            initial_stream_window_size: crate::protocol::DEFAULT_WINDOW_SIZE,
+            initial_connection_window_size: crate::protocol::DEFAULT_WINDOW_SIZE,
+            adaptive_window: false,
             compression: CompressionConfig::default(),
             accept_encoding: CompressionConfig::default().accept_encoding(),
             drain_timeout: Duration::from_secs(30),
@@ -307,6 +309,38 @@ impl<L> Server<L> {
     pub fn keepalive(mut self, interval: Option<Duration>, timeout: Duration) -> Server<L> {
         self.config.keepalive_interval = interval;
         self.config.keepalive_timeout = timeout;
+        self
+    }
+
+    /// The HTTP/2 flow-control windows for request data: how many bytes a
+    /// client may send on each call (`SETTINGS_INITIAL_WINDOW_SIZE`) and on
+    /// the whole connection ahead of the handlers reading them; 1 MiB each
+    /// by default. Larger windows let uploads go faster over links with a
+    /// long round trip, and let each call and connection buffer more (the
+    /// [`Server::max_request_buffer`] budgets still apply). Sizes are kept
+    /// between 65,535 bytes and 2^31 - 1. Turns
+    /// [`Server::adaptive_window`] off.
+    ///
+    /// ```
+    /// use grpcx_transport::Server;
+    ///
+    /// let server = Server::builder().initial_window_size(4 << 20, 16 << 20);
+    /// # drop(server);
+    /// ```
+    pub fn initial_window_size(mut self, per_call: u32, per_connection: u32) -> Server<L> {
+        self.config.initial_stream_window_size = crate::protocol::window_size(per_call);
+        self.config.initial_connection_window_size = crate::protocol::window_size(per_connection);
+        self.config.adaptive_window = false;
+        self
+    }
+
+    /// Sizes the flow-control windows from the connection's measured
+    /// bandwidth-delay product (hyper's BDP pings, as grpc-go does by
+    /// default) instead of [`Server::initial_window_size`]; off by default.
+    /// The windows start at 65,535 bytes and grow while the link can carry
+    /// more.
+    pub fn adaptive_window(mut self, enabled: bool) -> Server<L> {
+        self.config.adaptive_window = enabled;
         self
     }
 
@@ -910,6 +944,10 @@ fn http2_builder(config: &Config) -> hyper::server::conn::http2::Builder<TokioEx
         .max_local_error_reset_streams(config.max_local_error_reset_streams)
         .initial_stream_window_size(config.initial_stream_window_size)
         .initial_connection_window_size(config.initial_connection_window_size);
+    if config.adaptive_window {
+        // After the sizes: setting them turns hyper's adaptive window off.
+        builder.adaptive_window(true);
+    }
     builder
 }
 
