@@ -411,6 +411,35 @@ async fn server_keepalive_cancels_the_call_of_a_client_gone_silent() {
 }
 
 #[tokio::test]
+async fn server_keepalive_pings_an_idle_client_that_answers_and_keeps_its_connection() {
+    // A generous timeout: only the pings are being watched here.
+    let server =
+        TestServer::start_with(|server| server.keepalive(Some(KEEPALIVE_INTERVAL), WAIT)).await;
+    let (mut raw, mut wire) =
+        RawClient::connect_with(server.addr(), &h2::client::Builder::new(), None).await;
+    // h2 answers each PING; a second one comes only once the first was
+    // answered. (That the answer is taken out of what the server's h2
+    // reads is tested in `server::conn`.)
+    for n in 0..2 {
+        let (before, ping) = wire
+            .wait_for("a keepalive PING", |e| matches!(e, WireEvent::Ping { .. }))
+            .await;
+        assert_eq!(
+            ping,
+            WireEvent::Ping {
+                payload: *b"grpcx-ka"
+            },
+            "ping {n}, after {before:?}"
+        );
+    }
+    raw.check_unary_ok("after-pings").await;
+    assert!(
+        wire.peek(|e| matches!(e, WireEvent::GoAway { .. } | WireEvent::Closed))
+            .is_none()
+    );
+}
+
+#[tokio::test]
 async fn a_graceful_shutdown_sends_goaway_and_the_raw_stream_in_flight_completes() {
     let mut server = TestServer::start_with(|server| server.drain_timeout(WAIT)).await;
     let (mut raw, mut wire) =

@@ -359,6 +359,11 @@ pub enum WireEvent {
         /// Its error code.
         reason: h2::Reason,
     },
+    /// A PING frame (not an acknowledgement).
+    Ping {
+        /// Its opaque data.
+        payload: [u8; 8],
+    },
     /// The server closed the connection (end of file), or reading failed.
     Closed,
 }
@@ -493,6 +498,7 @@ struct FrameParser {
     head: [u8; 9],
     head_len: usize,
     kind: u8,
+    flags: u8,
     stream_id: u32,
     remaining: usize,
     payload: Vec<u8>,
@@ -501,6 +507,7 @@ struct FrameParser {
 impl FrameParser {
     const GOAWAY: u8 = 0x7;
     const RST_STREAM: u8 = 0x3;
+    const PING: u8 = 0x6;
 
     fn feed(&mut self, mut bytes: &[u8], events: &mpsc::UnboundedSender<WireEvent>) {
         while !bytes.is_empty() {
@@ -510,9 +517,10 @@ impl FrameParser {
                 self.head_len += n;
                 bytes = &bytes[n..];
                 if self.head_len == self.head.len() {
-                    let [l0, l1, l2, kind, _flags, s0, s1, s2, s3] = self.head;
+                    let [l0, l1, l2, kind, flags, s0, s1, s2, s3] = self.head;
                     self.remaining = u32::from_be_bytes([0, l0, l1, l2]) as usize;
                     self.kind = kind;
+                    self.flags = flags;
                     self.stream_id = u32::from_be_bytes([s0, s1, s2, s3]) & 0x7fff_ffff;
                     self.payload.clear();
                     if self.remaining == 0 {
@@ -547,6 +555,12 @@ impl FrameParser {
                 stream_id: self.stream_id,
                 reason: h2::Reason::from(code),
             }),
+            Self::PING if self.flags & 0x1 == 0 => self
+                .payload
+                .as_slice()
+                .try_into()
+                .ok()
+                .map(|payload| WireEvent::Ping { payload }),
             _ => None,
         };
         if let Some(event) = event {

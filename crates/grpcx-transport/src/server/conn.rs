@@ -19,6 +19,13 @@
 //! the client reads the GOAWAY rather than a TCP reset), and ends the
 //! connection.
 //!
+//! [`Guarded`] also keeps the connection alive (as grpc-go's
+//! `keepalive.ServerParameters`): after the keepalive interval without a
+//! byte from the client it writes a PING of its own, and ends the
+//! connection when nothing comes back within the keepalive timeout. It
+//! takes the client's answer out of the byte stream, so hyper never sees a
+//! PING acknowledgement it did not ask for.
+//!
 //! [`Tracked`] counts the calls open on the connection, for the idle timer
 //! and for the ping policy's "without stream" case.
 
@@ -60,6 +67,24 @@ const IDLE_PING_MIN_TIME: Duration = Duration::from_secs(2 * 60 * 60);
 /// How long a connection closed for misbehaving reads and drops what the
 /// client still sends after its GOAWAY, before closing.
 const LINGER: Duration = Duration::from_secs(1);
+
+/// The payload of the server's keepalive PINGs: unlike those h2 sends
+/// itself, so that only their acknowledgements are taken out of the
+/// stream.
+const KEEPALIVE_PAYLOAD: [u8; 8] = *b"grpcx-ka";
+
+/// A keepalive PING frame: 9 bytes of header, 8 of payload.
+const KEEPALIVE_PING: [u8; 17] = {
+    let mut frame = [0u8; 17];
+    frame[2] = 8;
+    frame[3] = PING;
+    let mut i = 0;
+    while i < 8 {
+        frame[9 + i] = KEEPALIVE_PAYLOAD[i];
+        i += 1;
+    }
+    frame
+};
 
 /// What one connection shares between its byte stream, its calls and the
 /// task driving it.
@@ -286,6 +311,19 @@ enum Closing {
     Closed,
 }
 
+/// A frame header, as [`FrameHeaders::feed`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FrameHead {
+    kind: u8,
+    flags: u8,
+    stream: u32,
+    /// The payload's length.
+    len: usize,
+    /// Where the header ends in the bytes given to `feed`: a header split
+    /// across two calls ends at less than 9.
+    end: usize,
+}
+
 /// Follows the frame headers of an HTTP/2 byte stream.
 #[derive(Default)]
 struct FrameHeaders {
@@ -302,10 +340,10 @@ impl FrameHeaders {
         self.have == 0 && self.skip == 0
     }
 
-    /// Reads `bytes`, calling `on_frame` with each complete frame header
-    /// (type, flags, stream id); stops early when it returns `false`, and
-    /// returns how many bytes were consumed.
-    fn feed(&mut self, bytes: &[u8], mut on_frame: impl FnMut(u8, u8, u32) -> bool) -> usize {
+    /// Reads `bytes`, calling `on_frame` with each complete frame header;
+    /// stops early when it returns `false`, and returns how many bytes were
+    /// consumed.
+    fn feed(&mut self, bytes: &[u8], mut on_frame: impl FnMut(FrameHead) -> bool) -> usize {
         let mut at = 0;
         while at < bytes.len() {
             if self.skip > 0 {
@@ -322,13 +360,65 @@ impl FrameHeaders {
                 let [a, b, c, kind, flags, s0, s1, s2, s3] = self.header;
                 self.skip = usize::from(a) << 16 | usize::from(b) << 8 | usize::from(c);
                 self.have = 0;
-                let stream = u32::from_be_bytes([s0, s1, s2, s3]) & 0x7fff_ffff;
-                if !on_frame(kind, flags, stream) {
+                let head = FrameHead {
+                    kind,
+                    flags,
+                    stream: u32::from_be_bytes([s0, s1, s2, s3]) & 0x7fff_ffff,
+                    len: self.skip,
+                    end: at,
+                };
+                if !on_frame(head) {
                     return at;
                 }
             }
         }
         at
+    }
+}
+
+/// The server's keepalive (see the module docs).
+///
+/// hyper has a keepalive of its own, but it takes a lock and reads the
+/// clock for every frame it receives: about 1% of a small unary call.
+/// Here a read only sets a flag, and the clock is read once an interval.
+struct Keepalive {
+    interval: Duration,
+    timeout: Duration,
+    /// The end of the interval, or of the timeout once a PING is due.
+    timer: Pin<Box<Sleep>>,
+    /// Whether the client sent anything since the timer was last set.
+    heard: bool,
+    ping: PingState,
+}
+
+/// Where the keepalive PING is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PingState {
+    /// None is due.
+    Idle,
+    /// Due, with this many of its bytes written (once the server's output
+    /// is at a frame boundary).
+    Writing(usize),
+    /// Written; to flush.
+    Flushing,
+    /// Sent: any byte from the client now shows it alive.
+    Sent,
+}
+
+impl Keepalive {
+    fn new(interval: Duration, timeout: Duration) -> Keepalive {
+        Keepalive {
+            interval,
+            timeout,
+            timer: Box::pin(tokio::time::sleep(interval)),
+            heard: false,
+            ping: PingState::Idle,
+        }
+    }
+
+    fn restart(&mut self, after: Duration) {
+        let at = Instant::now().checked_add(after).unwrap_or_else(far_future);
+        self.timer.as_mut().reset(at);
     }
 }
 
@@ -362,6 +452,7 @@ pub(crate) struct Guarded<IO> {
     misbehaviour: Option<Misbehaviour>,
     closing: Option<Closing>,
     read_waker: Option<Waker>,
+    keepalive: Option<Keepalive>,
 }
 
 impl<IO> Guarded<IO> {
@@ -387,19 +478,26 @@ impl<IO> Guarded<IO> {
             misbehaviour: None,
             closing: None,
             read_waker: None,
+            keepalive: config
+                .keepalive_interval
+                .map(|interval| Keepalive::new(interval, config.keepalive_timeout)),
         }
     }
 
-    /// Reads the client's bytes; sets `misbehaviour` past a limit.
-    fn inspect_inbound(&mut self, mut bytes: &[u8]) {
+    /// Reads the client's bytes; sets `misbehaviour` past a limit. Gives
+    /// where the acknowledgement of a keepalive PING starts in `bytes`,
+    /// when all of its frame is there.
+    fn inspect_inbound(&mut self, mut bytes: &[u8]) -> Option<usize> {
+        let mut preface = 0;
         if self.preface_left > 0 {
-            let n = self.preface_left.min(bytes.len());
-            self.preface_left -= n;
-            bytes = &bytes[n..];
+            preface = self.preface_left.min(bytes.len());
+            self.preface_left -= preface;
+            bytes = &bytes[preface..];
             if self.preface_left == 0 {
                 self.state.preface_seen.store(true, Ordering::Release);
             }
         }
+        let mut keepalive_ack = None;
         let Guarded {
             inbound,
             state,
@@ -413,10 +511,20 @@ impl<IO> Guarded<IO> {
             misbehaviour,
             ..
         } = self;
-        inbound.feed(bytes, |kind, flags, stream| {
-            match kind {
-                HEADERS => *last_stream_id = (*last_stream_id).max(stream),
-                PING if flags & ACK == 0 => {
+        inbound.feed(bytes, |head| {
+            match head.kind {
+                HEADERS => *last_stream_id = (*last_stream_id).max(head.stream),
+                // An answer to the keepalive: split across reads (rare), it
+                // goes through to h2, which ignores it.
+                PING if head.flags & ACK != 0 => {
+                    let payload = bytes.get(head.end..head.end + 8);
+                    if let (Some(start), 8) = (head.end.checked_sub(9), head.len) {
+                        if payload == Some(&KEEPALIVE_PAYLOAD[..]) {
+                            keepalive_ack = Some(preface + start);
+                        }
+                    }
+                }
+                PING => {
                     let now = Instant::now();
                     if std::mem::take(reset_ping_strikes) {
                         *ping_strikes = 0;
@@ -463,13 +571,14 @@ impl<IO> Guarded<IO> {
                 Box::pin(tokio::time::sleep(LINGER)),
             ));
         }
+        keepalive_ack
     }
 
     /// Reads the server's bytes as they go out.
     fn inspect_outbound(&mut self, bytes: &[u8]) {
         let reset = &mut self.reset_ping_strikes;
-        self.outbound.feed(bytes, |kind, _, _| {
-            if kind == HEADERS || kind == DATA {
+        self.outbound.feed(bytes, |head| {
+            if head.kind == HEADERS || head.kind == DATA {
                 *reset = true;
             }
             true
@@ -527,6 +636,97 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Guarded<IO> {
         }
     }
 
+    /// Moves the keepalive on, when the connection waits for bytes (to
+    /// read or to write). An error ends the connection: the client did not
+    /// answer in time.
+    fn poll_keepalive(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        let Some(keepalive) = &mut self.keepalive else {
+            return Ok(());
+        };
+        if self.closing.is_some() {
+            return Ok(());
+        }
+        loop {
+            match keepalive.ping {
+                PingState::Idle => {
+                    if keepalive.timer.as_mut().poll(cx).is_pending() {
+                        return Ok(());
+                    }
+                    if std::mem::take(&mut keepalive.heard) {
+                        keepalive.restart(keepalive.interval);
+                    } else {
+                        // Silent for an interval: a PING, and the timeout
+                        // runs from now, whether or not it can be written.
+                        keepalive.ping = PingState::Writing(0);
+                        keepalive.restart(keepalive.timeout);
+                    }
+                }
+                PingState::Writing(0) | PingState::Sent if keepalive.heard => {
+                    keepalive.heard = false;
+                    keepalive.ping = PingState::Idle;
+                    keepalive.restart(keepalive.interval);
+                }
+                _ if keepalive.timer.as_mut().poll(cx).is_ready() => {
+                    tracing::debug!(timeout = ?keepalive.timeout,
+                        "keepalive PING not answered in time; closing the connection");
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "keepalive PING not answered",
+                    ));
+                }
+                PingState::Writing(written) => {
+                    if !self.outbound.at_boundary() {
+                        // A frame is half written: the writer finishes it,
+                        // then wakes this reader.
+                        self.read_waker = Some(cx.waker().clone());
+                        return Ok(());
+                    }
+                    let rest = KEEPALIVE_PING.get(written..).unwrap_or_default();
+                    match Pin::new(&mut self.io).poll_write(cx, rest)? {
+                        Poll::Pending => return Ok(()),
+                        Poll::Ready(0) => return Err(io::ErrorKind::WriteZero.into()),
+                        Poll::Ready(n) if written + n >= KEEPALIVE_PING.len() => {
+                            keepalive.ping = PingState::Flushing;
+                        }
+                        Poll::Ready(n) => keepalive.ping = PingState::Writing(written + n),
+                    }
+                }
+                PingState::Flushing => {
+                    if Pin::new(&mut self.io).poll_flush(cx)?.is_pending() {
+                        return Ok(());
+                    }
+                    keepalive.ping = PingState::Sent;
+                }
+                PingState::Sent => return Ok(()),
+            }
+        }
+    }
+
+    /// Whether a keepalive PING waits for the server's output to reach a
+    /// frame boundary.
+    fn ping_waiting(&self) -> bool {
+        matches!(
+            self.keepalive,
+            Some(Keepalive {
+                ping: PingState::Writing(_),
+                ..
+            })
+        )
+    }
+
+    /// Whether part of the keepalive PING is out: nothing else may be
+    /// written until the rest is (the writer that found it so is woken
+    /// when the socket takes more).
+    fn ping_half_written(&self) -> bool {
+        matches!(
+            self.keepalive,
+            Some(Keepalive {
+                ping: PingState::Writing(1..),
+                ..
+            })
+        )
+    }
+
     fn wake_reader(&mut self) {
         if self.outbound.at_boundary() {
             if let Some(waker) = self.read_waker.take() {
@@ -557,9 +757,33 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for Guarded<IO> {
             return this.poll_close(cx);
         }
         let before = buf.filled().len();
-        ready!(Pin::new(&mut this.io).poll_read(cx, buf))?;
-        this.inspect_inbound(&buf.filled()[before..]);
-        Poll::Ready(Ok(()))
+        loop {
+            if Pin::new(&mut this.io).poll_read(cx, buf)?.is_pending() {
+                this.poll_keepalive(cx)?;
+                return Poll::Pending;
+            }
+            let filled = buf.filled().len();
+            if filled == before {
+                // The end of the stream.
+                return Poll::Ready(Ok(()));
+            }
+            if let Some(keepalive) = &mut this.keepalive {
+                keepalive.heard = true;
+            }
+            let Some(ack) = this.inspect_inbound(&buf.filled()[before..]) else {
+                return Poll::Ready(Ok(()));
+            };
+            // The answer to the keepalive PING is the server's, not h2's:
+            // it is taken out of what h2 reads.
+            let start = before + ack;
+            buf.filled_mut()
+                .copy_within(start + KEEPALIVE_PING.len().., start);
+            buf.set_filled(filled - KEEPALIVE_PING.len());
+            if buf.filled().len() > before {
+                return Poll::Ready(Ok(()));
+            }
+            // Nothing else came: read on, for no bytes would mean the end.
+        }
     }
 }
 
@@ -578,9 +802,19 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Guarded<IO> {
             ready!(this.poll_close(cx))?;
             return Poll::Ready(Ok(buf.len()));
         }
-        let n = ready!(Pin::new(&mut this.io).poll_write(cx, buf))?;
+        if this.ping_waiting() && this.outbound.at_boundary() {
+            // The keepalive PING goes out before the next frame.
+            this.poll_keepalive(cx)?;
+            if this.ping_half_written() {
+                return Poll::Pending;
+            }
+        }
+        let Poll::Ready(n) = Pin::new(&mut this.io).poll_write(cx, buf)? else {
+            this.poll_keepalive(cx)?;
+            return Poll::Pending;
+        };
         this.inspect_outbound(&buf[..n.min(buf.len())]);
-        if this.closing.is_some() {
+        if this.read_waker.is_some() {
             this.wake_reader();
         }
         Poll::Ready(Ok(n))
@@ -600,7 +834,16 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Guarded<IO> {
             ready!(this.poll_close(cx))?;
             return Poll::Ready(Ok(total));
         }
-        let n = ready!(Pin::new(&mut this.io).poll_write_vectored(cx, bufs))?;
+        if this.ping_waiting() && this.outbound.at_boundary() {
+            this.poll_keepalive(cx)?;
+            if this.ping_half_written() {
+                return Poll::Pending;
+            }
+        }
+        let Poll::Ready(n) = Pin::new(&mut this.io).poll_write_vectored(cx, bufs)? else {
+            this.poll_keepalive(cx)?;
+            return Poll::Pending;
+        };
         let mut left = n;
         for buf in bufs {
             if left == 0 {
@@ -610,7 +853,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Guarded<IO> {
             this.inspect_outbound(&buf[..take]);
             left -= take;
         }
-        if this.closing.is_some() {
+        if this.read_waker.is_some() {
             this.wake_reader();
         }
         Poll::Ready(Ok(n))
@@ -774,14 +1017,131 @@ mod tests {
             let mut parser = FrameHeaders::default();
             let mut seen = Vec::new();
             for chunk in stream.chunks(split) {
-                parser.feed(chunk, |kind, flags, id| {
-                    seen.push((kind, flags, id));
+                parser.feed(chunk, |head| {
+                    seen.push((head.kind, head.flags, head.stream));
                     true
                 });
             }
             assert_eq!(seen, expected, "{split}");
             assert!(parser.at_boundary());
         }
+    }
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+    const INTERVAL: Duration = Duration::from_secs(10);
+    const TIMEOUT: Duration = Duration::from_secs(3);
+    const SETTINGS_ACK: [u8; 9] = [0, 0, 0, 0x4, ACK, 0, 0, 0, 0];
+
+    fn ping_ack(payload: [u8; 8]) -> [u8; 17] {
+        let mut frame = [0u8; 17];
+        frame[2] = 8;
+        frame[3] = PING;
+        frame[4] = ACK;
+        frame[9..].copy_from_slice(&payload);
+        frame
+    }
+
+    /// The server side of an in-memory connection with the keepalive of
+    /// [`INTERVAL`] and [`TIMEOUT`], and the client side, once the client's
+    /// preface went through.
+    async fn keepalive_connection() -> (Guarded<DuplexStream>, DuplexStream) {
+        let config = Config {
+            keepalive_interval: Some(INTERVAL),
+            keepalive_timeout: TIMEOUT,
+            ..Config::default()
+        };
+        let (mut client, server) = tokio::io::duplex(4096);
+        let mut guarded = Guarded::new(server, ConnState::new(Instant::now()), &config);
+        client.write_all(PREFACE).await.unwrap();
+        let mut preface = [0u8; 24];
+        guarded.read_exact(&mut preface).await.unwrap();
+        (guarded, client)
+    }
+
+    /// Reads from `guarded` until the client side has seen a keepalive
+    /// PING, then has the client write `then`; gives what `guarded` read.
+    async fn answer_the_ping(
+        guarded: &mut Guarded<DuplexStream>,
+        client: &mut DuplexStream,
+        then: &[u8],
+    ) -> io::Result<Vec<u8>> {
+        let mut buf = [0u8; 64];
+        let read = guarded.read(&mut buf);
+        tokio::pin!(read);
+        let mut ping = [0u8; 17];
+        tokio::select! {
+            result = &mut read => panic!("the read ended before the PING: {result:?}"),
+            result = client.read_exact(&mut ping) => result.unwrap(),
+        };
+        assert_eq!(ping, KEEPALIVE_PING);
+        assert_eq!(&ping[..9], &[0, 0, 8, PING, 0, 0, 0, 0, 0]);
+        client.write_all(then).await.unwrap();
+        let n = read.await?;
+        Ok(buf[..n].to_vec())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_silent_client_gets_a_keepalive_ping_and_its_answer_is_taken_out() {
+        let (mut guarded, mut client) = keepalive_connection().await;
+        let start = Instant::now();
+        let mut answer = ping_ack(KEEPALIVE_PAYLOAD).to_vec();
+        answer.extend(SETTINGS_ACK);
+        let read = answer_the_ping(&mut guarded, &mut client, &answer).await;
+        // h2 reads only what followed the answer.
+        assert_eq!(read.unwrap(), SETTINGS_ACK);
+        // The preface counted as hearing from the client: the PING went
+        // out after the second silent interval.
+        assert_eq!(start.elapsed(), 2 * INTERVAL);
+
+        // Alone in a read, the answer is taken out and the read goes on
+        // (returning no bytes would mean the end of the stream).
+        let answer = ping_ack(KEEPALIVE_PAYLOAD);
+        let read = answer_the_ping(&mut guarded, &mut client, &answer);
+        let waited = tokio::time::timeout(INTERVAL / 2, read).await;
+        assert!(waited.is_err(), "the read ended: {waited:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn acknowledgements_of_other_pings_reach_h2() {
+        let (mut guarded, mut client) = keepalive_connection().await;
+        let other = ping_ack(*b"h2-ping!");
+        let read = answer_the_ping(&mut guarded, &mut client, &other).await;
+        assert_eq!(read.unwrap(), other);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_does_not_answer_the_ping_in_time_loses_the_connection() {
+        let (mut guarded, mut client) = keepalive_connection().await;
+        let start = Instant::now();
+        let mut buf = [0u8; 64];
+        let read = guarded.read(&mut buf);
+        tokio::pin!(read);
+        let mut ping = [0u8; 17];
+        tokio::select! {
+            result = &mut read => panic!("the read ended before the PING: {result:?}"),
+            result = client.read_exact(&mut ping) => result.unwrap(),
+        };
+        let err = read.await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(start.elapsed(), 2 * INTERVAL + TIMEOUT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_keeps_sending_gets_no_ping() {
+        let (mut guarded, mut client) = keepalive_connection().await;
+        let start = Instant::now();
+        let mut buf = [0u8; 64];
+        while start.elapsed() < 5 * INTERVAL {
+            tokio::time::sleep(INTERVAL / 2).await;
+            client.write_all(&SETTINGS_ACK).await.unwrap();
+            let n = guarded.read(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], &SETTINGS_ACK);
+        }
+        // Nothing came from the server.
+        let mut byte = [0u8; 1];
+        let waited = tokio::time::timeout(Duration::ZERO, client.read(&mut byte)).await;
+        assert!(waited.is_err(), "the server wrote: {waited:?}");
     }
 
     #[test]

@@ -938,8 +938,9 @@ fn http2_builder(config: &Config) -> hyper::server::conn::http2::Builder<TokioEx
         .auto_date_header(false)
         .max_concurrent_streams(config.max_concurrent_streams)
         .max_header_list_size(config.max_header_list_size)
-        .keep_alive_interval(config.keepalive_interval)
-        .keep_alive_timeout(config.keepalive_timeout)
+        // The keepalive is `conn::Guarded`'s: hyper's costs a lock and a
+        // clock read per frame received.
+        .keep_alive_interval(None)
         .max_pending_accept_reset_streams(config.max_pending_accept_reset_streams)
         .max_local_error_reset_streams(config.max_local_error_reset_streams)
         .initial_stream_window_size(config.initial_stream_window_size)
