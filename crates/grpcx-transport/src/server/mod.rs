@@ -303,11 +303,15 @@ impl<L> Server<L> {
         self
     }
 
-    /// How often to send HTTP/2 keepalive pings on an idle connection
-    /// (2 hours by default, as in gRPC; `None` disables them), and how long
-    /// to wait for the answer before closing the connection.
+    /// How long a connection may go without a byte from the client before
+    /// the server sends it an HTTP/2 PING (2 hours by default, as in gRPC;
+    /// at least 1 ms; `None` disables the pings), and how long to wait for
+    /// anything from the client after that before closing the connection
+    /// (20 seconds by default). Closing it cancels its calls.
     pub fn keepalive(mut self, interval: Option<Duration>, timeout: Duration) -> Server<L> {
-        self.config.keepalive_interval = interval;
+        // A zero interval would send a PING each time the connection
+        // waits for bytes.
+        self.config.keepalive_interval = interval.map(|i| i.max(Duration::from_millis(1)));
         self.config.keepalive_timeout = timeout;
         self
     }
