@@ -453,6 +453,8 @@ pub(crate) struct Guarded<IO> {
     closing: Option<Closing>,
     read_waker: Option<Waker>,
     keepalive: Option<Keepalive>,
+    /// Whether the connection yielded before its next write.
+    write_deferred: bool,
 }
 
 impl<IO> Guarded<IO> {
@@ -481,6 +483,7 @@ impl<IO> Guarded<IO> {
             keepalive: config
                 .keepalive_interval
                 .map(|interval| Keepalive::new(interval, config.keepalive_timeout)),
+            write_deferred: false,
         }
     }
 
@@ -727,6 +730,20 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Guarded<IO> {
         )
     }
 
+    /// Before the first write of a flush, lets the other tasks that are
+    /// ready run first (`Pending` once): the calls among them add their
+    /// responses to the same write. Not when no call is open: nothing
+    /// would join the write, and a lone call's answer would wait.
+    fn poll_defer_write(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.write_deferred || self.state.active.load(Ordering::Relaxed) == 0 {
+            return Poll::Ready(());
+        }
+        self.write_deferred = true;
+        // `yield_now` wakes the task once the worker has no other task to
+        // run.
+        std::pin::pin!(tokio::task::yield_now()).poll(cx)
+    }
+
     fn wake_reader(&mut self) {
         if self.outbound.at_boundary() {
             if let Some(waker) = self.read_waker.take() {
@@ -802,6 +819,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Guarded<IO> {
             ready!(this.poll_close(cx))?;
             return Poll::Ready(Ok(buf.len()));
         }
+        ready!(this.poll_defer_write(cx));
         if this.ping_waiting() && this.outbound.at_boundary() {
             // The keepalive PING goes out before the next frame.
             this.poll_keepalive(cx)?;
@@ -834,6 +852,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Guarded<IO> {
             ready!(this.poll_close(cx))?;
             return Poll::Ready(Ok(total));
         }
+        ready!(this.poll_defer_write(cx));
         if this.ping_waiting() && this.outbound.at_boundary() {
             this.poll_keepalive(cx)?;
             if this.ping_half_written() {
@@ -867,7 +886,9 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Guarded<IO> {
         if self.writes_discarded() {
             return Poll::Ready(Ok(()));
         }
-        Pin::new(&mut self.io).poll_flush(cx)
+        ready!(Pin::new(&mut self.io).poll_flush(cx))?;
+        self.write_deferred = false;
+        Poll::Ready(Ok(()))
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
