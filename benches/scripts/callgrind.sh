@@ -4,7 +4,7 @@
 # start_server BINARY: runs BINARY --port $PORT under callgrind; sets PORT,
 # PID and OUT, removes the profile on exit, waits until the port answers.
 start_server() {
-  PORT=$((20000 + RANDOM % 20000))
+  PORT=$((10000 + RANDOM % 22000)) # below the ephemeral ports (32768 up) that h2load's connections take
   OUT=$(mktemp /tmp/callgrind.XXXXXX)
   valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$OUT" \
     "$1" --port "$PORT" >"$OUT.log" 2>&1 &

@@ -20,7 +20,7 @@ N=${2:-5000}
 RETRY=${3:-}
 LOAD=${LOAD:-$here/../../target/release/interop-load}
 [ -x "$LOAD" ] || { echo "no interop-load at $LOAD (cargo build --release -p grpcx-interop)" >&2; exit 1; }
-PORT=$((20000 + RANDOM % 20000))
+PORT=$((10000 + RANDOM % 22000)) # below the ephemeral ports (32768 up) that h2load's connections take
 "$BIN" --port "$PORT" >/dev/null 2>&1 &
 PID=$!
 OUT=$(mktemp /tmp/callgrind.XXXXXX)

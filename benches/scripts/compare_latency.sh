@@ -36,7 +36,7 @@ trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; rm -rf "$WORK"' EXIT
 # run NAME CMD: one measured run against a fresh server; prints
 # "NAME rps p50_us p99_us".
 run() {
-  local port=$((20000 + RANDOM % 20000))
+  local port=$((10000 + RANDOM % 22000)) # below the ephemeral ports (32768 up) that h2load's connections take
   taskset -c "$SERVER_CPU" bash -c "exec ${2//\{port\}/$port}" >/dev/null 2>&1 &
   PID=$!
   local ready=

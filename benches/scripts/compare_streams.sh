@@ -34,7 +34,7 @@ case "$MODE" in client | bidi) ;; *) echo "MODE is client or bidi" >&2; exit 2 ;
 PIDS=()
 trap 'kill "${PIDS[@]}" 2>/dev/null; wait 2>/dev/null' EXIT
 start() { # cmd -> prints the port it listens on
-  local port=$((20000 + RANDOM % 20000))
+  local port=$((10000 + RANDOM % 22000)) # below the ephemeral ports (32768 up) that h2load's connections take
   taskset -c "$SERVER_CPU" bash -c "exec ${1//\{port\}/$port}" >/dev/null 2>&1 &
   PIDS+=($!)
   for _ in $(seq 100); do
