@@ -32,6 +32,7 @@
 pub mod blocking;
 mod body;
 pub mod client;
+mod coalesce;
 mod context;
 pub mod descriptor;
 mod error;

@@ -453,42 +453,8 @@ pub(crate) struct Guarded<IO> {
     closing: Option<Closing>,
     read_waker: Option<Waker>,
     keepalive: Option<Keepalive>,
-    /// Where the write being held back is.
-    write_defer: WriteDefer,
-    /// Wakes the connection once the worker ran the other ready tasks.
-    deferred_wake: Arc<DeferredWake>,
-}
-
-/// Where a write held back for others to join it is (see
-/// [`Guarded::poll_defer_write`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum WriteDefer {
-    /// No write is waiting.
-    Idle,
-    /// A write waits for [`DeferredWake`] to fire.
-    Waiting,
-    /// The write goes ahead, until the flush is done.
-    Writing,
-}
-
-/// The waker handed to tokio's deferred wakes: it notes that it fired and
-/// wakes the connection. Wakes of the connection before it fires (the
-/// calls adding their responses) leave the write waiting.
-#[derive(Default)]
-struct DeferredWake {
-    fired: AtomicBool,
-    connection: futures_util::task::AtomicWaker,
-}
-
-impl std::task::Wake for DeferredWake {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.fired.store(true, Ordering::Release);
-        self.connection.wake();
-    }
+    /// Holds writes back for others to join them.
+    coalescer: crate::coalesce::Coalescer,
 }
 
 impl<IO> Guarded<IO> {
@@ -517,8 +483,7 @@ impl<IO> Guarded<IO> {
             keepalive: config
                 .keepalive_interval
                 .map(|interval| Keepalive::new(interval, config.keepalive_timeout)),
-            write_defer: WriteDefer::Idle,
-            deferred_wake: Arc::default(),
+            coalescer: crate::coalesce::Coalescer::default(),
         }
     }
 
@@ -765,40 +730,13 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> Guarded<IO> {
         )
     }
 
-    /// Before the first write of a flush, lets the tasks that are ready
-    /// run first: the calls among them add their responses to the same
-    /// write, and the connection makes one system call where it would
-    /// make several (a third of the server's time on small unary calls
-    /// goes to the kernel). tokio wakes a task deferred by `yield_now` once
-    /// its worker has run the others (or at its next maintenance, every
-    /// few dozen tasks, when it never runs out); the wakes that come
-    /// before, from the calls, leave the write waiting. Not while at most
-    /// one call is open: no other would join the write, and a lone call
-    /// would pay for the extra turn (8% of a one-stream bidi echo).
+    /// Holds the first write of a flush back while more than one call is
+    /// open, so the responses of the others join it (see
+    /// [`crate::coalesce`]). A lone call would pay for the extra turn (8%
+    /// of a one-stream bidi echo) with nothing to share it.
     fn poll_defer_write(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        match self.write_defer {
-            WriteDefer::Writing => Poll::Ready(()),
-            WriteDefer::Idle if self.state.active.load(Ordering::Relaxed) <= 1 => Poll::Ready(()),
-            WriteDefer::Idle => {
-                self.write_defer = WriteDefer::Waiting;
-                self.deferred_wake.fired.store(false, Ordering::Relaxed);
-                self.deferred_wake.connection.register(cx.waker());
-                let waker = Waker::from(Arc::clone(&self.deferred_wake));
-                let mut deferred = Context::from_waker(&waker);
-                // Outside a runtime, `yield_now` wakes at once.
-                let _ = std::pin::pin!(tokio::task::yield_now()).poll(&mut deferred);
-                self.poll_defer_write(cx)
-            }
-            WriteDefer::Waiting => {
-                self.deferred_wake.connection.register(cx.waker());
-                if self.deferred_wake.fired.load(Ordering::Acquire) {
-                    self.write_defer = WriteDefer::Writing;
-                    Poll::Ready(())
-                } else {
-                    Poll::Pending
-                }
-            }
-        }
+        let others = self.state.active.load(Ordering::Relaxed) > 1;
+        self.coalescer.poll_write_turn(cx, others)
     }
 
     fn wake_reader(&mut self) {
@@ -944,7 +882,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Guarded<IO> {
             return Poll::Ready(Ok(()));
         }
         ready!(Pin::new(&mut self.io).poll_flush(cx))?;
-        self.write_defer = WriteDefer::Idle;
+        self.coalescer.flushed();
         Poll::Ready(Ok(()))
     }
 
