@@ -1,4 +1,5 @@
-//! Write coalescing, for the server's connections (`server::conn`).
+//! Write coalescing, for both ends of a connection (`server::conn`'s
+//! `Guarded`, `client::connect`'s `GoAwayWatch`).
 //!
 //! Each call finishing its part of a connection's output wakes the
 //! connection's task, and tokio runs a task woken from its worker next

@@ -16,6 +16,7 @@ use http_body::{Body as _, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
+use super::connect::OpenCall;
 use super::errors::{deadline_status, status_from_hyper};
 
 /// A stream of encoded (framed) request messages.
@@ -95,6 +96,8 @@ pub(crate) struct ResponseBody {
     deadline: Option<(Pin<Box<Sleep>>, Instant)>,
     /// The time the call had, for the deadline's message.
     timeout: Option<Duration>,
+    /// Counts the call as open on its connection while the body lives.
+    _open: OpenCall,
 }
 
 impl ResponseBody {
@@ -102,11 +105,13 @@ impl ResponseBody {
         body: Incoming,
         deadline: Option<Instant>,
         timeout: Option<Duration>,
+        open: OpenCall,
     ) -> ResponseBody {
         ResponseBody {
             body,
             deadline: deadline.map(|at| (Box::pin(tokio::time::sleep_until(at)), at)),
             timeout,
+            _open: open,
         }
     }
 

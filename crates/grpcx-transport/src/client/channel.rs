@@ -2,7 +2,7 @@
 //! connection to one server.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -392,11 +392,19 @@ struct Shared {
     calm: Arc<AtomicU32>,
 }
 
+/// A connection ready for calls.
+#[derive(Clone, Debug)]
+pub(crate) struct Ready {
+    pub(crate) sender: SendRequest<Body>,
+    pub(crate) generation: u64,
+    /// The calls open on it (see [`OpenCall`](super::connect::OpenCall)).
+    pub(crate) open: Arc<AtomicUsize>,
+}
+
 enum State {
     Idle,
     Ready {
-        sender: SendRequest<Body>,
-        generation: u64,
+        ready: Ready,
         /// Set when the server has sent GOAWAY on the connection.
         going_away: Arc<AtomicBool>,
     },
@@ -428,7 +436,7 @@ impl Channel {
     ///
     /// `UNAVAILABLE` when no connection could be made; the call was not
     /// sent ([`Progress::NotSent`](grpcx_status::Progress)).
-    pub(crate) async fn sender(&self) -> Result<(SendRequest<Body>, u64), Status> {
+    pub(crate) async fn sender(&self) -> Result<Ready, Status> {
         if let Some(ready) = self.ready_sender()? {
             return Ok(ready);
         }
@@ -440,7 +448,7 @@ impl Channel {
 
     /// [`sender`](Self::sender) when no connection is ready: connects,
     /// one call at a time.
-    async fn connect_sender(&self) -> Result<(SendRequest<Body>, u64), Status> {
+    async fn connect_sender(&self) -> Result<Ready, Status> {
         let _connecting = self.shared.connecting.lock().await;
         // Another call may have connected while this one waited.
         if let Some(ready) = self.ready_sender()? {
@@ -457,16 +465,12 @@ impl Channel {
         }
     }
 
-    fn ready_sender(&self) -> Result<Option<(SendRequest<Body>, u64)>, Status> {
+    fn ready_sender(&self) -> Result<Option<Ready>, Status> {
         let mut state = self.state();
         match &*state {
-            State::Ready {
-                sender,
-                generation,
-                going_away,
-            } => {
-                if !sender.is_closed() && !going_away.load(Ordering::Acquire) {
-                    return Ok(Some((sender.clone(), *generation)));
+            State::Ready { ready, going_away } => {
+                if !ready.sender.is_closed() && !going_away.load(Ordering::Acquire) {
+                    return Ok(Some(ready.clone()));
                 }
                 // The calls in flight keep the connection until they end;
                 // new ones go to a new connection.
@@ -484,7 +488,7 @@ impl Channel {
     /// refused a request without sending it.
     pub(crate) fn forget(&self, generation: u64) {
         let mut state = self.state();
-        if matches!(&*state, State::Ready { generation: g, .. } if *g == generation) {
+        if matches!(&*state, State::Ready { ready, .. } if ready.generation == generation) {
             *state = State::Idle;
         }
     }
@@ -499,7 +503,7 @@ impl Channel {
             .map(|interval| interval.saturating_mul(1 << doublings))
     }
 
-    async fn connect_now(&self) -> Result<(SendRequest<Body>, u64), Error> {
+    async fn connect_now(&self) -> Result<Ready, Error> {
         let endpoint = &self.shared.endpoint;
         let attempt = tokio::time::timeout(endpoint.connect_timeout, self.handshake()).await;
         let result = match attempt {
@@ -511,13 +515,12 @@ impl Channel {
         };
         let mut state = self.state();
         match result {
-            Ok((sender, generation, going_away)) => {
+            Ok((ready, going_away)) => {
                 *state = State::Ready {
-                    sender: sender.clone(),
-                    generation,
+                    ready: ready.clone(),
                     going_away,
                 };
-                Ok((sender, generation))
+                Ok(ready)
             }
             Err(err) => {
                 let failures = match &*state {
@@ -552,7 +555,7 @@ impl Channel {
         }
     }
 
-    async fn handshake(&self) -> Result<(SendRequest<Body>, u64, Arc<AtomicBool>), Error> {
+    async fn handshake(&self) -> Result<(Ready, Arc<AtomicBool>), Error> {
         let endpoint = &self.shared.endpoint;
         let host = endpoint.authority.host();
         // An IPv6 literal keeps its brackets in the authority; connect wants it bare.
@@ -613,14 +616,25 @@ impl Channel {
         &self,
         builder: hyper::client::conn::http2::Builder<TokioExecutor>,
         io: I,
-    ) -> Result<(SendRequest<Body>, u64, Arc<AtomicBool>), Error> {
+    ) -> Result<(Ready, Arc<AtomicBool>), Error> {
         let going_away = Arc::new(AtomicBool::new(false));
-        let io = GoAwayWatch::new(io, Arc::clone(&going_away), Arc::clone(&self.shared.calm));
+        let open = Arc::new(AtomicUsize::new(0));
+        let io = GoAwayWatch::new(
+            io,
+            Arc::clone(&going_away),
+            Arc::clone(&self.shared.calm),
+            Arc::clone(&open),
+        );
         let (sender, connection) = builder
             .handshake(TokioIo::new(io))
             .await
             .map_err(|err| Error::new(Kind::Connect, err))?;
-        Ok((sender, self.drive(connection), going_away))
+        let ready = Ready {
+            sender,
+            generation: self.drive(connection),
+            open,
+        };
+        Ok((ready, going_away))
     }
 
     #[cfg(feature = "tls-rustls")]
@@ -629,7 +643,7 @@ impl Channel {
         builder: hyper::client::conn::http2::Builder<TokioExecutor>,
         io: BoxIo,
         host: &str,
-    ) -> Result<(SendRequest<Body>, u64, Arc<AtomicBool>), Error> {
+    ) -> Result<(Ready, Arc<AtomicBool>), Error> {
         let endpoint = &self.shared.endpoint;
         let config = endpoint.tls.clone().ok_or_else(|| {
             Error::new(
@@ -653,7 +667,7 @@ impl Channel {
         _builder: hyper::client::conn::http2::Builder<TokioExecutor>,
         _io: BoxIo,
         _host: &str,
-    ) -> Result<(SendRequest<Body>, u64, Arc<AtomicBool>), Error> {
+    ) -> Result<(Ready, Arc<AtomicBool>), Error> {
         Err(Error::new(
             Kind::InvalidUri,
             "https needs the tls-rustls feature",
@@ -677,7 +691,7 @@ impl Channel {
                     .state
                     .lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner());
-                if matches!(&*state, State::Ready { generation: g, .. } if *g == generation) {
+                if matches!(&*state, State::Ready { ready, .. } if ready.generation == generation) {
                     *state = State::Idle;
                 }
             }

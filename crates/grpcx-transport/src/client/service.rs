@@ -14,7 +14,8 @@ use http::header::{CONTENT_TYPE, HeaderValue, TE, USER_AGENT};
 use tokio::time::Instant;
 
 use super::body::ResponseBody;
-use super::channel::Channel;
+use super::channel::{Channel, Ready};
+use super::connect::OpenCall;
 use super::errors::{deadline_status, not_sent, status_from_hyper};
 use super::span::ServerAuthority;
 use crate::body::Body;
@@ -133,7 +134,7 @@ impl Channel {
         // leaves the call unsent.
         let sent = AtomicBool::new(false);
         let exchange = self.exchange(request, deadline, &sent);
-        let response = match deadline {
+        let exchanged = match deadline {
             Some(at) => match tokio::time::timeout_at(at, exchange).await {
                 Ok(result) => result,
                 Err(_) => {
@@ -147,8 +148,8 @@ impl Channel {
             },
             None => exchange.await,
         };
-        let response =
-            response.map_err(|status| super::grpc::after_deadline(status, deadline, timeout))?;
+        let (response, open) =
+            exchanged.map_err(|status| super::grpc::after_deadline(status, deadline, timeout))?;
         let (parts, body) = response.into_parts();
         // A status in the headers: Trailers-Only (or an error page that
         // still speaks gRPC).
@@ -175,7 +176,7 @@ impl Channel {
             ))
             .with_origin(Origin::Protocol));
         }
-        let body = Body::response(ResponseBody::new(body, deadline, timeout));
+        let body = Body::response(ResponseBody::new(body, deadline, timeout, open));
         Ok(http::Response::from_parts(parts, body))
     }
 
@@ -214,10 +215,16 @@ impl Channel {
         mut request: http::Request<Body>,
         deadline: Option<Instant>,
         sent: &AtomicBool,
-    ) -> Result<http::Response<hyper::body::Incoming>, Status> {
+    ) -> Result<(http::Response<hyper::body::Incoming>, OpenCall), Status> {
         let mut retried = false;
         loop {
-            let (mut sender, generation) = self.sender().await?;
+            let Ready {
+                mut sender,
+                generation,
+                open,
+            } = self.sender().await?;
+            // Counted from now until the response body is dropped.
+            let open = OpenCall::new(&open);
             if let Some(deadline) = deadline {
                 let left = deadline.saturating_duration_since(Instant::now());
                 request
@@ -226,7 +233,7 @@ impl Channel {
             }
             sent.store(true, Ordering::Relaxed);
             match sender.try_send_request(request).await {
-                Ok(response) => return Ok(response),
+                Ok(response) => return Ok((response, open)),
                 Err(mut err) => match err.take_message() {
                     Some(unsent) => {
                         sent.store(false, Ordering::Relaxed);
