@@ -255,31 +255,24 @@ mod tests {
         let (io, mut server) = tokio::io::duplex(4096);
         let open = Arc::new(AtomicUsize::new(0));
         let mut watch = GoAwayWatch::new(io, Arc::default(), Arc::default(), Arc::clone(&open));
-        let mut write = |bytes: &[u8]| {
+        fn write(watch: &mut GoAwayWatch<tokio::io::DuplexStream>, bytes: &[u8]) -> Poll<usize> {
             let mut cx = Context::from_waker(std::task::Waker::noop());
-            Pin::new(&mut watch)
+            Pin::new(watch)
                 .poll_write(&mut cx, bytes)
                 .map(|written| written.unwrap())
-        };
+        }
 
         // One call open: the write goes at once.
         let first = OpenCall::new(&open);
-        assert_eq!(write(b"one"), Poll::Ready(3));
-        let mut cx = Context::from_waker(std::task::Waker::noop());
-        assert!(Pin::new(&mut watch).poll_flush(&mut cx).is_ready());
+        assert_eq!(write(&mut watch, b"one"), Poll::Ready(3));
+        watch.flush().await.unwrap();
 
         // Two: the write waits for the worker's other ready tasks.
         let second = OpenCall::new(&open);
         assert_eq!(open.load(Ordering::Relaxed), 2);
-        let mut write = |bytes: &[u8]| {
-            let mut cx = Context::from_waker(std::task::Waker::noop());
-            Pin::new(&mut watch)
-                .poll_write(&mut cx, bytes)
-                .map(|written| written.unwrap())
-        };
-        assert_eq!(write(b"two"), Poll::Pending);
+        assert_eq!(write(&mut watch, b"two"), Poll::Pending);
         tokio::task::yield_now().await;
-        assert_eq!(write(b"two"), Poll::Ready(3));
+        assert_eq!(write(&mut watch, b"two"), Poll::Ready(3));
 
         // A call's end is counted.
         drop(second);
