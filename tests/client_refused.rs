@@ -1,6 +1,7 @@
 //! How far a failed call got: a stream the server's HTTP/2 layer refused
-//! (`REFUSED_STREAM`, or above a GOAWAY's last stream id) is
-//! `Progress::Refused`, and after a GOAWAY new calls go to a new connection.
+//! (`REFUSED_STREAM`, or above a GOAWAY's last stream id) is sent once
+//! more (gRFC A6's transparent retry), and is `Progress::Refused` when
+//! refused again; after a GOAWAY new calls go to a new connection.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -9,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use grpcx::{Code, Origin, Progress, Pushback, Status};
+use grpcx::{Code, Origin, Progress, Pushback};
 use grpcx_tests::raw::{RawServer, grpc_response_head};
 use grpcx_tests::{ProbeReply, ProbeRequest, channel, endpoint, unary, within};
 use http::StatusCode;
@@ -18,18 +19,26 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
 #[tokio::test]
-async fn a_refused_stream_is_refused_and_a_trailers_only_error_is_processed() {
-    let server = RawServer::start(|request, mut respond, _close| async move {
-        match request.uri().path() {
-            "/grpcx.test.Probe/Unary" => respond.send_reset(h2::Reason::REFUSED_STREAM),
-            _ => {
-                // Trailers-Only UNAVAILABLE with a retry pushback.
-                let mut head = grpc_response_head(StatusCode::OK, "application/grpc");
-                let headers = head.headers_mut();
-                headers.insert("grpc-status", "14".parse().unwrap());
-                headers.insert("grpc-message", "overloaded".parse().unwrap());
-                headers.insert("grpc-retry-pushback-ms", "250".parse().unwrap());
-                let _ = respond.send_response(head, true);
+async fn a_stream_refused_twice_is_refused_and_a_trailers_only_error_is_processed() {
+    let refusals = Arc::new(AtomicUsize::new(0));
+    let counted = refusals.clone();
+    let server = RawServer::start(move |request, mut respond, _close| {
+        let counted = counted.clone();
+        async move {
+            match request.uri().path() {
+                "/grpcx.test.Probe/Unary" => {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                    respond.send_reset(h2::Reason::REFUSED_STREAM)
+                }
+                _ => {
+                    // Trailers-Only UNAVAILABLE with a retry pushback.
+                    let mut head = grpc_response_head(StatusCode::OK, "application/grpc");
+                    let headers = head.headers_mut();
+                    headers.insert("grpc-status", "14".parse().unwrap());
+                    headers.insert("grpc-message", "overloaded".parse().unwrap());
+                    headers.insert("grpc-retry-pushback-ms", "250".parse().unwrap());
+                    let _ = respond.send_response(head, true);
+                }
             }
         }
     })
@@ -40,6 +49,8 @@ async fn a_refused_stream_is_refused_and_a_trailers_only_error_is_processed() {
     assert_eq!(refused.code(), Code::Unavailable, "{refused:?}");
     assert_eq!(refused.progress(), Progress::Refused, "{refused:?}");
     assert!(refused.progress().is_unprocessed());
+    // Sent once more after the first refusal, and no more.
+    assert_eq!(refusals.load(Ordering::SeqCst), 2);
 
     let pushed_back = within(
         "a call answered Trailers-Only",
@@ -84,13 +95,15 @@ async fn a_deadline_before_the_call_is_sent_leaves_it_unsent() {
     assert_eq!(status.progress(), Progress::NotSent);
 }
 
-/// A hand-written HTTP/2 server that answers each connection's first
-/// stream with one message and `OK`; on the first connection it first
-/// waits for `burst` more streams, then sends GOAWAY with last stream id
-/// 1 (refusing them), answers stream 1 and closes.
+/// A hand-written HTTP/2 server. On its first connection it waits for
+/// `1 + burst` streams, then sends GOAWAY with last stream id 1 (refusing
+/// the burst) and answers stream 1 with one message and `OK`; on later
+/// connections it answers each request as it ends.
 struct GoAwayServer {
     addr: std::net::SocketAddr,
     connections: Arc<AtomicUsize>,
+    /// Requests answered on the connections after the first.
+    answered_later: Arc<AtomicUsize>,
     first_stream: mpsc::UnboundedReceiver<()>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -101,6 +114,7 @@ impl Drop for GoAwayServer {
     }
 }
 
+const DATA: u8 = 0x0;
 const HEADERS: u8 = 0x1;
 const SETTINGS: u8 = 0x4;
 const PING: u8 = 0x6;
@@ -129,7 +143,7 @@ fn answer(stream: u32) -> Vec<Bytes> {
     let reply = grpcx_tests::raw::frame(&ProbeReply::default());
     vec![
         frame(HEADERS, 0x4, stream, &head),
-        frame(0x0, 0, stream, &reply),
+        frame(DATA, 0, stream, &reply),
         frame(HEADERS, 0x5, stream, &trailers),
     ]
 }
@@ -139,41 +153,39 @@ impl GoAwayServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let connections = Arc::new(AtomicUsize::new(0));
+        let answered_later = Arc::new(AtomicUsize::new(0));
         let (first_tx, first_stream) = mpsc::unbounded_channel();
-        let count = connections.clone();
+        let (count, answered) = (connections.clone(), answered_later.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else {
                     return;
                 };
                 let n = count.fetch_add(1, Ordering::SeqCst) + 1;
-                let first_tx = first_tx.clone();
+                let (first_tx, answered) = (first_tx.clone(), answered.clone());
                 tokio::spawn(async move {
-                    let streams_to_wait_for = if n == 1 { 1 + burst } else { 1 };
-                    let _ = serve_connection(tcp, streams_to_wait_for, n == 1, first_tx).await;
+                    let _ = if n == 1 {
+                        go_away_after(tcp, 1 + burst, first_tx).await
+                    } else {
+                        answer_all(tcp, answered).await
+                    };
                 });
             }
         });
         GoAwayServer {
             addr,
             connections,
+            answered_later,
             first_stream,
             task,
         }
     }
 }
 
-async fn serve_connection(
-    mut tcp: TcpStream,
-    streams_to_wait_for: usize,
-    go_away: bool,
-    first_stream: mpsc::UnboundedSender<()>,
-) -> std::io::Result<()> {
-    let mut preface = [0u8; 24];
-    tcp.read_exact(&mut preface).await?;
-    tcp.write_all(&frame(SETTINGS, 0, 0, &[])).await?;
-    let mut streams = Vec::new();
-    while streams.len() < streams_to_wait_for {
+/// Reads the next frame after answering the client's SETTINGS and PINGs:
+/// its type, flags and stream.
+async fn next_frame(tcp: &mut TcpStream) -> std::io::Result<(u8, u8, u32)> {
+    loop {
         let mut header = [0u8; 9];
         tcp.read_exact(&mut header).await?;
         let len =
@@ -186,21 +198,36 @@ async fn serve_connection(
                 tcp.write_all(&frame(SETTINGS, 0x1, 0, &[])).await?
             }
             PING if header[4] & 0x1 == 0 => tcp.write_all(&frame(PING, 0x1, 0, &payload)).await?,
-            HEADERS => {
-                if streams.is_empty() {
-                    let _ = first_stream.send(());
-                }
-                streams.push(stream);
+            kind => return Ok((kind, header[4], stream)),
+        }
+    }
+}
+
+async fn start_connection(tcp: &mut TcpStream) -> std::io::Result<()> {
+    let mut preface = [0u8; 24];
+    tcp.read_exact(&mut preface).await?;
+    tcp.write_all(&frame(SETTINGS, 0, 0, &[])).await
+}
+
+async fn go_away_after(
+    mut tcp: TcpStream,
+    streams_to_wait_for: usize,
+    first_stream: mpsc::UnboundedSender<()>,
+) -> std::io::Result<()> {
+    start_connection(&mut tcp).await?;
+    let mut streams = Vec::new();
+    while streams.len() < streams_to_wait_for {
+        if let (HEADERS, _, stream) = next_frame(&mut tcp).await? {
+            if streams.is_empty() {
+                let _ = first_stream.send(());
             }
-            _ => {}
+            streams.push(stream);
         }
     }
     let first = streams[0];
-    if go_away {
-        let mut payload = first.to_be_bytes().to_vec();
-        payload.extend_from_slice(&0u32.to_be_bytes()); // NO_ERROR
-        tcp.write_all(&frame(GOAWAY, 0, 0, &payload)).await?;
-    }
+    let mut payload = first.to_be_bytes().to_vec();
+    payload.extend_from_slice(&0u32.to_be_bytes()); // NO_ERROR
+    tcp.write_all(&frame(GOAWAY, 0, 0, &payload)).await?;
     for chunk in answer(first) {
         tcp.write_all(&chunk).await?;
     }
@@ -211,8 +238,22 @@ async fn serve_connection(
     Ok(())
 }
 
+async fn answer_all(mut tcp: TcpStream, answered: Arc<AtomicUsize>) -> std::io::Result<()> {
+    start_connection(&mut tcp).await?;
+    loop {
+        let (kind, flags, stream) = next_frame(&mut tcp).await?;
+        // A request ends with END_STREAM, on its DATA or its HEADERS.
+        if (kind == DATA || kind == HEADERS) && flags & 0x1 != 0 {
+            for chunk in answer(stream) {
+                tcp.write_all(&chunk).await?;
+            }
+            answered.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
 #[tokio::test]
-async fn streams_above_a_goaway_are_refused_and_new_calls_use_a_new_connection() {
+async fn streams_above_a_goaway_go_once_more_on_a_new_connection() {
     const BURST: usize = 4;
     let mut server = GoAwayServer::start(BURST).await;
     let channel = channel(server.addr);
@@ -225,7 +266,9 @@ async fn streams_above_a_goaway_are_refused_and_new_calls_use_a_new_connection()
     within("the first stream", server.first_stream.recv())
         .await
         .unwrap();
-    // ...then a burst the server's GOAWAY (last stream id 1) refuses.
+    // ...then a burst the server's GOAWAY (last stream id 1) refuses: the
+    // server never processed them, so each goes once more, on a new
+    // connection, and is answered there.
     let burst: Vec<_> = (0..BURST)
         .map(|_| {
             let channel = channel.clone();
@@ -233,17 +276,20 @@ async fn streams_above_a_goaway_are_refused_and_new_calls_use_a_new_connection()
         })
         .collect();
     for call in burst {
-        let status: Status = call.await.unwrap().unwrap_err();
-        assert_eq!(status.code(), Code::Unavailable, "{status:?}");
-        assert_eq!(status.progress(), Progress::Refused, "{status:?}");
+        within("a refused call", call)
+            .await
+            .unwrap()
+            .expect("a refused call is answered on the new connection");
     }
-    // The stream below the GOAWAY is answered.
+    // The stream below the GOAWAY is answered on the first connection.
     first.await.unwrap().expect("stream 1 is answered");
-    assert_eq!(server.connections.load(Ordering::SeqCst), 1);
+    assert_eq!(server.connections.load(Ordering::SeqCst), 2);
+    assert_eq!(server.answered_later.load(Ordering::SeqCst), BURST);
 
-    // The connection is going away: the next call opens a new one.
+    // New calls use the new connection.
     unary(&channel, ProbeRequest::default())
         .await
         .expect("a call after the GOAWAY");
     assert_eq!(server.connections.load(Ordering::SeqCst), 2);
+    assert_eq!(server.answered_later.load(Ordering::SeqCst), BURST + 1);
 }

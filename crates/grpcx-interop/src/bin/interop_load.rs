@@ -214,8 +214,11 @@ where
                             totals.calls.fetch_add(1, Ordering::Relaxed);
                             totals.msgs.fetch_add(msgs, Ordering::Relaxed);
                         }
-                        Err(_) => {
-                            totals.errors.fetch_add(1, Ordering::Relaxed);
+                        Err(status) => {
+                            // The first few say what went wrong.
+                            if totals.errors.fetch_add(1, Ordering::Relaxed) < 3 {
+                                eprintln!("interop-load: a call failed: {status}");
+                            }
                         }
                     }
                 }

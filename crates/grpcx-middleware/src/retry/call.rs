@@ -12,12 +12,11 @@ use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
 use grpcx_status::__private::StatusInternals as _;
 use grpcx_status::{ErrorInfo, Origin, Progress, Pushback, RetryInfo, Status};
+use grpcx_transport::client::HeadersCopy;
 use grpcx_transport::{
     Body, BoxError, Deadline, GRPC_PREVIOUS_RPC_ATTEMPTS, GrpcMethod, status_from_layer_error,
 };
-use http::header::HeaderName;
-use http::{Extensions, HeaderMap, HeaderValue, Method, Uri, Version};
-use smallvec::SmallVec;
+use http::{Extensions, HeaderValue, Method, Uri, Version};
 use tokio::time::{Instant, sleep, sleep_until};
 use tower::{Service, ServiceExt as _};
 
@@ -62,52 +61,16 @@ pub(crate) enum Start<S> {
 ///
 /// Kept for every call, though most never retry: a typed client's head
 /// (a few static header values, its method and deadline extensions) is
-/// copied without allocating. Cloning the `HeaderMap` and `Extensions`
-/// allocated five times a call, which with many calls in flight cost the
-/// layer 9% of a call that never retries.
+/// copied without allocating ([`HeadersCopy`] holds a few fields inline).
+/// Cloning the `HeaderMap` and `Extensions` allocated five times a call,
+/// which with many calls in flight cost the layer 9% of a call that never
+/// retries.
 struct Head {
     method: Method,
     uri: Uri,
     version: Version,
     headers: HeadersCopy,
     extensions: ExtensionsCopy,
-}
-
-/// The request's headers, for later attempts.
-enum HeadersCopy {
-    /// Up to three fields (a typed client's call without metadata), held
-    /// inline.
-    Few(SmallVec<[(HeaderName, HeaderValue); 3]>),
-    /// More: the whole map.
-    Map(HeaderMap),
-}
-
-impl HeadersCopy {
-    fn of(headers: &HeaderMap) -> HeadersCopy {
-        if headers.len() <= 3 {
-            HeadersCopy::Few(
-                headers
-                    .iter()
-                    .map(|(name, value)| (name.clone(), value.clone()))
-                    .collect(),
-            )
-        } else {
-            HeadersCopy::Map(headers.clone())
-        }
-    }
-
-    fn to_map(&self) -> HeaderMap {
-        match self {
-            HeadersCopy::Few(fields) => {
-                let mut map = HeaderMap::with_capacity(fields.len() + 1);
-                for (name, value) in fields {
-                    map.append(name.clone(), value.clone());
-                }
-                map
-            }
-            HeadersCopy::Map(map) => map.clone(),
-        }
-    }
 }
 
 /// The request's extensions, for later attempts.
@@ -801,36 +764,6 @@ mod head_tests {
     use http::uri::PathAndQuery;
 
     use super::*;
-
-    fn headers(fields: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut map = HeaderMap::new();
-        for (name, value) in fields {
-            map.append(*name, HeaderValue::from_static(value));
-        }
-        map
-    }
-
-    #[test]
-    fn a_later_attempt_gets_the_same_headers_few_or_many() {
-        let few = headers(&[
-            ("content-type", "application/grpc"),
-            ("x-a", "1"),
-            ("x-a", "2"),
-        ]);
-        let copy = HeadersCopy::of(&few);
-        assert!(matches!(copy, HeadersCopy::Few(_)));
-        assert_eq!(copy.to_map(), few);
-
-        let many = headers(&[
-            ("content-type", "application/grpc"),
-            ("grpc-accept-encoding", "gzip"),
-            ("x-a", "1"),
-            ("x-b", "2"),
-        ]);
-        let copy = HeadersCopy::of(&many);
-        assert!(matches!(copy, HeadersCopy::Map(_)));
-        assert_eq!(copy.to_map(), many);
-    }
 
     /// `ExtensionsCopy::of` as `Call::start` calls it.
     fn copy_of(extensions: &Extensions) -> ExtensionsCopy {

@@ -68,10 +68,7 @@ pub(crate) fn status_from_http(http: http::StatusCode) -> Status {
 pub(crate) fn status_from_hyper(err: &hyper::Error) -> Status {
     let h2 = find_h2(err);
     let handshake_failed = super::tls::is_handshake_failure(err);
-    let refused = h2.is_some_and(|h2| {
-        (h2.is_go_away() && h2.is_remote())
-            || (h2.is_reset() && h2.is_remote() && h2.reason() == Some(h2::Reason::REFUSED_STREAM))
-    });
+    let refused = refusal(err).is_some();
     let (code, origin, what) = match h2 {
         // A TLS 1.3 server refuses a client certificate after the client's
         // side of the handshake is done: the alert comes on the first read.
@@ -164,6 +161,30 @@ pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// How the server's HTTP/2 layer refused a stream, which it then never
+/// processed (RFC 9113, section 8.7): a request safe to send again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// A GOAWAY: the connection is going away.
+    GoAway,
+    /// A `REFUSED_STREAM` reset: the connection goes on.
+    Reset,
+}
+
+/// The refusal `err` reports, if it is one.
+pub(crate) fn refusal(err: &hyper::Error) -> Option<Refusal> {
+    let h2 = find_h2(err)?;
+    if !h2.is_remote() {
+        None
+    } else if h2.is_go_away() {
+        Some(Refusal::GoAway)
+    } else if h2.is_reset() && h2.reason() == Some(h2::Reason::REFUSED_STREAM) {
+        Some(Refusal::Reset)
+    } else {
+        None
+    }
 }
 
 fn find_h2(err: &hyper::Error) -> Option<&h2::Error> {

@@ -26,6 +26,7 @@ mod channel;
 mod connect;
 pub(crate) mod errors;
 mod grpc;
+mod resend;
 mod service;
 mod span;
 mod tls;
@@ -36,5 +37,6 @@ pub use grpc::{
     ClientConfig, ClientService, GRPC_PREVIOUS_RPC_ATTEMPTS, Grpc, RequestSender, SendError,
 };
 pub(crate) use grpc::{ReceiverStream, after_deadline, single_response};
+pub use resend::HeadersCopy;
 pub use service::ResponseFuture;
 pub(crate) use span::CallSpan;

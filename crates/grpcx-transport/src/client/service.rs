@@ -16,7 +16,8 @@ use tokio::time::Instant;
 use super::body::ResponseBody;
 use super::channel::{Channel, Ready};
 use super::connect::OpenCall;
-use super::errors::{deadline_status, not_sent, status_from_hyper};
+use super::errors::{Refusal, deadline_status, not_sent, refusal, status_from_hyper};
+use super::resend::Resend;
 use super::span::ServerAuthority;
 use crate::body::Body;
 use crate::extensions::Deadline;
@@ -73,8 +74,13 @@ impl fmt::Debug for ResponseFuture {
 ///   headers hold the status (`grpc-status: 0`) and the body is empty.
 ///
 /// A request the connection gave back unsent (it was going away) is sent
-/// once more on a new connection; nothing that may have reached the
-/// server is ever sent twice here.
+/// once more on a new connection. So is one whose stream the server's
+/// HTTP/2 layer refused (`REFUSED_STREAM`, or above a GOAWAY's last stream
+/// id), which the server never processed, when its body is one chunk of
+/// `Bytes` (a copy is kept until the response headers arrive): gRFC A6's
+/// transparent retry, done whatever the retry policy. A proxy that
+/// recycles its connections relies on it. Nothing that may have been
+/// processed is ever sent twice here.
 impl<B> tower::Service<http::Request<B>> for Channel
 where
     B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -128,12 +134,15 @@ impl Channel {
         if deadline.is_some_and(|d| d <= now) {
             return Err(not_sent(deadline_status(timeout)));
         }
+        // Taken before `prepare`: the head is smaller then (a typed call's
+        // fits inline), and `prepare` runs again on the copy.
+        let resend = Resend::of(&mut request);
         self.prepare(&mut request)?;
 
         // Whether hyper has taken the request: a deadline before that
         // leaves the call unsent.
         let sent = AtomicBool::new(false);
-        let exchange = self.exchange(request, deadline, &sent);
+        let exchange = self.exchange(request, resend, deadline, &sent);
         let exchanged = match deadline {
             Some(at) => match tokio::time::timeout_at(at, exchange).await {
                 Ok(result) => result,
@@ -210,9 +219,18 @@ impl Channel {
 
     /// Gets a connection and sends the request on it; a request the
     /// connection gives back unsent goes once more, on a new connection.
+    ///
+    /// So does `resend`, the request's copy, when the server's HTTP/2
+    /// layer refuses the stream: the server never processed it, and gRFC
+    /// A6 sends such a call once more whatever the retry policy, as
+    /// grpc-go, grpc-java and gRPC C-core do. A proxy that recycles its
+    /// connections (nginx after 1,000 requests) sends a GOAWAY whose last
+    /// stream id is below the streams in flight; without this, each
+    /// recycling failed the calls in flight with `UNAVAILABLE`.
     async fn exchange(
         &self,
         mut request: http::Request<Body>,
+        mut resend: Option<Box<Resend>>,
         deadline: Option<Instant>,
         sent: &AtomicBool,
     ) -> Result<(http::Response<hyper::body::Incoming>, OpenCall), Status> {
@@ -245,7 +263,19 @@ impl Channel {
                         retried = true;
                         request = unsent;
                     }
-                    None => return Err(status_from_hyper(err.error())),
+                    None => {
+                        let status = status_from_hyper(err.error());
+                        let (Some(refusal), Some(copy)) = (refusal(err.error()), resend.take())
+                        else {
+                            return Err(status);
+                        };
+                        tracing::debug!(%status, "the server refused the stream; sending the call once more");
+                        if refusal == Refusal::GoAway {
+                            self.forget(generation);
+                        }
+                        request = copy.into_request();
+                        self.prepare(&mut request)?;
+                    }
                 },
             }
         }
