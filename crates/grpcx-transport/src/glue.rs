@@ -51,7 +51,10 @@ const ENCODE_BLOCK: usize = 8 * 1024;
 
 thread_local! {
     /// What is left of this thread's block for single messages.
-    static ENCODE_BUFFER: RefCell<BytesMut> = RefCell::new(BytesMut::new());
+    // Made with the block's capacity, which `BytesMut` remembers: when a
+    // frame does not fit in what is left and the block is still shared,
+    // its `reserve` takes a new block at least that large.
+    static ENCODE_BUFFER: RefCell<BytesMut> = RefCell::new(BytesMut::with_capacity(ENCODE_BLOCK));
 }
 
 /// Frames one message: a unary request, or a unary answer.
@@ -72,13 +75,6 @@ pub(crate) fn encode<E: Encoder>(
         // An encoder that frames a message of its own on this thread while
         // encoding finds the block taken, and gets a buffer of its own.
         let mut buffer = buffer.try_borrow_mut().ok()?;
-        let hint = item
-            .as_ref()
-            .map_or(0, |item| encoder.encoded_len_hint(item));
-        let needed = HEADER_LEN.saturating_add(hint);
-        if buffer.capacity() < needed {
-            buffer.reserve(needed.max(ENCODE_BLOCK));
-        }
         let item = item.take()?;
         Some(
             frames
